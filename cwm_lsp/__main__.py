@@ -1,0 +1,3 @@
+from cwm_lsp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,115 @@
+"""The one interface every predictor backend implements.
+
+A backend turns a :class:`PredictionRequest` (a CWM trace context with the entry marked) into a
+stream of CWM frames. Model backends *predict* them; the ``run`` backend *observes* them by
+executing the code in a sandbox. Everything downstream (parser, timeline, LSP, CLI) is shared.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from cwm_lsp.trace.frames import Frame
+
+
+class Origin(str, enum.Enum):
+    PREDICTED = "predicted"
+    OBSERVED = "observed"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a trace came from; shown in tooltips, CLI output and reports."""
+
+    origin: Origin
+    backend: str
+    model: str | None = None  # model name, e.g. "CWM 32B" or "cwm-lsp demo model (not CWM)"
+    quantization: str | None = None
+    is_demo_model: bool = False
+
+    def describe(self) -> str:
+        if self.origin is Origin.OBSERVED:
+            return "observed in a sandboxed run"
+        parts = [f"predicted by {self.model or self.backend}"]
+        if self.quantization and self.quantization != "none":
+            parts.append(f"({self.quantization})")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class PredictionRequest:
+    """What to trace.
+
+    ``context`` is the full CWM trace context: the module source plus, for a concrete call, the
+    harness function whose ``def`` line carries ``# << START_OF_TRACE``.
+    """
+
+    context: str
+    source: str
+    call: str | None  # the example call expression; None when the model invents inputs
+    function: str
+    harness: str | None = None
+    max_frames: int = 10_000
+    step_over: bool = False  # force <|return_sep|> after calls into other functions
+    temperature: float = 0.0
+    seed: int | None = None
+
+
+class CancelToken:
+    """Cooperative cancellation shared between the caller and a running backend."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+
+class PredictionCancelled(Exception):
+    """Raised by a backend when its :class:`CancelToken` was cancelled."""
+
+
+class BackendError(Exception):
+    """A backend could not produce a trace (missing model, crashed runtime, ...).
+
+    The message is shown to the user as is: make it say what to do.
+    """
+
+
+@dataclass
+class PredictionResult:
+    frames: list[Frame]
+    trace_text: str  # the raw trace text (generated or recorded), without the prompt
+    provenance: Provenance
+    finished: bool  # the trace reached <|end_of_text|>
+    problems: list[str] = field(default_factory=list)  # parse problems, limits hit, warnings
+    stdout: str = ""
+    stderr: str = ""
+    limit: str | None = None  # set when a sandbox/frame limit stopped the trace
+    tokens_generated: int = 0
+    seconds: float = 0.0
+
+
+FrameCallback = Callable[[Frame], None]
+
+
+class Predictor(Protocol):
+    name: str
+
+    def provenance(self) -> Provenance: ...
+
+    def predict(
+        self,
+        request: PredictionRequest,
+        *,
+        on_frame: FrameCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> PredictionResult: ...
