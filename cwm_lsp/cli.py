@@ -15,15 +15,25 @@ QUANTIZATIONS = ("none", "int8", "int4")
 
 def _add_backend_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=BACKENDS, default="auto", help="predictor backend")
-    parser.add_argument("--model", metavar="PATH_OR_URL", help="model directory, .gguf file or server URL")
-    parser.add_argument("--quantize", choices=QUANTIZATIONS, default=None, help="weight-only quantization")
+    parser.add_argument(
+        "--model", metavar="PATH_OR_URL", help="model directory, .gguf file or server URL"
+    )
+    parser.add_argument(
+        "--quantize", choices=QUANTIZATIONS, default=None, help="weight-only quantization"
+    )
     parser.add_argument("--device", default="cpu", help="torch device for the native backend")
-    parser.add_argument("--max-frames", type=int, default=10_000, metavar="N", help="stop after N frames")
-    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="sandbox wall-clock limit")
+    parser.add_argument(
+        "--max-frames", type=int, default=10_000, metavar="N", help="stop after N frames"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=None, metavar="SECONDS", help="sandbox wall-clock limit"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cwm-lsp", description="Predict what Python functions will do, line by line.")
+    parser = argparse.ArgumentParser(
+        prog="cwm-lsp", description="Predict what Python functions will do, line by line."
+    )
     parser.add_argument("--version", action="version", version=f"cwm-lsp {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -34,28 +44,44 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="predict one function's execution and print it")
     predict.add_argument("file", help="Python source file")
     where = predict.add_mutually_exclusive_group()
-    where.add_argument("--function", metavar="NAME", help="function to trace (Class.method for methods)")
-    where.add_argument("--line", type=int, metavar="N", help="trace the function enclosing line N (1-based)")
+    where.add_argument(
+        "--function", metavar="NAME", help="function to trace (Class.method for methods)"
+    )
+    where.add_argument(
+        "--line", type=int, metavar="N", help="trace the function enclosing line N (1-based)"
+    )
     predict.add_argument("--call", metavar="EXPR", help="example call, e.g. 'f(2, 4)'")
     _add_backend_options(predict)
-    predict.add_argument("--step-over", action="store_true", help="predict callees' results without their lines")
+    predict.add_argument(
+        "--step-over", action="store_true", help="predict callees' results without their lines"
+    )
     predict.add_argument("--temperature", type=float, default=0.0)
     predict.add_argument("--seed", type=int, default=None)
     predict.add_argument("--format", choices=("text", "json", "cwm"), default="text")
-    predict.add_argument("--width", type=int, default=60, metavar="N", help="cut values at N characters (text)")
+    predict.add_argument(
+        "--width", type=int, default=60, metavar="N", help="cut values at N characters (text)"
+    )
 
     check = commands.add_parser("trace-check", help="check documented examples headlessly (for CI)")
     check.add_argument("paths", nargs="+", metavar="PATH")
     _add_backend_options(check)
-    check.add_argument("--verify", action="store_true", help="compare predictions with sandboxed runs")
+    check.add_argument(
+        "--verify", action="store_true", help="compare predictions with sandboxed runs"
+    )
     check.add_argument("--jobs", type=int, default=1, metavar="N")
-    check.add_argument("--format", choices=("text", "json", "junit", "sarif", "github"), default="text")
+    check.add_argument(
+        "--format", choices=("text", "json", "junit", "sarif", "github"), default="text"
+    )
     check.add_argument("--output", metavar="FILE")
     check.add_argument("--baseline", metavar="FILE")
     check.add_argument("--update-baseline", action="store_true")
-    check.add_argument("--no-cache", action="store_true", help="ignore and do not write the result cache")
+    check.add_argument(
+        "--no-cache", action="store_true", help="ignore and do not write the result cache"
+    )
 
-    model = commands.add_parser("model", help="inspect, quantize, convert or serve model checkpoints")
+    model = commands.add_parser(
+        "model", help="inspect, quantize, convert or serve model checkpoints"
+    )
     model_commands = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
     info = model_commands.add_parser("info", help="describe a checkpoint")
     info.add_argument("path", nargs="?", help="checkpoint (default: the demo model)")
@@ -73,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     mserve.add_argument("--host", default="127.0.0.1")
     mserve.add_argument("--port", type=int, default=8000)
     mserve.add_argument("--quantize", choices=QUANTIZATIONS, default=None)
-    mserve.add_argument("--token-env", metavar="VAR", help="require the bearer token held in env VAR")
+    mserve.add_argument(
+        "--token-env", metavar="VAR", help="require the bearer token held in env VAR"
+    )
     mserve.add_argument("--max-queue", type=int, default=16)
 
     commands.add_parser("doctor", help="report the environment, backends and native kernels")
