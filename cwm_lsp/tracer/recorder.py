@@ -1,0 +1,304 @@
+"""Record a call's execution as CWM trace frames, in this process, with ``sys.settrace``.
+
+The context (module source plus the marked entry function) is executed as module
+``__prophecy__`` without tracing, then the entry function is called with no arguments under a
+trace function that records every event of code compiled from the context:
+
+- ``call`` and ``line`` frames carry the locals (``frame.f_locals`` order, address-free reprs),
+  diff-encoded against the previous frame of the same scope (``".."`` = unchanged);
+- ``return`` frames carry the returned value's repr, ``exception`` frames the repr of
+  ``(type, value, <traceback object>)``;
+- the trace ends when the entry scope returns.
+
+This module runs user code; :mod:`cwm_lsp.tracer.sandbox` runs it in a sandboxed child process.
+"""
+
+from __future__ import annotations
+
+import ast
+import linecache
+import re
+import sys
+import traceback
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cwm_lsp.trace.frames import UNCHANGED, Event, Frame
+from cwm_lsp.trace.tokens import START_OF_TRACE_MARKER
+
+MODULE_NAME = "__prophecy__"
+CONTEXT_FILENAME = "<__prophecy__>"
+DEFAULT_REPR_CHARS = 10_000
+DEFAULT_MAX_FRAMES = 10_000
+
+# `<Foo object at 0x7f...>` -> `<Foo object>`: the address changes from run to run.
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+(?=>)")
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+
+
+class EntryError(ValueError):
+    """The context has no runnable entry point (the message says why)."""
+
+
+class FrameLimitReached(BaseException):
+    """Raised inside the traced program to stop it at the frame limit.
+
+    A ``BaseException`` so that ``except Exception`` in user code does not swallow it.
+    """
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    def_line: int  # 1-based line of the ``def`` keyword
+
+
+@dataclass
+class RecordOutcome:
+    finished: bool  # the entry scope returned (normally or with an exception)
+    uncaught: str | None  # "ZeroDivisionError: division by zero" when the entry raised
+    uncaught_type: str | None
+    limit: str | None  # "frame limit (N) reached" when stopped early
+    frame_count: int
+
+
+FrameSink = Callable[[Frame, int], None]  # (frame, 1-based context line number)
+
+
+def cut_text(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` chars, marked ``...<cut N chars>`` when cut (N = chars dropped)."""
+    if limit <= 0 or len(text) <= limit:
+        return text
+    return f"{text[:limit]}...<cut {len(text) - limit} chars>"
+
+
+def safe_repr(value: object, limit: int = DEFAULT_REPR_CHARS) -> str:
+    """The value's ``repr`` without memory addresses, cut to ``limit`` chars; never raises."""
+    try:
+        text = repr(value)
+        if not isinstance(text, str):
+            raise TypeError("__repr__ returned a non-string")
+    except Exception as exc:  # user __repr__ may raise anything
+        text = f"<{type(value).__name__} object (repr failed: {type(exc).__name__})>"
+    return cut_text(_ADDRESS.sub("", text), limit)
+
+
+def context_lines(context: str) -> list[str]:
+    """The context's lines as Python's tokenizer splits them, each with its line ending."""
+    return _LINE.findall(context)
+
+
+def find_entry(context: str) -> Entry:
+    """The top-level function whose ``def`` line carries ``# << START_OF_TRACE``.
+
+    Raises :class:`EntryError` when there is none, or when it cannot be called without
+    arguments (a marked user function asks a model to invent inputs; a run cannot).
+    """
+    try:
+        tree = ast.parse(context, CONTEXT_FILENAME)
+    except SyntaxError as exc:
+        raise EntryError(f"the code does not parse: {exc.msg} (line {exc.lineno})") from None
+    lines = context_lines(context)
+    marked = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and START_OF_TRACE_MARKER in lines[node.lineno - 1]
+    ]
+    if not marked:
+        raise EntryError(f"no function is marked with `{START_OF_TRACE_MARKER}` on its def line")
+    node = marked[0]
+    if node not in tree.body:
+        raise EntryError(f"the marked function `{node.name}` is not defined at module level")
+    if isinstance(node, ast.AsyncFunctionDef):
+        raise EntryError(f"the marked function `{node.name}` is async; a run needs a plain def")
+    args = node.args
+    required = len(args.posonlyargs) + len(args.args) - len(args.defaults)
+    required += sum(1 for default in args.kw_defaults if default is None)
+    if required:
+        raise EntryError(
+            f"`{node.name}` takes arguments: a run needs a concrete call. Add an example call "
+            "(a `# prophecy: EXPR` comment or a doctest) instead of marking the function itself"
+        )
+    return Entry(node.name, node.lineno)
+
+
+def _def_lines(tree: ast.AST) -> dict[int, int]:
+    """First line of a decorated def/class (its first decorator) -> its ``def``/``class`` line."""
+    mapping: dict[int, int] = {}
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+            and node.decorator_list
+        ):
+            mapping[node.decorator_list[0].lineno] = node.lineno
+    return mapping
+
+
+class Recorder:
+    """Trace one call of the context's entry function, handing each frame to ``sink``."""
+
+    def __init__(
+        self,
+        context: str,
+        sink: FrameSink,
+        *,
+        repr_chars: int = DEFAULT_REPR_CHARS,
+        max_frames: int = DEFAULT_MAX_FRAMES,
+    ) -> None:
+        self.context = context
+        self.entry = find_entry(context)
+        self._sink = sink
+        self._repr_chars = repr_chars
+        self._max_frames = max_frames
+        self._lines = context_lines(context)
+        self._def_lines = _def_lines(ast.parse(context, CONTEXT_FILENAME))
+        self._entry_frame: types.FrameType | None = None
+        self._done = False
+        self._count = 0
+        self._limit: str | None = None
+        self._last_scope: int | None = None
+        self._last_locals: dict[str, str] | None = None
+
+    # -- running ----------------------------------------------------------------------------
+
+    def run(self) -> RecordOutcome:
+        """Execute the module untraced, then the traced entry call; never lets user errors out.
+
+        Raises :class:`FrameLimitReached` when the frame limit stops the program.
+        """
+        module = types.ModuleType(MODULE_NAME)
+        module.__dict__["__builtins__"] = __builtins__
+        sys.modules[MODULE_NAME] = module
+        linecache.cache[CONTEXT_FILENAME] = (
+            len(self.context),
+            None,
+            self._lines,
+            CONTEXT_FILENAME,
+        )
+        code = compile(self.context, CONTEXT_FILENAME, "exec", dont_inherit=True)
+        try:
+            exec(code, module.__dict__)
+        except Exception as exc:
+            return self._failed(exc, "while defining the module")
+        entry = module.__dict__.get(self.entry.name)
+        if not callable(entry):
+            return RecordOutcome(False, f"`{self.entry.name}` is not callable", None, None, 0)
+        sys.settrace(self._on_call)
+        try:
+            entry()
+        except Exception as exc:
+            if self._limit is not None:
+                raise FrameLimitReached(self._limit) from None
+            return self._failed(exc, None)
+        finally:
+            sys.settrace(None)
+        if self._limit is not None:  # user code swallowed FrameLimitReached
+            raise FrameLimitReached(self._limit)
+        return RecordOutcome(self._done, None, None, None, self._count)
+
+    def _failed(self, exc: BaseException, where: str | None) -> RecordOutcome:
+        summary = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+        print("Traceback (most recent call last):", file=sys.stderr)
+        traceback.print_tb(tb, file=sys.stderr)
+        print(summary, file=sys.stderr)
+        if where is not None:
+            summary = f"{summary} ({where})"
+        return RecordOutcome(self._done, summary, type(exc).__name__, None, self._count)
+
+    # -- trace functions --------------------------------------------------------------------
+
+    def _on_call(self, frame: types.FrameType, event: str, arg: Any) -> Any:
+        if self._done or frame.f_code.co_filename != CONTEXT_FILENAME:
+            return None
+        if self._entry_frame is None:
+            self._entry_frame = frame
+        first = frame.f_code.co_firstlineno
+        self._emit_locals(Event.CALL, frame, self._def_lines.get(first, first))
+        return self._on_event
+
+    def _on_event(self, frame: types.FrameType, event: str, arg: Any) -> Any:
+        if self._done:
+            return None
+        lineno = frame.f_lineno or frame.f_code.co_firstlineno
+        if event == "line":
+            self._emit_locals(Event.LINE, frame, lineno)
+        elif event == "return":
+            self._emit_value(Event.RETURN, frame, lineno, safe_repr(arg, self._repr_chars))
+            if frame is self._entry_frame:
+                self._done = True
+        elif event == "exception":
+            exc_type, exc_value, _ = arg
+            value = (
+                f"({safe_repr(exc_type, self._repr_chars)}, "
+                f"{safe_repr(exc_value, self._repr_chars)}, <traceback object>)"
+            )
+            self._emit_value(Event.EXCEPTION, frame, lineno, value)
+        return self._on_event
+
+    # -- frames -----------------------------------------------------------------------------
+
+    def _enter_scope(self, frame: types.FrameType) -> None:
+        scope = id(frame)
+        if scope != self._last_scope:
+            self._last_scope = scope
+            self._last_locals = None
+
+    def _emit_locals(self, event: Event, frame: types.FrameType, lineno: int) -> None:
+        self._enter_scope(frame)
+        full = {name: safe_repr(value, self._repr_chars) for name, value in frame.f_locals.items()}
+        shown = full
+        previous = self._last_locals
+        if event is Event.LINE and previous is not None:
+            shown = {
+                name: UNCHANGED if previous.get(name) == text else text
+                for name, text in full.items()
+            }
+        self._last_locals = full
+        self._emit(Frame(event, self._line(lineno), shown), lineno)
+
+    def _emit_value(self, event: Event, frame: types.FrameType, lineno: int, value: str) -> None:
+        self._enter_scope(frame)
+        self._emit(Frame(event, self._line(lineno), {}, value), lineno)
+
+    def _emit(self, frame: Frame, lineno: int) -> None:
+        self._sink(frame, lineno)
+        self._count += 1
+        if self._count >= self._max_frames and not self._done:
+            if frame.event is Event.RETURN and self._last_scope == id(self._entry_frame):
+                return  # the limit frame is the entry's return: the trace is complete anyway
+            self._done = True
+            self._limit = frame_limit_message(self._max_frames)
+            raise FrameLimitReached(self._limit)
+
+    def _line(self, lineno: int) -> str:
+        if 1 <= lineno <= len(self._lines):
+            text = self._lines[lineno - 1]
+            return text if text.endswith(("\n", "\r")) else text + "\n"
+        return "\n"
+
+
+def frame_limit_message(max_frames: int) -> str:
+    return f"frame limit ({max_frames}) reached"
+
+
+def record_in_process(
+    context: str,
+    *,
+    repr_chars: int = DEFAULT_REPR_CHARS,
+    max_frames: int = DEFAULT_MAX_FRAMES,
+) -> tuple[list[Frame], RecordOutcome]:
+    """Trace the context's entry call in *this* process (no sandbox; for tests and tools)."""
+    frames: list[Frame] = []
+    recorder = Recorder(
+        context, lambda frame, _: frames.append(frame), repr_chars=repr_chars, max_frames=max_frames
+    )
+    try:
+        outcome = recorder.run()
+    except FrameLimitReached as stop:
+        sys.settrace(None)
+        outcome = RecordOutcome(False, None, None, str(stop), len(frames))
+    return frames, outcome
