@@ -1,0 +1,399 @@
+// Glue between VS Code and the cwm-lsp language server. The decisions live in small pure modules
+// (interpreter, settings, status, predictArgs, hints) that the unit tests cover; this file wires
+// them to the editor.
+
+import { execFile } from 'child_process';
+import * as vscode from 'vscode';
+import {
+  CodeAction,
+  CodeActionRequest,
+  CodeActionTriggerKind,
+  Command,
+  DidChangeConfigurationNotification,
+  LanguageClient,
+  LanguageClientOptions,
+  Middleware,
+  RevealOutputChannelOn,
+  ServerOptions,
+  State,
+  TransportKind,
+  WorkDoneProgress,
+  WorkDoneProgressCancelNotification,
+  WorkDoneProgressCreateRequest,
+} from 'vscode-languageclient/node';
+import { cutLabel } from './hints';
+import { IMPORT_CHECK_ARGS, PythonChoice, SERVER_MODULE_ARGS, choosePython, describeChoice, missingServerMessage, pipInstallCommand } from './interpreter';
+import { Cursor, argumentsFor, choiceLabel, parseIteration, predictChoices } from './predictArgs';
+import { hintWidth, toServerSettings } from './settings';
+import { StatusModel, statusView } from './status';
+
+const SECTION = 'cwm';
+const PYTHON_SELECTOR = [
+  { scheme: 'file', language: 'python' },
+  { scheme: 'untitled', language: 'python' },
+];
+
+let client: LanguageClient | undefined;
+let stopping = false;
+let output: vscode.OutputChannel;
+let statusItem: vscode.StatusBarItem;
+const statusModel = new StatusModel();
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  output = vscode.window.createOutputChannel('Prophecy (cwm-lsp)');
+  statusItem = vscode.window.createStatusBarItem('cwm.status', vscode.StatusBarAlignment.Right, 100);
+  statusItem.name = 'Prophecy (cwm-lsp)';
+  statusItem.command = 'cwm.showLog';
+  renderStatus();
+  statusItem.show();
+  context.subscriptions.push(
+    output,
+    statusItem,
+    vscode.commands.registerCommand('cwm.restartServer', () => restartServer()),
+    vscode.commands.registerCommand('cwm.showLog', () => output.show(true)),
+    vscode.workspace.onDidChangeConfiguration((event) => onConfigurationChanged(event)),
+  );
+  await watchPythonExtension(context);
+  await startServer();
+}
+
+export async function deactivate(): Promise<void> {
+  await stopServer();
+}
+
+function renderStatus(): void {
+  const view = statusView(statusModel.phase());
+  statusItem.text = view.text;
+  statusItem.tooltip = view.tooltip;
+  statusItem.backgroundColor = view.isError ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
+}
+
+function setPhase(phase: Parameters<StatusModel['setBase']>[0]): void {
+  statusModel.setBase(phase);
+  renderStatus();
+}
+
+function log(message: string): void {
+  output.appendLine(`[client ${new Date().toISOString()}] ${message}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Choosing and checking the interpreter
+
+interface PythonExtensionApi {
+  environments?: {
+    getActiveEnvironmentPath?(resource?: vscode.Uri): { path: string } | undefined;
+    resolveEnvironment?(env: { path: string } | string): Promise<{ executable?: { uri?: vscode.Uri } } | undefined>;
+    onDidChangeActiveEnvironmentPath?: vscode.Event<unknown>;
+  };
+  settings?: {
+    getExecutionDetails?(resource?: vscode.Uri): { execCommand?: string[] } | undefined;
+  };
+}
+
+async function pythonExtensionApi(): Promise<PythonExtensionApi | undefined> {
+  const extension = vscode.extensions.getExtension<PythonExtensionApi>('ms-python.python');
+  if (!extension) {
+    return undefined;
+  }
+  try {
+    return extension.isActive ? extension.exports : await extension.activate();
+  } catch (error) {
+    log(`the Python extension did not activate: ${String(error)}`);
+    return undefined;
+  }
+}
+
+async function interpreterFromPythonExtension(resource?: vscode.Uri): Promise<string[] | undefined> {
+  const api = await pythonExtensionApi();
+  try {
+    const active = api?.environments?.getActiveEnvironmentPath?.(resource);
+    if (active && api?.environments?.resolveEnvironment) {
+      const resolved = await api.environments.resolveEnvironment(active);
+      const executable = resolved?.executable?.uri?.fsPath;
+      if (executable) {
+        return [executable];
+      }
+    }
+    const command = api?.settings?.getExecutionDetails?.(resource)?.execCommand;
+    return command && command.length > 0 ? command : undefined;
+  } catch (error) {
+    log(`could not ask the Python extension for its interpreter: ${String(error)}`);
+    return undefined;
+  }
+}
+
+async function watchPythonExtension(context: vscode.ExtensionContext): Promise<void> {
+  const api = await pythonExtensionApi();
+  const event = api?.environments?.onDidChangeActiveEnvironmentPath;
+  if (event) {
+    context.subscriptions.push(
+      event(() => {
+        const configured = vscode.workspace.getConfiguration(SECTION).get<string>('serverPython');
+        if (!configured?.trim()) {
+          log('the selected Python interpreter changed; restarting the server');
+          void restartServer();
+        }
+      }),
+    );
+  }
+}
+
+async function choosePythonNow(): Promise<PythonChoice> {
+  const resource = vscode.workspace.workspaceFolders?.[0]?.uri;
+  const configured = vscode.workspace.getConfiguration(SECTION, resource).get<string>('serverPython');
+  const fromExtension = configured?.trim() ? undefined : await interpreterFromPythonExtension(resource);
+  return choosePython(configured, fromExtension);
+}
+
+function checkServerImport(choice: PythonChoice): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    execFile(choice.command, [...choice.prefixArgs, ...IMPORT_CHECK_ARGS], { timeout: 60_000 }, (error, _stdout, stderr) => {
+      resolve(error ? `${stderr || ''}\n${error.message}` : undefined);
+    });
+  });
+}
+
+async function reportMissingServer(choice: PythonChoice, detail: string): Promise<void> {
+  const message = missingServerMessage(choice, detail);
+  log(message);
+  log(detail.trim());
+  setPhase({ kind: 'error', message: 'cwm_lsp is not installed in the chosen Python' });
+  const copy = 'Copy pip command';
+  const settings = 'Choose Python…';
+  const picked = await vscode.window.showErrorMessage(message, copy, settings);
+  if (picked === copy) {
+    await vscode.env.clipboard.writeText(pipInstallCommand(choice));
+  } else if (picked === settings) {
+    await vscode.commands.executeCommand('workbench.action.openSettings', 'cwm.serverPython');
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settings
+
+function serverSettings(scope?: vscode.Uri): Record<string, unknown> {
+  const config = vscode.workspace.getConfiguration(SECTION, scope);
+  const { settings, problems } = toServerSettings((key) => config.get(key));
+  for (const problem of problems) {
+    log(problem);
+  }
+  return settings;
+}
+
+function onConfigurationChanged(event: vscode.ConfigurationChangeEvent): void {
+  if (event.affectsConfiguration('cwm.serverPython')) {
+    log('cwm.serverPython changed; restarting the server');
+    void restartServer();
+    return;
+  }
+  if (event.affectsConfiguration(SECTION) && client?.state === State.Running) {
+    void client.sendNotification(DidChangeConfigurationNotification.type, { settings: { [SECTION]: serverSettings() } });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands invoked without arguments (command palette, keybindings)
+
+function cursorOf(editor: vscode.TextEditor | undefined): Cursor | undefined {
+  if (!editor || editor.document.languageId !== 'python' || !client) {
+    return undefined;
+  }
+  return { uri: client.code2ProtocolConverter.asUri(editor.document.uri), line: editor.selection.active.line };
+}
+
+async function serverActionsAt(cursor: Cursor): Promise<(Command | CodeAction)[]> {
+  if (!client) {
+    return [];
+  }
+  const position = { line: cursor.line, character: 0 };
+  const result = await client.sendRequest(CodeActionRequest.type, {
+    textDocument: { uri: cursor.uri },
+    range: { start: position, end: position },
+    context: { diagnostics: [], triggerKind: CodeActionTriggerKind.Invoked },
+  });
+  return result ?? [];
+}
+
+async function executeWithoutArguments(command: string, next: (command: string, args: unknown[]) => unknown): Promise<unknown> {
+  const cursor = cursorOf(vscode.window.activeTextEditor);
+  if (!cursor) {
+    void vscode.window.showWarningMessage('Prophecy: put the cursor inside a function of a Python file first.');
+    return undefined;
+  }
+  if (command === 'cwm.predict') {
+    const choices = predictChoices((await serverActionsAt(cursor)) as never);
+    if (choices.length === 1) {
+      return next(choices[0].command, choices[0].arguments ?? []);
+    }
+    if (choices.length > 1) {
+      const picked = await vscode.window.showQuickPick(
+        choices.map((choice) => ({ label: choiceLabel(choice), choice })),
+        { placeHolder: 'Which example call should Prophecy predict?' },
+      );
+      return picked ? next(picked.choice.command, picked.choice.arguments ?? []) : undefined;
+    }
+  }
+  let iteration: number | undefined;
+  if (command === 'cwm.showIteration') {
+    const typed = await vscode.window.showInputBox({
+      prompt: 'Show the values of which iteration of this line? (1 = first)',
+      validateInput: (text) => (parseIteration(text) === undefined ? 'Type a whole number, 1 or more' : undefined),
+    });
+    if (typed === undefined) {
+      return undefined;
+    }
+    iteration = parseIteration(typed);
+  }
+  return next(command, argumentsFor(command, [], cursor, iteration) ?? []);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Progress: drives the status bar and shows a cancellable notification
+
+function trackProgress(languageClient: LanguageClient, token: string | number): void {
+  let reporter: vscode.Progress<{ message?: string }> | undefined;
+  let finish: (() => void) | undefined;
+  let subscription: vscode.Disposable | undefined;
+  try {
+    subscription = languageClient.onProgress(WorkDoneProgress.type, token, (value) => {
+      statusModel.progress(token, value);
+      renderStatus();
+      if (value.kind === 'begin') {
+        void vscode.window.withProgress(
+          { location: value.cancellable ? vscode.ProgressLocation.Notification : vscode.ProgressLocation.Window, title: value.title, cancellable: value.cancellable },
+          (progress, cancellation) => {
+            reporter = progress;
+            cancellation.onCancellationRequested(() => {
+              void languageClient.sendNotification(WorkDoneProgressCancelNotification.type, { token });
+            });
+            if (value.message) {
+              progress.report({ message: value.message });
+            }
+            return new Promise<void>((resolve) => (finish = resolve));
+          },
+        );
+      } else if (value.kind === 'report') {
+        reporter?.report({ message: value.message });
+      } else {
+        finish?.();
+        subscription?.dispose();
+      }
+    });
+  } catch (error) {
+    log(`progress token ${String(token)}: ${String(error)}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Starting and stopping the server
+
+function middleware(): Middleware {
+  return {
+    workspace: {
+      configuration: async (params, token, next) => {
+        const answers = await next(params, token);
+        if (!Array.isArray(answers)) {
+          return answers;
+        }
+        return params.items.map((item, index) => {
+          if (item.section !== SECTION) {
+            return answers[index];
+          }
+          const scope = item.scopeUri ? vscode.Uri.parse(item.scopeUri) : undefined;
+          return serverSettings(scope);
+        });
+      },
+    },
+    executeCommand: async (command, args, next) => {
+      if (args.length > 0) {
+        return next(command, args);
+      }
+      return executeWithoutArguments(command, next);
+    },
+    provideInlayHints: async (document, range, token, next) => {
+      const hints = await next(document, range, token);
+      if (!hints) {
+        return hints;
+      }
+      const width = hintWidth((key) => vscode.workspace.getConfiguration(SECTION, document.uri).get(key));
+      for (const hint of hints) {
+        if (typeof hint.label === 'string') {
+          const cut = cutLabel(hint.label, width);
+          if (cut !== hint.label) {
+            hint.tooltip = hint.tooltip ?? hint.label;
+            hint.label = cut;
+          }
+        }
+      }
+      return hints;
+    },
+  };
+}
+
+async function startServer(): Promise<void> {
+  setPhase({ kind: 'starting' });
+  const choice = await choosePythonNow();
+  log(`server Python: ${describeChoice(choice)}`);
+  const missing = await checkServerImport(choice);
+  if (missing !== undefined) {
+    await reportMissingServer(choice, missing);
+    return;
+  }
+  const serverOptions: ServerOptions = {
+    command: choice.command,
+    args: [...choice.prefixArgs, ...SERVER_MODULE_ARGS],
+    transport: TransportKind.stdio,
+    options: { cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath, env: { ...process.env, PYTHONUNBUFFERED: '1' } },
+  };
+  const clientOptions: LanguageClientOptions = {
+    documentSelector: PYTHON_SELECTOR,
+    outputChannel: output,
+    revealOutputChannelOn: RevealOutputChannelOn.Never,
+    initializationOptions: { [SECTION]: serverSettings() },
+    middleware: middleware(),
+  };
+  const languageClient = new LanguageClient('cwm', 'Prophecy (cwm-lsp)', serverOptions, clientOptions);
+  languageClient.onDidChangeState((event) => {
+    if (event.newState === State.Running) {
+      setPhase({ kind: 'ready' });
+    } else if (event.newState === State.Starting) {
+      setPhase({ kind: 'starting' });
+    } else if (event.newState === State.Stopped) {
+      setPhase(stopping ? { kind: 'stopped' } : { kind: 'error', message: 'the server stopped; see the log' });
+    }
+  });
+  client = languageClient;
+  try {
+    await languageClient.start();
+  } catch (error) {
+    log(`the server did not start: ${String(error)}`);
+    setPhase({ kind: 'error', message: 'the server did not start; see the log' });
+    void vscode.window.showErrorMessage(`Prophecy: the cwm-lsp server did not start (${String(error)}). See the "Prophecy (cwm-lsp)" output.`);
+    return;
+  }
+  // Replaces the client's own handler so that progress also drives the status bar.
+  languageClient.onRequest(WorkDoneProgressCreateRequest.type, ({ token }) => trackProgress(languageClient, token));
+  setPhase({ kind: 'ready' });
+}
+
+async function stopServer(): Promise<void> {
+  const running = client;
+  client = undefined;
+  if (!running) {
+    return;
+  }
+  stopping = true;
+  try {
+    await running.stop();
+  } catch (error) {
+    log(`stopping the server: ${String(error)}`);
+  } finally {
+    stopping = false;
+  }
+}
+
+async function restartServer(): Promise<void> {
+  await stopServer();
+  await startServer();
+}

@@ -1,0 +1,101 @@
+// What the status bar item says, derived from the client's state and the server's work-done
+// progress notifications (e.g. "Predicting add… frame 12", "… 35 tok/s").
+
+export type Phase =
+  | { readonly kind: 'starting' }
+  | { readonly kind: 'ready' }
+  | { readonly kind: 'predicting'; readonly title: string; readonly message?: string; readonly percentage?: number }
+  | { readonly kind: 'error'; readonly message: string }
+  | { readonly kind: 'stopped' };
+
+export interface ProgressValue {
+  readonly kind: 'begin' | 'report' | 'end';
+  readonly title?: string;
+  readonly message?: string;
+  readonly percentage?: number;
+}
+
+interface ActiveProgress {
+  title: string;
+  message?: string;
+  percentage?: number;
+}
+
+/** Tracks the server's progress tokens; the newest active one is what the status bar shows. */
+export class StatusModel {
+  private base: Phase = { kind: 'starting' };
+  private readonly active = new Map<string, ActiveProgress>();
+
+  setBase(phase: Phase): void {
+    this.base = phase;
+    if (phase.kind !== 'ready') {
+      this.active.clear();
+    }
+  }
+
+  progress(token: string | number, value: ProgressValue): void {
+    const key = String(token);
+    if (value.kind === 'end') {
+      this.active.delete(key);
+      return;
+    }
+    const current = this.active.get(key);
+    if (value.kind === 'begin' || current === undefined) {
+      this.active.delete(key);
+      this.active.set(key, { title: value.title ?? current?.title ?? 'Predicting', message: value.message, percentage: value.percentage });
+      return;
+    }
+    if (value.message !== undefined) {
+      current.message = value.message;
+    }
+    if (value.percentage !== undefined) {
+      current.percentage = value.percentage;
+    }
+  }
+
+  phase(): Phase {
+    if (this.base.kind !== 'ready' || this.active.size === 0) {
+      return this.base;
+    }
+    const newest = [...this.active.values()].pop() as ActiveProgress;
+    return { kind: 'predicting', ...newest };
+  }
+}
+
+export interface StatusView {
+  readonly text: string;
+  readonly tooltip: string;
+  readonly isError: boolean;
+}
+
+export function statusView(phase: Phase): StatusView {
+  switch (phase.kind) {
+    case 'starting':
+      return { text: '$(loading~spin) Prophecy', tooltip: 'Prophecy: starting the cwm-lsp server…', isError: false };
+    case 'ready':
+      return { text: '$(eye) Prophecy', tooltip: 'Prophecy: ready. Run "Prophecy: Predict" in a Python function.', isError: false };
+    case 'predicting': {
+      const detail = progressDetail(phase.title, phase.message, phase.percentage);
+      return { text: `$(loading~spin) ${detail}`, tooltip: `Prophecy: ${[phase.title, phase.message].filter(Boolean).join(' — ')}`, isError: false };
+    }
+    case 'error':
+      return { text: '$(error) Prophecy', tooltip: `Prophecy: ${phase.message} (click to show the log)`, isError: true };
+    case 'stopped':
+      return { text: '$(circle-slash) Prophecy', tooltip: 'Prophecy: the server is stopped (click to show the log)', isError: false };
+  }
+}
+
+/** "Predicting add… frame 12" stays as it is; a bare "frame 12" gets the title in front. */
+export function progressDetail(title: string, message?: string, percentage?: number): string {
+  const parts: string[] = [];
+  const text = message?.trim();
+  if (text && title && !text.startsWith(title)) {
+    parts.push(title, text);
+  } else {
+    parts.push(text || title);
+  }
+  if (percentage !== undefined) {
+    parts.push(`${Math.round(percentage)}%`);
+  }
+  return parts.filter(Boolean).join(' ');
+}

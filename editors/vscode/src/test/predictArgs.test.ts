@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { cutLabel } from '../hints';
+import { argumentsFor, choiceLabel, parseIteration, predictChoices } from '../predictArgs';
+
+const uri = 'file:///w/example.py';
+
+test('only the server\'s predict actions become choices, with their arguments', () => {
+  const choices = predictChoices([
+    { title: 'Prophecy: predict add(2, 3)', command: { title: 'x', command: 'cwm.predict', arguments: [uri, 4, 'add(2, 3)'] } },
+    { title: 'Prophecy: verify with a real run', command: { title: 'y', command: 'cwm.verify', arguments: [uri, 4] } },
+    { title: 'Organize imports', command: { title: 'z', command: 'python.sortImports' } },
+    { title: 'Prophecy: predict add(0, 0)', command: { title: 'x', command: 'cwm.predict', arguments: [uri, 4, 'add(0, 0)'] } },
+  ]);
+  assert.deepEqual(choices.map(choiceLabel), ['predict add(2, 3)', 'predict add(0, 0)']);
+  assert.deepEqual(choices[1].arguments, [uri, 4, 'add(0, 0)']);
+});
+
+test('a bare Command (not a CodeAction) is understood too', () => {
+  const choices = predictChoices([{ title: 'Prophecy: predict f()', command: 'cwm.predict', arguments: [uri, 0, 'f()'] }]);
+  assert.deepEqual(choices, [{ title: 'Prophecy: predict f()', command: 'cwm.predict', arguments: [uri, 0, 'f()'] }]);
+});
+
+test('palette invocations get the cursor as arguments', () => {
+  const cursor = { uri, line: 7 };
+  assert.deepEqual(argumentsFor('cwm.predict', [], cursor), [uri, 7]);
+  assert.deepEqual(argumentsFor('cwm.verify', [], cursor), [uri, 7]);
+  assert.deepEqual(argumentsFor('cwm.clear', [], cursor), [uri]);
+  assert.deepEqual(argumentsFor('cwm.showIteration', [], cursor, 2), [uri, 7, 2]);
+  assert.deepEqual(argumentsFor('cwm.predict', [uri, 1, 'f(1)'], cursor), [uri, 1, 'f(1)']);
+  assert.equal(argumentsFor('cwm.predict', [], undefined), undefined);
+});
+
+test('iteration numbers are typed 1-based and sent 0-based', () => {
+  assert.equal(parseIteration(' 3 '), 2);
+  assert.equal(parseIteration('0'), undefined);
+  assert.equal(parseIteration('two'), undefined);
+});
+
+test('long hint labels are cut with an ellipsis at the width', () => {
+  assert.equal(cutLabel('y = 12', 10), 'y = 12');
+  const cut = cutLabel('xs = [1, 2, 3, 4, 5, 6, 7, 8]', 12);
+  assert.equal([...cut].length, 12);
+  assert.ok(cut.endsWith('…'));
+  assert.equal(cutLabel('ab→cdé→fg', 5), 'ab→c…');
+});
