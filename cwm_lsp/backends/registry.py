@@ -104,6 +104,8 @@ def get_predictor(
             model_path = str(demo)
         else:
             raise BackendError(f"the {backend} backend needs --model PATH_OR_URL")
+    if backend in ("native", "llama-cpp") and model_path and not Path(model_path).exists():
+        raise BackendError(f"model not found: {model_path}")
     options = BackendOptions(
         model=model_path,
         quantize=None if quantize == "none" else quantize,
@@ -128,7 +130,7 @@ def _load(backend: str) -> type[Any]:
     except ModuleNotFoundError as exc:
         missing = exc.name or "a module"
         raise BackendError(
-            f"backend {backend} is not available in this build: {missing} is not installed"
+            f"backend {backend} is not available in this build: module {missing} is missing"
         ) from exc
     predictor_class = getattr(module, class_name, None)
     if predictor_class is None:

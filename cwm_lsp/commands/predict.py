@@ -1,0 +1,288 @@
+"""``cwm-lsp predict FILE``: trace one function with one example call and print the result.
+
+Exit codes: 0 the trace finished normally; 1 the traced code raised (or a limit stopped it) and
+the trace is still printed; 2 the input or the backend was unusable (message on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cwm_lsp.backends.base import (
+    BackendError,
+    PredictionRequest,
+    PredictionResult,
+    Provenance,
+)
+from cwm_lsp.entry import (
+    EntryError,
+    ExampleCall,
+    FunctionInfo,
+    HarnessContext,
+    build_context,
+    find_function,
+    parse_call,
+)
+from cwm_lsp.trace.frames import Event, Frame
+
+EXIT_OK = 0
+EXIT_RAISED = 1
+EXIT_USAGE = 2
+
+_EXCEPTION_TRIPLE = re.compile(
+    r"^\(<class '(?P<type>[^']+)'>, (?P<value>.*), <traceback object>\)$", re.S
+)
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line on stderr with exit code 2."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What to trace: the function, the call (None: invented inputs) and doctest setup."""
+
+    function: FunctionInfo
+    call: str | None
+    setup: tuple[str, ...] = ()
+    example: ExampleCall | None = None
+
+
+def run(args: argparse.Namespace) -> int:
+    _use_utf8_output()
+    try:
+        source = _read_source(args.file)
+        selection = select(source, function=args.function, line=args.line, call=args.call)
+        context = build_context(source, selection.call, selection.function, setup=selection.setup)
+        result = _predict(args, source, selection, context)
+    except (UsageError, EntryError, BackendError) as exc:
+        print(f"cwm-lsp predict: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    raised = uncaught_exception(result.frames)
+    _print_result(args, source, selection, context, result, raised)
+    if raised is not None:
+        print(f"cwm-lsp predict: the call raised {raised}", file=sys.stderr)
+        return EXIT_RAISED
+    if not result.finished:
+        reason = result.limit or "the trace did not reach its end"
+        print(f"cwm-lsp predict: trace incomplete: {reason}", file=sys.stderr)
+        return EXIT_RAISED
+    return EXIT_OK
+
+
+def select(source: str, *, function: str | None, line: int | None, call: str | None) -> Selection:
+    """The function and example call to trace, from the options or the source's examples."""
+    if call is not None:
+        parse_call(call)  # reject a bad --call before anything else
+        fn = find_function(source, line=line, name=function, call=call)
+        return Selection(fn, call.strip())
+    fn = find_function(source, line=line, name=function)
+    usable = [example for example in fn.examples if example.error is None]
+    if not usable:
+        if fn.examples:
+            first = fn.examples[0]
+            raise UsageError(f"line {first.line}: {first.error}")
+        raise UsageError(
+            f"{fn.qualname} (line {fn.def_line}) has no example call: add a line "
+            f"'{fn.indent}# prophecy: {fn.template}' above its def (with real values), "
+            f"or pass --call '{fn.template}'"
+        )
+    chosen = usable[0]
+    if len(usable) > 1:
+        others = "; ".join(f"{e.expression} (line {e.line})" for e in usable[1:])
+        print(
+            f"cwm-lsp predict: tracing {chosen.expression} (line {chosen.line}); "
+            f"other example calls: {others} (choose with --call)",
+            file=sys.stderr,
+        )
+    return Selection(fn, chosen.expression, chosen.setup, chosen)
+
+
+def uncaught_exception(frames: list[Frame]) -> str | None:
+    """``Type: value`` when the entry scope ended by an exception, else ``None``.
+
+    CPython's order for an exception leaving a scope is its exception frame then a return frame
+    with ``None``; when that pair closes the entry scope (depth 1) the call raised.
+    """
+    depth = 0
+    for index, frame in enumerate(frames):
+        if frame.event is Event.CALL:
+            depth += 1
+        elif frame.event is Event.RETURN:
+            if depth == 1:
+                previous = frames[index - 1] if index else None
+                if previous is not None and previous.event is Event.EXCEPTION:
+                    return describe_exception(previous.arg or "")
+                return None
+            depth -= 1
+    return None
+
+
+def describe_exception(triple: str) -> str:
+    """``ZeroDivisionError('division by zero')`` from the ``(type, value, traceback)`` repr."""
+    match = _EXCEPTION_TRIPLE.match(triple)
+    return match.group("value") if match else triple
+
+
+def _use_utf8_output() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(encoding="utf-8")
+
+
+def _read_source(file: str) -> str:
+    path = Path(file)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"no such file: {file}") from None
+    except IsADirectoryError:
+        raise UsageError(f"{file} is a directory, not a Python file") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {file}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{file} is not UTF-8 text (byte {exc.start})") from None
+
+
+def _predict(
+    args: argparse.Namespace, source: str, selection: Selection, context: HarnessContext
+) -> PredictionResult:
+    from cwm_lsp.backends.registry import get_predictor  # lazily: keeps --help fast
+
+    if args.max_frames is not None and args.max_frames < 1:
+        raise UsageError("--max-frames must be at least 1")
+    predictor = get_predictor(
+        args.backend,
+        model=args.model,
+        quantize=args.quantize,
+        device=args.device,
+        allow_execution=args.backend == "run",  # naming the run backend is the opt-in
+        max_frames=args.max_frames,
+        timeout=args.timeout,
+    )
+    request = PredictionRequest(
+        context=context.context,
+        source=source,
+        call=selection.call,
+        function=selection.function.qualname,
+        harness=context.harness,
+        max_frames=args.max_frames,
+        step_over=args.step_over,
+        temperature=args.temperature,
+        seed=args.seed,
+    )
+    return predictor.predict(request)
+
+
+# --------------------------------------------------------------------------- output
+
+
+def provenance_line(provenance: Provenance) -> str:
+    text = provenance.describe()
+    if provenance.is_demo_model and "not CWM" not in text:
+        text += " (demo model, not CWM)"
+    return text
+
+
+def _print_result(
+    args: argparse.Namespace,
+    source: str,
+    selection: Selection,
+    context: HarnessContext,
+    result: PredictionResult,
+    raised: str | None,
+) -> None:
+    if args.format == "cwm":
+        sys.stdout.write(result.trace_text)
+        sys.stdout.flush()
+        return
+    timeline = _timeline(result, context)
+    if args.format == "json":
+        document = _json_document(selection, context, result, raised, timeline)
+        sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        return
+    call = selection.call or "invented inputs"
+    header = f"# {selection.function.qualname}: {call} ({provenance_line(result.provenance)})"
+    body = _render_text(timeline, source, result, args.width)
+    sys.stdout.write(header + "\n" + body.rstrip("\n") + "\n")
+    for problem in result.problems:
+        print(f"cwm-lsp predict: {problem}", file=sys.stderr)
+
+
+def _timeline(result: PredictionResult, context: HarnessContext) -> Any:
+    try:
+        from cwm_lsp.trace.timeline import build_timeline
+    except ImportError:  # the timeline module is not in this build yet
+        return None
+    return build_timeline(result.frames, context.context)
+
+
+def _render_text(timeline: Any, source: str, result: PredictionResult, width: int) -> str:
+    if timeline is not None:
+        try:
+            from cwm_lsp.trace.render import render_text
+        except ImportError:
+            pass
+        else:
+            return str(render_text(timeline, source, width=width))
+    return _plain_listing(source, result)
+
+
+def _plain_listing(source: str, result: PredictionResult) -> str:
+    """Fallback while the timeline renderer is missing: the source and the returned value."""
+    lines = source.splitlines()
+    returned = next((f.arg for f in reversed(result.frames) if f.event is Event.RETURN), None)
+    width = len(str(len(lines)))
+    listing = [f"{number:>{width}} {text}" for number, text in enumerate(lines, start=1)]
+    if returned is not None:
+        listing.append(f"⮐ {returned}")
+    return "\n".join(listing)
+
+
+def _json_document(
+    selection: Selection,
+    context: HarnessContext,
+    result: PredictionResult,
+    raised: str | None,
+    timeline: Any,
+) -> dict[str, Any]:
+    provenance = result.provenance
+    document: dict[str, Any] = {
+        "function": selection.function.qualname,
+        "def_line": selection.function.def_line,
+        "call": selection.call,
+        "invented_inputs": selection.call is None,
+        "provenance": {
+            "origin": provenance.origin.value,
+            "backend": provenance.backend,
+            "model": provenance.model,
+            "quantization": provenance.quantization,
+            "is_demo_model": provenance.is_demo_model,
+            "description": provenance_line(provenance),
+        },
+        "finished": result.finished,
+        "raised": raised,
+        "limit": result.limit,
+        "problems": list(result.problems),
+        "stdout": result.stdout,
+        "stderr": result.stderr,
+        "context": context.context,
+    }
+    document["frames"] = [frame.to_json() for frame in result.frames]
+    if timeline is not None:
+        try:
+            from cwm_lsp.trace.render import timeline_to_json
+        except ImportError:
+            pass
+        else:
+            document["timeline"] = timeline_to_json(timeline)
+    return document

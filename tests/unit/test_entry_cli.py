@@ -1,0 +1,90 @@
+"""Pure parts of ``cwm-lsp predict``: backend name resolution, call selection, raised calls."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cwm_lsp.backends.base import BackendError, Origin, Provenance
+from cwm_lsp.backends.registry import demo_model_path, get_predictor, resolve_backend_name
+from cwm_lsp.commands.predict import (
+    UsageError,
+    describe_exception,
+    provenance_line,
+    select,
+    uncaught_exception,
+)
+from cwm_lsp.entry import EntryError
+from cwm_lsp.trace.frames import Frame
+
+GOLDENS = sorted(Path("/work/shared/golden").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", GOLDENS, ids=lambda p: p.stem)
+def test_uncaught_exception_agrees_with_golden(path: Path) -> None:
+    golden = json.loads(path.read_text(encoding="utf-8"))
+    frames = [Frame.from_json(item) for item in golden["frames"]]
+    raised = uncaught_exception(frames)
+    if golden["uncaught"] is None:
+        assert raised is None
+    else:
+        error_type = golden["uncaught"].split(":")[0]
+        assert raised is not None and raised.startswith(f"{error_type}(")
+
+
+def test_describe_exception_keeps_the_value() -> None:
+    triple = "(<class 'ValueError'>, ValueError('bad'), <traceback object>)"
+    assert describe_exception(triple) == "ValueError('bad')"
+    assert describe_exception("garbled") == "garbled"
+
+
+def test_auto_backend_follows_the_model_path() -> None:
+    assert resolve_backend_name("auto", "http://localhost:8000/v1") == (
+        "openai",
+        "http://localhost:8000/v1",
+    )
+    assert resolve_backend_name("auto", "/models/cwm-Q4_0.GGUF")[0] == "llama-cpp"
+    assert resolve_backend_name("auto", "/models/cwm")[0] == "native"
+    assert resolve_backend_name("run", None) == ("run", None)
+    demo = demo_model_path()
+    if demo is None:
+        with pytest.raises(BackendError, match="--backend run"):
+            resolve_backend_name("auto", None)
+    else:
+        assert resolve_backend_name("auto", None) == ("native", str(demo))
+    with pytest.raises(BackendError, match="unknown backend 'gpt'"):
+        resolve_backend_name("gpt", None)
+
+
+def test_run_backend_needs_consent_and_models_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(BackendError, match="executes your code"):
+        get_predictor("run")
+    with pytest.raises(BackendError, match="model not found"):
+        get_predictor("native", model=str(tmp_path / "absent"))
+
+
+def test_select_prefers_explicit_call_then_first_example() -> None:
+    source = "# prophecy: f(1)\n# prophecy: f(2)\ndef f(x):\n    return x\n\ndef g():\n    pass\n"
+    assert select(source, function=None, line=None, call=None).call == "f(1)"
+    explicit = select(source, function=None, line=None, call=" f(3) ")
+    assert (explicit.call, explicit.function.name) == ("f(3)", "f")
+    assert select(source, function="g", line=None, call="f(3)").function.name == "g"
+    with pytest.raises(UsageError, match=r"g \(line 6\) has no example call.*# prophecy: g\(\)"):
+        select(source, function="g", line=None, call=None)
+    with pytest.raises(EntryError, match="not valid Python"):
+        select(source, function=None, line=None, call="f(")
+
+
+def test_select_reports_a_broken_only_example() -> None:
+    source = "# prophecy: f(1\ndef f(x):\n    return x\n"
+    with pytest.raises(UsageError, match=r"line 1: .*not valid Python"):
+        select(source, function=None, line=None, call=None)
+
+
+def test_demo_model_is_labelled_not_cwm() -> None:
+    demo = Provenance(Origin.PREDICTED, "native", model="tiny", is_demo_model=True)
+    assert provenance_line(demo) == "predicted by tiny (demo model, not CWM)"
+    observed = Provenance(Origin.OBSERVED, "run")
+    assert provenance_line(observed) == "observed in a sandboxed run"
