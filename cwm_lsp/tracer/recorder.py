@@ -147,8 +147,12 @@ class Recorder:
         *,
         repr_chars: int = DEFAULT_REPR_CHARS,
         max_frames: int = DEFAULT_MAX_FRAMES,
+        on_limit: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_limit(message)`` is called when the frame limit is reached, before the
+        program is stopped with :class:`FrameLimitReached` (a child process may exit there)."""
         self.context = context
+        self._on_limit = on_limit
         self.entry = find_entry(context)
         self._sink = sink
         self._repr_chars = repr_chars
@@ -272,6 +276,8 @@ class Recorder:
                 return  # the limit frame is the entry's return: the trace is complete anyway
             self._done = True
             self._limit = frame_limit_message(self._max_frames)
+            if self._on_limit is not None:
+                self._on_limit(self._limit)
             raise FrameLimitReached(self._limit)
 
     def _line(self, lineno: int) -> str:

@@ -1,0 +1,164 @@
+"""The sandboxed child: ``python -m cwm_lsp.tracer.child``.
+
+Reads one JSON request from stdin (then stdin is replaced by ``/dev/null``: the program gets no
+input), applies resource limits and the audit-hook policy, records the call and writes
+line-delimited JSON messages to the result file descriptor named in the request:
+
+    {"t": "frame", "event": ..., "line": ..., "locals": {...} | "arg": ..., "lineno": N}
+    {"t": "end", "finished": bool, "uncaught": str|null, "limit": str|null,
+     "error": str|null, "violations": [str, ...]}
+
+The program's own stdout/stderr stay on fds 1 and 2 (captured and capped by the parent).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import sys
+from typing import Any, NoReturn
+
+from cwm_lsp.trace.frames import Frame
+from cwm_lsp.tracer import audit
+from cwm_lsp.tracer.limits import (
+    PROCESS_LIMIT_MESSAGE,
+    SandboxLimits,
+    memory_limit_message,
+    trace_size_message,
+)
+from cwm_lsp.tracer.recorder import EntryError, FrameLimitReached, Recorder
+
+
+class Channel:
+    """Writes whole JSON lines to the result pipe (blocking, retried on short writes)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.chars = 0
+
+    def send(self, message: dict[str, Any]) -> None:
+        data = (json.dumps(message) + "\n").encode("utf-8")
+        self.chars += len(data)
+        view = memoryview(data)
+        while view:
+            written = os.write(self.fd, view)
+            view = view[written:]
+
+
+class Child:
+    def __init__(self, request: dict[str, Any]) -> None:
+        self.context: str = request["context"]
+        self.limits = SandboxLimits.from_json(request["limits"])
+        self.scratch: str = request["scratch"]
+        self.full_policy: bool = request["sandbox"] != "bubblewrap"
+        self.channel = Channel(int(request["result_fd"]))
+        self.violations: list[str] = []
+        self.process_blocked = False
+
+    # -- setup ------------------------------------------------------------------------------
+
+    def apply_limits(self) -> None:
+        limits = self.limits
+        cpu = limits.cpu_limit()
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversized writes fail with EFBIG
+
+    def install_policy(self) -> None:
+        def on_violation(kind: str, message: str) -> None:
+            if kind == "process":
+                self.process_blocked = True
+            if len(self.violations) < 20:
+                self.violations.append(message)
+
+        audit.install(
+            self.scratch,
+            restrict_files=self.full_policy,
+            restrict_network=self.full_policy,
+            on_violation=on_violation,
+        )
+
+    # -- messages ---------------------------------------------------------------------------
+
+    def on_frame(self, frame: Frame, lineno: int) -> None:
+        message = frame.to_json()
+        message["t"] = "frame"
+        message["lineno"] = lineno
+        self.channel.send(message)
+        if self.channel.chars > self.limits.trace_chars:
+            self.finish(limit=trace_size_message(self.limits.trace_chars))
+
+    def finish(
+        self,
+        *,
+        finished: bool = False,
+        uncaught: str | None = None,
+        limit: str | None = None,
+        error: str | None = None,
+    ) -> NoReturn:
+        if limit is None and self.process_blocked:
+            limit = PROCESS_LIMIT_MESSAGE
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # the program may have replaced or closed the stream
+                pass
+        self.channel.send(
+            {
+                "t": "end",
+                "finished": finished,
+                "uncaught": uncaught,
+                "limit": limit,
+                "error": error,
+                "violations": self.violations,
+            }
+        )
+        os._exit(0)  # skip atexit handlers and finalizers of the program
+
+    # -- run --------------------------------------------------------------------------------
+
+    def run(self) -> NoReturn:
+        try:
+            recorder = Recorder(
+                self.context,
+                self.on_frame,
+                repr_chars=self.limits.repr_chars,
+                max_frames=self.limits.max_frames,
+                on_limit=lambda message: self.finish(limit=message),
+            )
+        except EntryError as exc:
+            self.finish(error=str(exc))
+        self.apply_limits()
+        self.install_policy()
+        try:
+            outcome = recorder.run()
+        except FrameLimitReached as stop:
+            self.finish(limit=str(stop))
+        except MemoryError:
+            self.finish(limit=memory_limit_message(self.limits.memory_bytes))
+        limit = outcome.limit
+        if outcome.uncaught_type == "MemoryError":
+            limit = memory_limit_message(self.limits.memory_bytes)
+        self.finish(finished=outcome.finished, uncaught=outcome.uncaught, limit=limit)
+
+
+def _read_request() -> dict[str, Any]:
+    data = sys.stdin.buffer.read()
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115 - lives as long as the process
+    request: dict[str, Any] = json.loads(data)
+    return request
+
+
+def main() -> NoReturn:
+    Child(_read_request()).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,370 @@
+"""Run the recorder in a sandboxed, killable child process and collect what it recorded.
+
+The child (:mod:`cwm_lsp.tracer.child`) runs in its own session/process group, under
+bubblewrap when it works here (read-only file system except a scratch directory, private
+``/tmp``, no network, own PID namespace) and otherwise under an audit-hook policy; in both cases
+with RLIMIT_AS / RLIMIT_CPU / RLIMIT_FSIZE, fork/exec/subprocess blocked, no stdin and a
+wall-clock limit enforced here. Whatever ends the run, the whole process group is killed and the
+scratch directory removed; the frames recorded up to that point are kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cwm_lsp
+from cwm_lsp.backends.base import CancelToken
+from cwm_lsp.trace.codec import encode_trace
+from cwm_lsp.trace.frames import Frame
+from cwm_lsp.tracer.limits import (
+    CANCELLED_MESSAGE,
+    SandboxLimits,
+    cpu_limit_message,
+    format_bytes,
+    time_limit_message,
+)
+from cwm_lsp.tracer.recorder import EntryError, find_entry
+
+BUBBLEWRAP = "bubblewrap"
+AUDIT_HOOK = "audit-hook"
+SANDBOX_ENV = "CWM_LSP_SANDBOX"  # "auto" (default), "bubblewrap" or "audit-hook"
+_POLL_SECONDS = 0.05
+_READ_CHUNK = 1 << 16
+
+
+class TracerError(Exception):
+    """The run could not start (bad context, sandbox unavailable); the message says why."""
+
+
+@dataclass
+class TraceRecording:
+    frames: list[Frame]
+    trace_text: str  # encode_trace(frames), ending in <|end_of_text|> only when finished
+    finished: bool  # the entry scope returned
+    stdout: str
+    stderr: str
+    limit: str | None  # "time limit (10 s) exceeded", "frame limit (10000) reached", ...
+    sandbox: str  # "bubblewrap" or "audit-hook"
+    uncaught: str | None  # "ZeroDivisionError: division by zero" when the entry raised
+    line_numbers: list[int] = field(default_factory=list)  # context line of each frame
+    violations: list[str] = field(default_factory=list)  # operations the sandbox blocked
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    seconds: float = 0.0
+
+
+FrameCallback = Callable[[Frame], None]
+
+
+@functools.cache
+def bubblewrap_works() -> bool:
+    """Whether ``bwrap`` is installed and can create its namespaces here."""
+    path = shutil.which("bwrap")
+    if path is None:
+        return False
+    probe = [path, *_bwrap_namespace_args(), "--", "true"]
+    try:
+        done = subprocess.run(probe, capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def choose_sandbox(requested: str = "auto") -> str:
+    """``"bubblewrap"`` or ``"audit-hook"`` for ``requested`` (``"auto"`` honours $CWM_LSP_SANDBOX)."""
+    if requested == "auto":
+        requested = os.environ.get(SANDBOX_ENV, "auto") or "auto"
+    if requested == "auto":
+        return BUBBLEWRAP if bubblewrap_works() else AUDIT_HOOK
+    if requested == BUBBLEWRAP:
+        if not bubblewrap_works():
+            raise TracerError(
+                "bubblewrap sandbox requested but `bwrap` is missing or cannot create namespaces "
+                "here (install the `bubblewrap` package, or use the audit-hook sandbox)"
+            )
+        return BUBBLEWRAP
+    if requested == AUDIT_HOOK:
+        return AUDIT_HOOK
+    raise TracerError(f"unknown sandbox {requested!r} (use auto, bubblewrap or audit-hook)")
+
+
+def _bwrap_namespace_args() -> list[str]:
+    return [
+        "--ro-bind", "/", "/",
+        "--tmpfs", "/tmp",
+        "--dev", "/dev",
+        "--proc", "/proc",
+        "--unshare-all",
+        "--die-with-parent",
+    ]  # fmt: skip
+
+
+def _package_root() -> str:
+    return str(Path(cwm_lsp.__file__).resolve().parent.parent)
+
+
+def _child_command(sandbox: str, scratch: str) -> list[str]:
+    python = [sys.executable, "-s", "-B"]
+    if sys.version_info >= (3, 11):
+        python.append("-P")  # the scratch directory (cwd) is not importable
+    python += ["-m", "cwm_lsp.tracer.child"]
+    if sandbox != BUBBLEWRAP:
+        return python
+    bwrap = shutil.which("bwrap") or "bwrap"
+    args = [bwrap, *_bwrap_namespace_args()]
+    root = _package_root()
+    if root == "/tmp" or root.startswith("/tmp/"):
+        args += ["--ro-bind", root, root]  # the private /tmp would hide the package
+    args += ["--bind", scratch, scratch, "--chdir", scratch, "--"]
+    return args + python
+
+
+def _child_env(scratch: str) -> dict[str, str]:
+    return {
+        "PYTHONHASHSEED": "0",  # set order is part of the trace
+        "PYTHONPATH": _package_root(),
+        "PYTHONIOENCODING": "utf-8",
+        "PYTHONUTF8": "1",
+        "PATH": os.defpath,
+        "LANG": "C.UTF-8",
+        "HOME": scratch,
+        "TMPDIR": scratch,
+    }
+
+
+class _CappedStream:
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.data = bytearray()
+        self.dropped = 0
+
+    def add(self, chunk: bytes) -> None:
+        room = self.cap - len(self.data)
+        if room > 0:
+            self.data += chunk[:room]
+        self.dropped += max(0, len(chunk) - max(room, 0))
+
+    def text(self) -> str:
+        text = self.data.decode("utf-8", errors="replace")
+        if self.dropped:
+            text += f"\n[output truncated: {self.dropped} more bytes not shown]\n"
+        return text
+
+
+class _Run:
+    """One child process and the state read back from it."""
+
+    def __init__(
+        self,
+        context: str,
+        limits: SandboxLimits,
+        sandbox: str,
+        on_frame: FrameCallback | None,
+        cancel: CancelToken | None,
+    ) -> None:
+        self.context = context
+        self.limits = limits
+        self.sandbox = sandbox
+        self.on_frame = on_frame
+        self.cancel = cancel
+        self.frames: list[Frame] = []
+        self.line_numbers: list[int] = []
+        self.end: dict[str, Any] | None = None
+        self.stdout = _CappedStream(limits.output_bytes)
+        self.stderr = _CappedStream(limits.output_bytes)
+        self.pending = b""
+        self.limit: str | None = None
+
+    def execute(self) -> TraceRecording:
+        start = time.monotonic()
+        scratch = tempfile.mkdtemp(prefix="cwm-lsp-run-")
+        result_read, result_write = os.pipe()
+        proc: subprocess.Popen[bytes] | None = None
+        try:
+            request = {
+                "context": self.context,
+                "limits": self.limits.to_json(),
+                "scratch": scratch,
+                "sandbox": self.sandbox,
+                "result_fd": result_write,
+            }
+            try:
+                proc = subprocess.Popen(
+                    _child_command(self.sandbox, scratch),
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    pass_fds=(result_write,),
+                    env=_child_env(scratch),
+                    cwd=scratch,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                raise TracerError(f"could not start the sandboxed Python: {exc}") from None
+            os.close(result_write)
+            result_write = -1
+            assert proc.stdin is not None
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.write(json.dumps(request).encode("utf-8"))
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
+            self._collect(proc, result_read, start + self.limits.wall_seconds)
+        finally:
+            if proc is not None:
+                _kill_tree(proc)
+            if result_write >= 0:
+                os.close(result_write)
+            os.close(result_read)
+            shutil.rmtree(scratch, ignore_errors=True)
+        return self._recording(proc, time.monotonic() - start)
+
+    def _collect(self, proc: subprocess.Popen[bytes], result_fd: int, deadline: float) -> None:
+        assert proc.stdout is not None and proc.stderr is not None
+        selector = selectors.DefaultSelector()
+        selector.register(result_fd, selectors.EVENT_READ, self._on_result)
+        selector.register(proc.stdout.fileno(), selectors.EVENT_READ, self.stdout.add)
+        selector.register(proc.stderr.fileno(), selectors.EVENT_READ, self.stderr.add)
+        grace_end: float | None = None
+        try:
+            while selector.get_map():
+                if self.cancel is not None and self.cancel.cancelled:
+                    self.limit = CANCELLED_MESSAGE
+                    return
+                now = time.monotonic()
+                if self.end is not None:
+                    # finished: drain what is left of stdout/stderr, but never wait on a writer
+                    grace_end = grace_end or now + 1.0
+                    if now >= grace_end:
+                        break
+                    wait = grace_end - now
+                elif now >= deadline:
+                    self.limit = time_limit_message(self.limits.wall_seconds)
+                    return
+                else:
+                    wait = deadline - now
+                for key, _ in selector.select(min(_POLL_SECONDS, wait)):
+                    chunk = os.read(key.fd, _READ_CHUNK)
+                    if chunk:
+                        key.data(chunk)
+                    else:
+                        selector.unregister(key.fd)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(0.0, min(1.0, deadline - time.monotonic())))
+        finally:
+            selector.close()
+
+    def _on_result(self, chunk: bytes) -> None:
+        lines = (self.pending + chunk).split(b"\n")
+        self.pending = lines.pop()
+        for raw in lines:
+            message = json.loads(raw)
+            if message.get("t") == "frame":
+                frame = Frame.from_json(message)
+                self.frames.append(frame)
+                self.line_numbers.append(int(message.get("lineno", 0)))
+                if self.on_frame is not None:
+                    self.on_frame(frame)
+            elif message.get("t") == "end":
+                self.end = message
+
+    def _recording(self, proc: subprocess.Popen[bytes] | None, seconds: float) -> TraceRecording:
+        end = self.end or {}
+        if end.get("error"):
+            raise TracerError(str(end["error"]))
+        limit = self.limit or end.get("limit")
+        if limit is None and self.end is None:
+            limit = self._death_reason(proc)
+        finished = bool(end.get("finished")) and self.limit is None
+        return TraceRecording(
+            frames=self.frames,
+            trace_text=encode_trace(self.frames, finished=finished),
+            finished=finished,
+            stdout=self.stdout.text(),
+            stderr=self.stderr.text(),
+            limit=limit,
+            sandbox=self.sandbox,
+            uncaught=end.get("uncaught"),
+            line_numbers=self.line_numbers,
+            violations=list(end.get("violations") or []),
+            stdout_truncated=self.stdout.dropped > 0,
+            stderr_truncated=self.stderr.dropped > 0,
+            seconds=seconds,
+        )
+
+    def _death_reason(self, proc: subprocess.Popen[bytes] | None) -> str:
+        code = proc.returncode if proc is not None else None
+        if code is None:
+            return "the sandboxed process ended without a result"
+        signum = -code if code < 0 else code - 128 if code > 128 else 0
+        if signum == signal.SIGXCPU:
+            return cpu_limit_message(self.limits.cpu_limit())
+        if signum == signal.SIGKILL:
+            return (
+                "the sandboxed process was killed (SIGKILL); the CPU time limit "
+                f"({self.limits.cpu_limit()} s) or the memory limit "
+                f"({format_bytes(self.limits.memory_bytes)}) may have been exceeded"
+            )
+        if signum > 0:
+            name = signal.Signals(signum).name if signum in signal.valid_signals() else signum
+            return f"the sandboxed process was killed by {name}"
+        return f"the sandboxed process exited with code {code} before finishing"
+
+
+def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the child, its process group and every descendant; reap the child."""
+    descendants: list[Any] = []
+    try:
+        import psutil
+
+        with contextlib.suppress(psutil.Error):
+            descendants = psutil.Process(proc.pid).children(recursive=True)
+    except ImportError:
+        pass
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    for process in descendants:
+        with contextlib.suppress(Exception):
+            process.kill()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
+
+
+def record_call(
+    context: str,
+    *,
+    limits: SandboxLimits | None = None,
+    cancel: CancelToken | None = None,
+    on_frame: FrameCallback | None = None,
+    sandbox: str = "auto",
+) -> TraceRecording:
+    """Run the context's marked entry function in a sandboxed child and record its trace.
+
+    ``sandbox``: ``"auto"`` (bubblewrap when it works, else the audit hook; $CWM_LSP_SANDBOX
+    overrides), ``"bubblewrap"`` or ``"audit-hook"``. ``on_frame`` is called with each frame as
+    it arrives. Raises :class:`TracerError` when the run cannot start (no runnable entry,
+    sandbox unavailable); limits hit while running are reported in ``TraceRecording.limit``.
+    """
+    try:
+        find_entry(context)
+    except EntryError as exc:
+        raise TracerError(str(exc)) from None
+    kind = choose_sandbox(sandbox)
+    return _Run(context, limits or SandboxLimits(), kind, on_frame, cancel).execute()
