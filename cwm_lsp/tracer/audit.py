@@ -59,10 +59,6 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _ALWAYS_WRITABLE = ("/dev/null",)
 
 
-class SandboxViolation(PermissionError):
-    """Raised into the program for an operation the sandbox forbids."""
-
-
 def _inside(path: Any, root: str) -> bool:
     if isinstance(path, int):  # an already open file descriptor
         return True
@@ -86,7 +82,7 @@ def install(
 
     def deny(kind: str, message: str) -> None:
         on_violation(kind, message)
-        raise SandboxViolation(f"cwm-lsp sandbox: {message}")
+        raise PermissionError(f"cwm-lsp sandbox: {message}")
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
         if event in PROCESS_EVENTS:

@@ -13,6 +13,7 @@ The program's own stdout/stderr stay on fds 1 and 2 (captured and capped by the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -103,10 +104,8 @@ class Child:
         if limit is None and self.process_blocked:
             limit = PROCESS_LIMIT_MESSAGE
         for stream in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(Exception):  # the program may have closed the stream
                 stream.flush()
-            except Exception:  # the program may have replaced or closed the stream
-                pass
         self.channel.send(
             {
                 "t": "end",

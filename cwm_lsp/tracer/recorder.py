@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import linecache
+import os
 import re
 import sys
 import traceback
@@ -35,6 +36,7 @@ DEFAULT_MAX_FRAMES = 10_000
 
 # `<Foo object at 0x7f...>` -> `<Foo object>`: the address changes from run to run.
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+(?=>)")
+_TRACER_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 
@@ -205,9 +207,14 @@ class Recorder:
 
     def _failed(self, exc: BaseException, where: str | None) -> RecordOutcome:
         summary = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+        # the program's traceback as Python would print it, without the tracer's own frames
+        entries = [
+            entry
+            for entry in traceback.extract_tb(exc.__traceback__)
+            if not entry.filename.startswith(_TRACER_DIR)
+        ]
         print("Traceback (most recent call last):", file=sys.stderr)
-        traceback.print_tb(tb, file=sys.stderr)
+        print("".join(traceback.format_list(entries)), end="", file=sys.stderr)
         print(summary, file=sys.stderr)
         if where is not None:
             summary = f"{summary} ({where})"

@@ -1,0 +1,72 @@
+"""The ``run`` backend: observe a call's trace by executing it in the sandbox (no model)."""
+
+from __future__ import annotations
+
+from cwm_lsp.backends.base import (
+    BackendError,
+    CancelToken,
+    FrameCallback,
+    Origin,
+    PredictionCancelled,
+    PredictionRequest,
+    PredictionResult,
+    Provenance,
+)
+from cwm_lsp.tracer.limits import SandboxLimits
+from cwm_lsp.tracer.sandbox import TracerError, record_call
+
+
+class RunPredictor:
+    """Runs the request's context under the tracer; its frames are observed, not predicted.
+
+    The context must mark a function callable without arguments (the harness of a concrete
+    call); a marked user function with parameters asks for invented inputs, which only a model
+    can do.
+    """
+
+    name = "run"
+
+    def __init__(self, limits: SandboxLimits | None = None, *, sandbox: str = "auto") -> None:
+        self.limits = limits or SandboxLimits()
+        self.sandbox = sandbox
+
+    def provenance(self) -> Provenance:
+        return Provenance(origin=Origin.OBSERVED, backend=self.name)
+
+    def predict(
+        self,
+        request: PredictionRequest,
+        *,
+        on_frame: FrameCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> PredictionResult:
+        limits = self.limits
+        if request.max_frames != limits.max_frames:
+            limits = SandboxLimits(**{**limits.to_json(), "max_frames": request.max_frames})
+        if cancel is not None and cancel.cancelled:
+            raise PredictionCancelled("cancelled before the run started")
+        try:
+            recording = record_call(
+                request.context,
+                limits=limits,
+                cancel=cancel,
+                on_frame=on_frame,
+                sandbox=self.sandbox,
+            )
+        except TracerError as exc:
+            raise BackendError(f"cannot run `{request.function}`: {exc}") from None
+        if cancel is not None and cancel.cancelled:
+            raise PredictionCancelled("the sandboxed run was cancelled (the process was killed)")
+        problems = [recording.limit] if recording.limit else []
+        problems += [f"blocked by the sandbox: {message}" for message in recording.violations]
+        return PredictionResult(
+            frames=recording.frames,
+            trace_text=recording.trace_text,
+            provenance=self.provenance(),
+            finished=recording.finished,
+            problems=problems,
+            stdout=recording.stdout,
+            stderr=recording.stderr,
+            limit=recording.limit,
+            seconds=recording.seconds,
+        )
