@@ -1,0 +1,93 @@
+-- Drives one :Prophecy session in headless Neovim and writes what was drawn to a JSON file.
+-- Loaded by tests/e2e/test_neovim.py with these globals set in the init file:
+--   vim.g.cwm_test_output (JSON path), vim.g.cwm_test_steps (list of steps, see below).
+local cwm = require('cwm_lsp')
+local compat = require('cwm_lsp.compat')
+
+local report = { steps = {}, selections = {}, messages = {} }
+
+-- vim.ui.select would wait for a key press: record the choices and take the one the step names.
+local select_index = 1
+vim.ui.select = function(items, opts, on_choice)
+  local labels = {}
+  for _, item in ipairs(items) do
+    table.insert(labels, opts.format_item and opts.format_item(item) or tostring(item))
+  end
+  table.insert(report.selections, { prompt = opts.prompt, items = labels })
+  on_choice(items[select_index], select_index)
+end
+
+local original_notify = vim.notify
+vim.notify = function(message, level, ...)
+  table.insert(report.messages, { message = tostring(message), level = level })
+  return original_notify(message, level, ...)
+end
+
+local function wait_for_client(bufnr)
+  local ok = vim.wait(60000, function()
+    local client = compat.clients('cwm_lsp', bufnr)[1]
+    return client ~= nil and client.initialized ~= false and client.server_capabilities ~= nil
+  end, 50)
+  assert(ok, 'the cwm_lsp client did not attach within 60 s')
+end
+
+-- Hints stream in: wait until some are drawn and nothing changed for `quiet_ms`.
+local function wait_for_stable_hints(bufnr, must_contain, timeout_ms)
+  local last, stable_since = nil, nil
+  local ok = vim.wait(timeout_ms, function()
+    local now = vim.fn.json_encode(cwm.drawn_hints(bufnr))
+    if now ~= last then
+      last, stable_since = now, vim.loop.now()
+      return false
+    end
+    return now:find(must_contain, 1, true) ~= nil and vim.loop.now() - stable_since >= 700
+  end, 50)
+  return ok
+end
+
+local function find_line(bufnr, text)
+  for index, line in ipairs(vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)) do
+    if line:find(text, 1, true) then
+      return index
+    end
+  end
+  error('no line contains ' .. text)
+end
+
+local function run()
+  local bufnr = vim.api.nvim_get_current_buf()
+  wait_for_client(bufnr)
+  for _, step in ipairs(vim.g.cwm_test_steps) do
+    local entry = { name = step.name }
+    if step.action == 'predict' then
+      select_index = step.select or 1
+      vim.api.nvim_win_set_cursor(0, { find_line(bufnr, step.cursor_at), 4 })
+      vim.cmd('Prophecy')
+      entry.stable = wait_for_stable_hints(bufnr, step.wait_for, 90000)
+    elseif step.action == 'edit' then
+      local line = find_line(bufnr, step.cursor_at)
+      vim.api.nvim_buf_set_lines(bufnr, line, line, false, { step.insert })
+      vim.wait(1000, function()
+        return #cwm.drawn_hints(bufnr) == 0
+      end, 20)
+    elseif step.action == 'clear' then
+      vim.cmd('ProphecyClear')
+      vim.wait(3000, function()
+        return #cwm.drawn_hints(bufnr) == 0
+      end, 20)
+      vim.wait(500)
+    end
+    entry.hints = cwm.drawn_hints(bufnr)
+    entry.lines = vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)
+    table.insert(report.steps, entry)
+  end
+end
+
+local ok, err = xpcall(run, debug.traceback)
+report.ok = ok
+report.error = ok and vim.NIL or tostring(err)
+report.nvim = vim.version()
+local file = assert(io.open(vim.g.cwm_test_output, 'w'))
+file:write(vim.fn.json_encode(report))
+file:close()
+vim.cmd('qa!')

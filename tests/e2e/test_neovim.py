@@ -1,0 +1,145 @@
+"""Neovim client (editors/neovim) against the real server, in headless Neovim.
+
+Runs `nvim --headless` with a minimal init that loads the plugin, opens an example file,
+runs :Prophecy and dumps the end-of-line virtual texts (the pre-0.10 hint path) to JSON.
+The server runs with the `run` backend (sandboxed run, observed values), so no model is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PLUGIN = REPO / "editors" / "neovim"
+DRIVER = Path(__file__).resolve().parent / "neovim" / "driver.lua"
+
+pytestmark = [
+    pytest.mark.editor,
+    pytest.mark.skipif(shutil.which("nvim") is None, reason="nvim is not installed (apt-get install neovim)"),
+]
+
+EXAMPLE = textwrap.dedent(
+    """\
+    # prophecy: running_total([3, 1, 4, 1, 5])
+    def running_total(values):
+        totals = []
+        total = 0
+        for value in values:
+            total += value
+            totals.append(total)
+        return totals
+
+
+    # prophecy: collatz_steps(6)
+    # prophecy: collatz_steps(27)
+    def collatz_steps(n):
+        steps = 0
+        while n != 1:
+            if n % 2 == 0:
+                n //= 2
+            else:
+                n = 3 * n + 1
+            steps += 1
+        return steps
+    """
+)
+
+
+def lua_string(text: str) -> str:
+    return json.dumps(text)  # a JSON string literal is a valid Lua string literal for paths
+
+
+def run_neovim(tmp_path: Path, steps: list[dict[str, Any]], *, native_hints: bool = False) -> dict[str, Any]:
+    example = tmp_path / "example.py"
+    example.write_text(EXAMPLE, encoding="utf-8")
+    output = tmp_path / "report.json"
+    init = tmp_path / "init.lua"
+    init.write_text(
+        textwrap.dedent(
+            f"""\
+            vim.opt.runtimepath:prepend({lua_string(str(PLUGIN))})
+            vim.opt.swapfile = false
+            vim.opt.shadafile = 'NONE'
+            vim.g.cwm_test_output = {lua_string(str(output))}
+            vim.g.cwm_test_steps = vim.fn.json_decode({lua_string(json.dumps(steps))})
+            require('cwm_lsp').setup({{
+              cmd = {{ {lua_string(sys.executable)}, '-m', 'cwm_lsp', 'serve' }},
+              settings = {{ cwm = {{ backend = 'run', allowExecution = true }} }},
+              native_inlay_hints = {str(native_hints).lower()},
+              echo_progress = false,
+            }})
+            """
+        ),
+        encoding="utf-8",
+    )
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path / "state")}
+    completed = subprocess.run(
+        ["nvim", "--headless", "-n", "-i", "NONE", "-u", str(init), str(example), "+luafile " + str(DRIVER)],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert output.exists(), f"nvim wrote no report (rc {completed.returncode}):\n{completed.stdout}\n{completed.stderr}"
+    report: dict[str, Any] = json.loads(output.read_text(encoding="utf-8"))
+    assert report["ok"], f"driver failed: {report['error']}\nmessages: {report['messages']}"
+    return report
+
+
+def hints_by_source_line(step: dict[str, Any]) -> dict[str, str]:
+    lines: list[str] = step["lines"]
+    return {lines[hint["line"]].strip(): hint["text"] for hint in step["hints"]}
+
+
+def test_prophecy_draws_observed_values_on_the_right_lines(tmp_path: Path) -> None:
+    report = run_neovim(
+        tmp_path,
+        [{"name": "predict", "action": "predict", "cursor_at": "total += value", "wait_for": "⮐"}],
+    )
+    step = report["steps"][0]
+    assert step["stable"], f"hints never settled: {step['hints']}"
+    shown = hints_by_source_line(step)
+    assert shown["total += value"] == "✓ total = 3 → 4 → 8 → 9 → 14", shown
+    assert shown["return totals"].startswith("✓ ⮐ [3, 4, 8, 9, 14]"), shown
+    assert "total = 0" in shown["total = 0"], shown
+    assert "value = 3 → 1 → 4 → 1 → 5" in shown["for value in values:"], shown
+    # Nothing outside running_total, and never on the example-call comment.
+    drawn_lines = {hint["line"] for hint in step["hints"]}
+    assert all(1 <= line <= 7 for line in drawn_lines), step["hints"]
+    assert report["selections"] == [], "one example call must not ask which one"
+
+
+def test_several_example_calls_ask_which_one_then_edit_and_clear_remove_hints(tmp_path: Path) -> None:
+    report = run_neovim(
+        tmp_path,
+        [
+            {"name": "predict", "action": "predict", "cursor_at": "steps = 0", "select": 2, "wait_for": "⮐"},
+            {"name": "edit", "action": "edit", "cursor_at": "steps += 1", "insert": "        pass"},
+            {"name": "predict again", "action": "predict", "cursor_at": "steps = 0", "select": 1, "wait_for": "⮐"},
+            {"name": "clear", "action": "clear"},
+        ],
+    )
+    [first_selection, second_selection] = report["selections"]
+    assert [item for item in first_selection["items"] if "collatz_steps" in item] == [
+        "predict collatz_steps(6)",
+        "predict collatz_steps(27)",
+    ]
+    predicted, edited, again, cleared = report["steps"]
+    assert predicted["stable"]
+    assert hints_by_source_line(predicted)["return steps"].startswith("✓ ⮐ 111"), predicted["hints"]
+    assert edited["hints"] == [], "hints for an older text must disappear at the first change"
+    assert again["stable"]
+    assert hints_by_source_line(again)["return steps"].startswith("✓ ⮐ 8"), again["hints"]
+    assert second_selection["items"] == first_selection["items"]
+    assert cleared["hints"] == []
