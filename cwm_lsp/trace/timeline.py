@@ -119,6 +119,7 @@ class LineExecution:
     exception: ExceptionInfo | None = None
     calls: list[int] = field(default_factory=list)
     effect_known: bool = False
+    scope_kind: str = "function"  # the invocation's kind (a comprehension's return is internal)
 
     @property
     def did_return(self) -> bool:
@@ -279,6 +280,7 @@ def build_timeline(
             iteration = iteration_counts.get(key, 0)
             iteration_counts[key] = iteration + 1
             execution = LineExecution(line, frame.line, scope, iteration, i, dict(resolved.state))
+            execution.scope_kind = invocation.kind
             current[scope] = len(executions)
             invocation.executions.append(len(executions))
             executions.append(execution)
