@@ -1,7 +1,8 @@
 """Audit-hook sandbox policy, installed in the child before any user code runs.
 
 ``sys.addaudithook`` cannot be removed once installed. It is not a security boundary against
-hostile code (C extensions can bypass it); it stops the ordinary ways a function under study
+hostile code (C extensions and ctypes can bypass it; ctypes stays allowed because numpy and
+other common libraries need it at import time); it stops the ordinary ways a function under study
 would touch the world. With bubblewrap in force only the process policy is used (the file system
 and the network are cut off by the namespaces); without bubblewrap all of it is.
 """
@@ -37,7 +38,6 @@ NETWORK_EVENTS = frozenset(
         "socket.sethostname",
     }
 )
-NATIVE_EVENTS = frozenset({"ctypes.dlopen", "ctypes.dlsym", "ctypes.dlsym/handle"})
 # event -> indexes of its path arguments that the program would modify
 PATH_EVENTS: dict[str, tuple[int, ...]] = {
     "os.remove": (0,),
@@ -89,8 +89,6 @@ def install(
             if event in ("os.kill", "os.killpg") and args and args[0] == os.getpid():
                 return
             deny("process", f"starting or signalling processes is not allowed ({event})")
-        elif event in NATIVE_EVENTS:
-            deny("native", f"loading native libraries is not allowed ({event})")
         elif restrict_network and event in NETWORK_EVENTS:
             deny("network", f"network access is not allowed ({event})")
         elif restrict_files and event == "open":

@@ -55,6 +55,7 @@ class Child:
         self.scratch: str = request["scratch"]
         self.full_policy: bool = request["sandbox"] != "bubblewrap"
         self.channel = Channel(int(request["result_fd"]))
+        self.source_path: str | None = request.get("source_path")
         self.violations: list[str] = []
         self.process_blocked = False
 
@@ -128,9 +129,12 @@ class Child:
                 repr_chars=self.limits.repr_chars,
                 max_frames=self.limits.max_frames,
                 on_limit=lambda message: self.finish(limit=message),
+                module_file=self.source_path,
             )
         except EntryError as exc:
             self.finish(error=str(exc))
+        if self.source_path:
+            sys.path.insert(0, os.path.dirname(os.path.abspath(self.source_path)))
         self.apply_limits()
         self.install_policy()
         try:

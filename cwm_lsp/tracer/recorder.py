@@ -150,11 +150,13 @@ class Recorder:
         repr_chars: int = DEFAULT_REPR_CHARS,
         max_frames: int = DEFAULT_MAX_FRAMES,
         on_limit: Callable[[str], None] | None = None,
+        module_file: str | None = None,
     ) -> None:
         """``on_limit(message)`` is called when the frame limit is reached, before the
         program is stopped with :class:`FrameLimitReached` (a child process may exit there)."""
         self.context = context
         self._on_limit = on_limit
+        self._module_file = module_file
         self.entry = find_entry(context)
         self._sink = sink
         self._repr_chars = repr_chars
@@ -177,6 +179,8 @@ class Recorder:
         """
         module = types.ModuleType(MODULE_NAME)
         module.__dict__["__builtins__"] = __builtins__
+        if self._module_file is not None:
+            module.__file__ = self._module_file
         sys.modules[MODULE_NAME] = module
         linecache.cache[CONTEXT_FILENAME] = (
             len(self.context),

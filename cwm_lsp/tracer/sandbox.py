@@ -117,7 +117,7 @@ def _package_root() -> str:
     return str(Path(cwm_lsp.__file__).resolve().parent.parent)
 
 
-def _child_command(sandbox: str, scratch: str) -> list[str]:
+def _child_command(sandbox: str, scratch: str, visible_dirs: list[str]) -> list[str]:
     python = [sys.executable, "-s", "-B"]
     if sys.version_info >= (3, 11):
         python.append("-P")  # the scratch directory (cwd) is not importable
@@ -126,9 +126,9 @@ def _child_command(sandbox: str, scratch: str) -> list[str]:
         return python
     bwrap = shutil.which("bwrap") or "bwrap"
     args = [bwrap, *_bwrap_namespace_args()]
-    root = _package_root()
-    if root == "/tmp" or root.startswith("/tmp/"):
-        args += ["--ro-bind", root, root]  # the private /tmp would hide the package
+    for path in [_package_root(), *visible_dirs]:
+        if path == "/tmp" or path.startswith("/tmp/"):
+            args += ["--ro-bind", path, path]  # the private /tmp would hide it
     args += ["--bind", scratch, scratch, "--chdir", scratch, "--"]
     return args + python
 
@@ -143,6 +143,10 @@ def _child_env(scratch: str) -> dict[str, str]:
         "LANG": "C.UTF-8",
         "HOME": scratch,
         "TMPDIR": scratch,
+        # one BLAS/OpenMP thread: each extra thread reserves address space under RLIMIT_AS
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
     }
 
 
@@ -175,8 +179,10 @@ class _Run:
         sandbox: str,
         on_frame: FrameCallback | None,
         cancel: CancelToken | None,
+        source_path: str | None,
     ) -> None:
         self.context = context
+        self.source_path = source_path
         self.limits = limits
         self.sandbox = sandbox
         self.on_frame = on_frame
@@ -201,10 +207,11 @@ class _Run:
                 "scratch": scratch,
                 "sandbox": self.sandbox,
                 "result_fd": result_write,
+                "source_path": self.source_path,
             }
             try:
                 proc = subprocess.Popen(
-                    _child_command(self.sandbox, scratch),
+                    _child_command(self.sandbox, scratch, self._import_dirs()),
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
@@ -231,6 +238,11 @@ class _Run:
             os.close(result_read)
             shutil.rmtree(scratch, ignore_errors=True)
         return self._recording(proc, time.monotonic() - start)
+
+    def _import_dirs(self) -> list[str]:
+        if self.source_path is None:
+            return []
+        return [str(Path(self.source_path).resolve().parent)]
 
     def _collect(self, proc: subprocess.Popen[bytes], result_fd: int, deadline: float) -> None:
         assert proc.stdout is not None and proc.stderr is not None
@@ -354,12 +366,14 @@ def record_call(
     cancel: CancelToken | None = None,
     on_frame: FrameCallback | None = None,
     sandbox: str = "auto",
+    source_path: str | None = None,
 ) -> TraceRecording:
     """Run the context's marked entry function in a sandboxed child and record its trace.
 
     ``sandbox``: ``"auto"`` (bubblewrap when it works, else the audit hook; $CWM_LSP_SANDBOX
     overrides), ``"bubblewrap"`` or ``"audit-hook"``. ``on_frame`` is called with each frame as
-    it arrives. Raises :class:`TracerError` when the run cannot start (no runnable entry,
+    it arrives. ``source_path`` (the user's file) becomes the module's ``__file__`` and its
+    directory importable (read-only), so sibling modules can be imported. Raises :class:`TracerError` when the run cannot start (no runnable entry,
     sandbox unavailable); limits hit while running are reported in ``TraceRecording.limit``.
     """
     try:
@@ -367,4 +381,5 @@ def record_call(
     except EntryError as exc:
         raise TracerError(str(exc)) from None
     kind = choose_sandbox(sandbox)
-    return _Run(context, limits or SandboxLimits(), kind, on_frame, cancel).execute()
+    run = _Run(context, limits or SandboxLimits(), kind, on_frame, cancel, source_path)
+    return run.execute()

@@ -1,0 +1,227 @@
+"""Hostile or runaway programs end quickly with a clear message, touching nothing outside.
+
+Every test runs under both sandbox kinds (bubblewrap where it works, and the audit hook forced),
+and checks that no process of the run is left behind.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from cwm_lsp.trace import tokens
+from cwm_lsp.trace.frames import Event
+from cwm_lsp.tracer import (
+    AUDIT_HOOK,
+    BUBBLEWRAP,
+    SandboxLimits,
+    TraceRecording,
+    bubblewrap_works,
+    record_call,
+)
+
+SANDBOXES = [
+    pytest.param(
+        BUBBLEWRAP,
+        marks=pytest.mark.skipif(not bubblewrap_works(), reason="bubblewrap unavailable here"),
+    ),
+    AUDIT_HOOK,
+]
+QUICK = SandboxLimits(wall_seconds=1.5)
+
+
+def harness(source: str, call: str = "f()") -> str:
+    return f"{source}\ndef main():  # << START_OF_TRACE\n    return {call}\n"
+
+
+def live_descendants() -> list[psutil.Process]:
+    alive = []
+    for process in psutil.Process().children(recursive=True):
+        try:
+            if process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(process)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind() -> Iterator[None]:
+    yield
+    assert live_descendants() == []
+
+
+def run(source: str, sandbox: str, limits: SandboxLimits = QUICK) -> TraceRecording:
+    return record_call(harness(source), sandbox=sandbox, limits=limits)
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_endless_loop_stops_at_the_frame_limit(sandbox: str) -> None:
+    limits = SandboxLimits(wall_seconds=10, max_frames=2000)
+    recording = run("def f():\n    n = 0\n    while True:\n        n += 1\n", sandbox, limits)
+    assert recording.limit == "frame limit (2000) reached"
+    assert len(recording.frames) == 2000
+    assert not recording.finished
+    assert not recording.trace_text.endswith(tokens.END_OF_TEXT)
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_untraced_endless_work_hits_the_time_limit_keeping_frames(sandbox: str) -> None:
+    recording = run("import time\ndef f():\n    x = 1\n    time.sleep(60)\n", sandbox)
+    assert recording.limit == "time limit (1.5 s) exceeded"
+    assert not recording.finished
+    # main call, main line, f call, f line 3, f line 4: the trace up to the kill is kept
+    assert [f.event for f in recording.frames] == [
+        Event.CALL, Event.LINE, Event.CALL, Event.LINE, Event.LINE,
+    ]  # fmt: skip
+    assert recording.frames[-1].locals == {"x": "1"}
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_cpu_bound_builtin_loop_hits_the_cpu_limit(sandbox: str) -> None:
+    limits = SandboxLimits(wall_seconds=20, cpu_seconds=1)
+    recording = run("def f():\n    return sum(range(10**12))\n", sandbox, limits)
+    assert recording.limit == "CPU time limit (1 s) exceeded"
+    assert not recording.finished
+    assert len(recording.frames) == 4
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_memory_bomb_hits_the_memory_limit(sandbox: str) -> None:
+    limits = SandboxLimits(wall_seconds=10, memory_bytes=512 * 1024**2)
+    source = "def f():\n    blocks = []\n    blocks.append(bytearray(2 * 1024**3))\n"
+    recording = run(source, sandbox, limits)
+    assert recording.limit == "memory limit (512 MiB) exceeded"
+    assert recording.uncaught == "MemoryError"
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_fork_bomb_is_refused(sandbox: str) -> None:
+    source = "import os\ndef f():\n    while True:\n        os.fork()\n"
+    recording = run(source, sandbox, SandboxLimits(wall_seconds=10))
+    assert recording.limit is not None
+    assert recording.limit.startswith("process limit")
+    assert recording.uncaught is not None
+    assert recording.uncaught.startswith("PermissionError")
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_subprocess_is_refused(sandbox: str) -> None:
+    source = "import subprocess\ndef f():\n    return subprocess.run(['true']).returncode\n"
+    recording = run(source, sandbox, SandboxLimits(wall_seconds=10))
+    assert recording.limit is not None
+    assert recording.limit.startswith("process limit")
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_writing_outside_the_scratch_directory_fails(sandbox: str, tmp_path: Path) -> None:
+    targets = [
+        tmp_path / "escaped.txt",
+        Path(__file__).resolve().parent / f"escaped-{uuid.uuid4().hex}.txt",
+    ]
+    lines = "".join(f"    try_write({str(t)!r})\n" for t in targets)
+    source = (
+        "def try_write(path):\n"
+        "    try:\n"
+        "        with open(path, 'w') as handle:\n"
+        "            handle.write('escaped')\n"
+        "    except OSError as exc:\n"
+        "        return type(exc).__name__\n"
+        f"def f():\n{lines}    return 'done'\n"
+    )
+    try:
+        recording = run(source, sandbox, SandboxLimits(wall_seconds=10))
+        assert recording.finished
+        for target in targets:
+            assert not target.exists()
+        if sandbox == AUDIT_HOOK:
+            assert recording.violations
+    finally:
+        for target in targets:
+            target.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_scratch_directory_is_writable_and_removed(sandbox: str) -> None:
+    source = (
+        "import os\n"
+        "def f():\n"
+        "    with open('notes.txt', 'w') as handle:\n"
+        "        handle.write('kept')\n"
+        "    with open('notes.txt') as handle:\n"
+        "        return handle.read(), os.getcwd()\n"
+    )
+    recording = run(source, sandbox, SandboxLimits(wall_seconds=10))
+    assert recording.finished
+    value = recording.frames[-1].arg
+    assert value is not None and value.startswith("('kept', ")
+    scratch = value.split("'")[3]
+    assert "cwm-lsp-run-" in scratch
+    assert not Path(scratch).exists()
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_reading_stdin_gets_end_of_file(sandbox: str) -> None:
+    recording = run("import sys\ndef f():\n    return sys.stdin.read()\n", sandbox)
+    assert recording.finished
+    assert recording.frames[-1].arg == "''"
+    recording = run("def f():\n    return input()\n", sandbox)
+    assert recording.uncaught == "EOFError: EOF when reading a line"
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_printing_100_mb_is_capped(sandbox: str) -> None:
+    limits = SandboxLimits(wall_seconds=20, output_bytes=10_000)
+    source = "def f():\n    print('x' * 100_000_000)\n    return 'printed'\n"
+    recording = run(source, sandbox, limits)
+    assert recording.finished
+    assert recording.frames[-1].arg == "'printed'"
+    assert recording.stdout_truncated
+    assert recording.stdout.startswith("x" * 10_000 + "\n[output truncated: ")
+    assert len(recording.stdout) < 20_000
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_network_connections_do_not_leave_the_sandbox(sandbox: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.setblocking(False)
+        port = listener.getsockname()[1]
+        source = (
+            "import socket\n"
+            "def f():\n"
+            f"    connection = socket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
+            "    return 'connected'\n"
+        )
+        recording = run(source, sandbox, SandboxLimits(wall_seconds=10))
+        assert recording.uncaught is not None
+        assert recording.uncaught.startswith(("ConnectionRefusedError", "PermissionError"))
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_long_reprs_are_cut_and_marked(sandbox: str) -> None:
+    limits = SandboxLimits(wall_seconds=10, repr_chars=100)
+    recording = run("def f():\n    return 'a' * 5000\n", sandbox, limits)
+    value = recording.frames[-1].arg
+    assert value == "'" + "a" * 99 + "...<cut 4902 chars>"
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_sibling_modules_of_the_source_file_are_importable(sandbox: str, tmp_path: Path) -> None:
+    (tmp_path / "helper_mod.py").write_text("def helper(x):\n    return x + 1\n")
+    source = (
+        "import os\n"
+        "from helper_mod import helper\n"
+        "def f():\n"
+        "    return helper(1), os.path.basename(__file__)\n"
+    )
+    recording = record_call(harness(source), sandbox=sandbox, source_path=str(tmp_path / "mine.py"))
+    assert recording.frames[-1].arg == "(2, 'mine.py')"
