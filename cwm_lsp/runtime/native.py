@@ -1,0 +1,208 @@
+"""Dispatch to the compiled CPU kernels in ``cwm_lsp._native`` (built from native/).
+
+Same signatures as the PyTorch reference ops in :mod:`cwm_lsp.runtime.ops`, which calls these
+when :func:`available` is true. Tensors are handed to C++ without copies (DLPack) once they are
+CPU, C-contiguous and of the expected dtype; anything else is converted here (small tensors) or
+rejected with a ``ValueError`` (KV caches, which are too large to copy per call).
+
+Environment:
+    ``CWM_LSP_NATIVE=0``           the kernels are not used (``available()`` is false).
+    ``CWM_LSP_KERNEL_PATH=NAME``   force a kernel path: auto, scalar, avx2, avx512, avx512-vnni.
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+
+import torch
+
+PATHS = ("auto", "scalar", "avx2", "avx512", "avx512-vnni")
+
+_module: ModuleType | None = None
+_import_error: str | None = None
+_path_error: str | None = None
+
+try:
+    from cwm_lsp import _native as _loaded
+
+    _module = _loaded
+except Exception as exc:  # not built, built for another Python, or a broken build
+    _import_error = f"{type(exc).__name__}: {exc}"
+
+if _module is not None and os.environ.get("CWM_LSP_KERNEL_PATH"):
+    try:
+        _module.set_path(os.environ["CWM_LSP_KERNEL_PATH"].strip().lower())
+    except ValueError as exc:
+        _path_error = f"CWM_LSP_KERNEL_PATH ignored: {exc}"
+
+
+def built() -> bool:
+    """Whether the compiled extension could be imported (regardless of CWM_LSP_NATIVE)."""
+    return _module is not None
+
+
+def available() -> bool:
+    """Whether the native kernels are built and enabled."""
+    return _module is not None and os.environ.get("CWM_LSP_NATIVE") != "0"
+
+
+def unavailable_reason() -> str | None:
+    """Why :func:`available` is false, in one line; None when it is true."""
+    if os.environ.get("CWM_LSP_NATIVE") == "0":
+        return "disabled by CWM_LSP_NATIVE=0"
+    if _module is not None:
+        return None
+    try:
+        from cwm_lsp import _native_build  # type: ignore[attr-defined]
+    except ImportError:
+        return f"extension not built (no build record; import said {_import_error})"
+    if not _native_build.BUILT:
+        lines = [line for line in str(_native_build.LOG).splitlines() if line.strip()]
+        return "extension build failed at install time: " + (lines[0] if lines else "no log")
+    return f"extension built but cannot be imported: {_import_error}"
+
+
+def build_log() -> str:
+    """The install-time build log tail, or an empty string when there is none."""
+    try:
+        from cwm_lsp import _native_build  # type: ignore[attr-defined]
+    except ImportError:
+        return ""
+    return str(_native_build.LOG)
+
+
+def path_warning() -> str | None:
+    """A problem with CWM_LSP_KERNEL_PATH, if any."""
+    return _path_error
+
+
+def _require() -> ModuleType:
+    if _module is None:
+        raise RuntimeError(f"native kernels unavailable: {unavailable_reason()}")
+    return _module
+
+
+def cpu_features() -> dict[str, bool]:
+    return dict(_require().cpu_features())
+
+
+def supported_paths() -> list[str]:
+    return list(_require().supported_paths())
+
+
+def set_path(name: str) -> None:
+    """Force a kernel path (``auto`` restores the best one for this CPU)."""
+    _require().set_path(name)
+
+
+def get_path() -> str:
+    return str(_require().get_path())
+
+
+def set_num_threads(n: int) -> None:
+    _require().set_num_threads(n)
+
+
+def active_paths() -> dict[str, str]:
+    """Which implementation each operation uses right now, e.g. {"attention": "native avx512"}."""
+    if not available():
+        reason = unavailable_reason() or "unavailable"
+        return {op: f"pytorch ({reason})" for op in ("attention", "int8_linear", "int4_linear")}
+    path = get_path()
+    matmul = path
+    if path == "avx512-vnni":
+        path = "avx512"
+        matmul = "avx512-vnni (int8 activations for M=1), avx512 otherwise"
+    return {
+        "attention": f"native {path}",
+        "int8_linear": f"native {matmul}",
+        "int4_linear": f"native {matmul}",
+    }
+
+
+def _float_input(t: torch.Tensor, name: str) -> torch.Tensor:
+    if t.device.type != "cpu":
+        raise ValueError(f"{name} must be a CPU tensor, got {t.device}")
+    return t.detach().to(torch.float32).contiguous()
+
+
+def _kv(t: torch.Tensor, name: str) -> torch.Tensor:
+    if t.device.type != "cpu":
+        raise ValueError(f"{name} must be a CPU tensor, got {t.device}")
+    if t.dtype not in (torch.float32, torch.bfloat16):
+        raise ValueError(f"{name} must be float32 or bfloat16, got {t.dtype}")
+    if t.dim() != 3:
+        raise ValueError(f"{name} must be [n_kv_heads, capacity, head_dim], got {tuple(t.shape)}")
+    if not t.is_contiguous():
+        raise ValueError(f"{name} must be contiguous (it is too large to copy per call)")
+    return t.detach()
+
+
+def attention(
+    q: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    start_pos: int,
+    window: int | None,
+) -> torch.Tensor:
+    """Causal GQA attention of ``q`` [T, H, D] (positions start_pos..) over ring-buffer caches
+    [n_kv, C, D] (position p at slot p % C), optionally limited to a sliding ``window``."""
+    module = _require()
+    if q.dim() != 3:
+        raise ValueError(f"q must be [T, n_heads, head_dim], got {tuple(q.shape)}")
+    if window is not None and window <= 0:
+        raise ValueError(f"window must be positive or None, got {window}")
+    qf = _float_input(q, "q")
+    k = _kv(k_cache, "k_cache")
+    v = _kv(v_cache, "v_cache")
+    if v.dtype != k.dtype:
+        raise ValueError("k_cache and v_cache must have the same dtype")
+    out = torch.empty_like(qf)
+    module.attention(qf, k, v, out, int(start_pos), 0 if window is None else int(window))
+    return out if q.dtype == torch.float32 else out.to(q.dtype)
+
+
+def _matmul_input(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
+    if x.dim() < 1:
+        raise ValueError("x must have at least one dimension")
+    lead = tuple(x.shape[:-1])
+    return _float_input(x, "x").reshape(-1, x.shape[-1]), lead
+
+
+def _weight(t: torch.Tensor, name: str, dtype: torch.dtype) -> torch.Tensor:
+    if t.device.type != "cpu":
+        raise ValueError(f"{name} must be a CPU tensor, got {t.device}")
+    if t.dtype != dtype:
+        raise ValueError(f"{name} must be {dtype}, got {t.dtype}")
+    return t.detach().contiguous()
+
+
+def int8_linear(x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+    """``x`` [..., K] @ (qweight int8 [N, K] * scales [N]).T -> [..., N] float32."""
+    module = _require()
+    x2, lead = _matmul_input(x)
+    w = _weight(qweight, "qweight", torch.int8)
+    s = _float_input(scales.reshape(-1), "scales")
+    out = torch.empty((x2.shape[0], w.shape[0]), dtype=torch.float32)
+    module.int8_linear(x2, w, s, out)
+    return out.reshape(*lead, w.shape[0])
+
+
+def int4_linear(
+    x: torch.Tensor,
+    qweight: torch.Tensor,
+    scales: torch.Tensor,
+    zeros: torch.Tensor,
+    group_size: int,
+) -> torch.Tensor:
+    """``x`` [..., K] @ dequantized int4 weight [N, K].T -> [..., N] float32, where
+    w[n, k] = scales[n, k // G] * (nibble(n, k) - zeros[n, k // G])."""
+    module = _require()
+    x2, lead = _matmul_input(x)
+    w = _weight(qweight, "qweight", torch.uint8)
+    z = _weight(zeros, "zeros", torch.uint8)
+    s = _float_input(scales, "scales")
+    out = torch.empty((x2.shape[0], w.shape[0]), dtype=torch.float32)
+    module.int4_linear(x2, w, s, z, int(group_size), out)
+    return out.reshape(*lead, w.shape[0])

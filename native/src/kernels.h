@@ -1,0 +1,63 @@
+// Entry points each ISA translation unit provides (namespaces cwm_scalar, cwm_avx2, cwm_avx512).
+// Tensors arrive as raw pointers: shapes, dtypes and contiguity are checked in module.cpp.
+#pragma once
+
+#include <cstdint>
+
+namespace cwm {
+
+enum class KvType { F32, BF16 };
+
+struct AttentionArgs {
+    const float* q;   // [T, H, D]
+    const void* k;    // [Hkv, C, D] float32 or bfloat16
+    const void* v;    // [Hkv, C, D]
+    float* out;       // [T, H, D]
+    int64_t T, H, Hkv, C, D;
+    int64_t start_pos;
+    int64_t window;  // <= 0: global attention
+    KvType kv_type;
+};
+
+struct Int8Args {
+    const float* x;       // [M, K]
+    const int8_t* w;      // [N, K]
+    const float* scales;  // [N]
+    float* out;           // [M, N]
+    int64_t M, N, K;
+};
+
+struct Int4Args {
+    const float* x;       // [M, K]
+    const uint8_t* w;     // [N, K / 2], low nibble = even k
+    const float* scales;  // [N, K / G]
+    const uint8_t* zeros; // [N, K / G]
+    float* out;           // [M, N]
+    int64_t M, N, K, G;
+};
+
+struct KernelTable {
+    const char* name;
+    // Each returns false when this ISA cannot handle the shape (the caller then uses scalar).
+    bool (*attention)(const AttentionArgs&);
+    bool (*int8_linear)(const Int8Args&);
+    bool (*int4_linear)(const Int4Args&);
+};
+
+#define CWM_DECLARE_TABLE(ns) \
+    namespace ns {            \
+    const cwm::KernelTable& table(); \
+    }
+
+}  // namespace cwm
+
+CWM_DECLARE_TABLE(cwm_scalar)
+CWM_DECLARE_TABLE(cwm_avx2)
+CWM_DECLARE_TABLE(cwm_avx512)
+
+// AVX-512 VNNI decode (M == 1) matmuls with x quantized to int8 per row (symmetric, max-abs
+// scale). Return false for shapes they do not handle.
+namespace cwm_avx512_vnni {
+bool int8_gemv(const cwm::Int8Args& a);
+bool int4_gemv(const cwm::Int4Args& a);
+}  // namespace cwm_avx512_vnni

@@ -1,0 +1,583 @@
+// Kernel bodies, written once against the Vec traits of simd.h and compiled once per ISA.
+// Include after simd.h with CWM_NS (the ISA namespace) and CWM_NAME defined.
+#pragma once
+
+#include <omp.h>
+
+#include <cstdlib>
+
+#include "kernels.h"
+
+namespace {
+
+using cwm::AttentionArgs;
+using cwm::Int4Args;
+using cwm::Int8Args;
+using cwm::KvType;
+using reg = Vec::reg;
+constexpr int W = Vec::W;
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kNegInf = -__builtin_inff();
+
+inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+inline float maxf(float a, float b) { return a > b ? a : b; }
+
+// Per-thread scratch memory, 64-byte aligned.
+struct Scratch {
+    float* p = nullptr;
+    explicit Scratch(int64_t n) {
+        size_t bytes = (static_cast<size_t>(n) * sizeof(float) + 63) / 64 * 64;
+        p = static_cast<float*>(std::aligned_alloc(64, bytes > 0 ? bytes : 64));
+    }
+    ~Scratch() { std::free(p); }
+    Scratch(const Scratch&) = delete;
+    Scratch& operator=(const Scratch&) = delete;
+};
+
+inline float to_float(float x) { return x; }
+inline float to_float(uint16_t x) { return bf16_to_float(x); }
+inline reg load_kv(const float* p) { return Vec::load(p); }
+inline reg load_kv(const uint16_t* p) { return Vec::load_bf16(p); }
+
+// Copies one K/V row to float32 (D % W == 0).
+template <typename KT>
+inline void row_to_f32(const KT* src, float* dst, int64_t D) {
+    for (int64_t d = 0; d < D; d += W) Vec::store(dst + d, load_kv(src + d));
+}
+
+inline float dot(const float* a, const float* b, int64_t D) {
+    reg s0 = Vec::zero(), s1 = Vec::zero();
+    int64_t d = 0;
+    for (; d + 2 * W <= D; d += 2 * W) {
+        s0 = Vec::fma(Vec::load(a + d), Vec::load(b + d), s0);
+        s1 = Vec::fma(Vec::load(a + d + W), Vec::load(b + d + W), s1);
+    }
+    for (; d < D; d += W) s0 = Vec::fma(Vec::load(a + d), Vec::load(b + d), s0);
+    return Vec::reduce_add(Vec::add(s0, s1));
+}
+
+// p[i] = 2^(s[i] - m) in place; returns the sum.
+inline float exp2_shift_sum(float* s, int64_t n, float m) {
+    reg vm = Vec::set1(m), acc = Vec::zero();
+    int64_t i = 0;
+    for (; i + W <= n; i += W) {
+        reg p = Vec::exp2(Vec::sub(Vec::load(s + i), vm));
+        Vec::store(s + i, p);
+        acc = Vec::add(acc, p);
+    }
+    float sum = Vec::reduce_add(acc);
+    for (; i < n; ++i) {
+        s[i] = __builtin_exp2f(s[i] - m);
+        sum += s[i];
+    }
+    return sum;
+}
+
+inline float row_max(const float* s, int64_t n) {
+    reg vm = Vec::set1(kNegInf);
+    int64_t i = 0;
+    for (; i + W <= n; i += W) vm = Vec::max(vm, Vec::load(s + i));
+    float m = Vec::reduce_max(vm);
+    for (; i < n; ++i) m = maxf(m, s[i]);
+    return m;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decode: one query position against the cache. The key range is split into blocks; each task
+// handles (kv head, block) for the whole group of query heads sharing that kv head, producing a
+// partial softmax (max, sum, weighted V) that is merged afterwards (log-sum-exp merge).
+
+template <typename KT>
+void attention_decode(const AttentionArgs& a) {
+    const int64_t H = a.H, Hkv = a.Hkv, C = a.C, D = a.D, G = H / Hkv;
+    const int64_t pos = a.start_pos;
+    const int64_t lo = a.window > 0 ? max64(0, pos - a.window + 1) : 0;
+    const int64_t n = pos - lo + 1;
+    const int64_t block = 512;
+    const int64_t nblk = (n + block - 1) / block;
+    const int64_t tasks = Hkv * nblk;
+    const KT* K = static_cast<const KT*>(a.k);
+    const KT* V = static_cast<const KT*>(a.v);
+
+    Scratch qs(H * D);  // queries pre-scaled so that scores are in log2 units
+    const float qscale = kLog2e / __builtin_sqrtf(static_cast<float>(D));
+    for (int64_t i = 0; i < H * D; ++i) qs.p[i] = a.q[i] * qscale;
+    Scratch part_acc(tasks * G * D);
+    Scratch part_m(tasks * G);
+    Scratch part_l(tasks * G);
+
+#pragma omp parallel
+    {
+        Scratch scores(G * block);
+        Scratch row(D);
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t task = 0; task < tasks; ++task) {
+            const int64_t hk = task / nblk, b = task % nblk;
+            const int64_t j0 = lo + b * block;
+            const int64_t nk = min64(pos + 1, j0 + block) - j0;
+            const float* qg = qs.p + hk * G * D;
+            const KT* Kh = K + hk * C * D;
+            const KT* Vh = V + hk * C * D;
+            float* s = scores.p;
+            int64_t slot = j0 % C;
+            for (int64_t jj = 0; jj < nk; ++jj) {
+                const KT* kr = Kh + slot * D;
+                const float* kf;
+                if constexpr (sizeof(KT) == 4) {
+                    kf = reinterpret_cast<const float*>(kr);
+                } else {
+                    row_to_f32(kr, row.p, D);
+                    kf = row.p;
+                }
+                for (int64_t g = 0; g < G; ++g) s[g * block + jj] = dot(qg + g * D, kf, D);
+                if (++slot == C) slot = 0;
+            }
+            float* acc = part_acc.p + task * G * D;
+            for (int64_t g = 0; g < G; ++g) {
+                float m = row_max(s + g * block, nk);
+                part_m.p[task * G + g] = m;
+                part_l.p[task * G + g] = exp2_shift_sum(s + g * block, nk, m);
+            }
+            for (int64_t i = 0; i < G * D; ++i) acc[i] = 0.0f;
+            slot = j0 % C;
+            for (int64_t jj = 0; jj < nk; ++jj) {
+                const KT* vr = Vh + slot * D;
+                const float* vf;
+                if constexpr (sizeof(KT) == 4) {
+                    vf = reinterpret_cast<const float*>(vr);
+                } else {
+                    row_to_f32(vr, row.p, D);
+                    vf = row.p;
+                }
+                for (int64_t g = 0; g < G; ++g) {
+                    reg p = Vec::set1(s[g * block + jj]);
+                    float* ag = acc + g * D;
+                    for (int64_t d = 0; d < D; d += W)
+                        Vec::store(ag + d, Vec::fma(p, Vec::load(vf + d), Vec::load(ag + d)));
+                }
+                if (++slot == C) slot = 0;
+            }
+        }
+    }
+
+    // Merge the blocks of each (kv head, query head).
+    for (int64_t hk = 0; hk < Hkv; ++hk) {
+        for (int64_t g = 0; g < G; ++g) {
+            float M = kNegInf;
+            for (int64_t b = 0; b < nblk; ++b) M = maxf(M, part_m.p[(hk * nblk + b) * G + g]);
+            float* o = a.out + (hk * G + g) * D;
+            for (int64_t d = 0; d < D; ++d) o[d] = 0.0f;
+            float L = 0.0f;
+            for (int64_t b = 0; b < nblk; ++b) {
+                const int64_t task = hk * nblk + b;
+                const float w = __builtin_exp2f(part_m.p[task * G + g] - M);
+                L += w * part_l.p[task * G + g];
+                const float* acc = part_acc.p + (task * G + g) * D;
+                reg vw = Vec::set1(w);
+                for (int64_t d = 0; d < D; d += W)
+                    Vec::store(o + d, Vec::fma(vw, Vec::load(acc + d), Vec::load(o + d)));
+            }
+            reg inv = Vec::set1(1.0f / L);
+            for (int64_t d = 0; d < D; d += W) Vec::store(o + d, Vec::mul(Vec::load(o + d), inv));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prefill / chunk: tiles of query positions (all G heads of a kv group together) against tiles
+// of keys, online softmax. Key tiles wholly outside the causal window are never visited, so a
+// sliding layer costs O(T * window).
+
+constexpr int64_t kKeyTile = 64;  // multiple of 2 * W for every ISA
+
+// S[r][c] = Q[r] . K[c] for MR rows, kKeyTile columns; Kt is the key tile transposed [D][64].
+template <int MR>
+inline void qk_rows(const float* Q, int64_t D, const float* Kt, float* S) {
+    for (int64_t c = 0; c < kKeyTile; c += 2 * W) {
+        reg acc[MR][2];
+        for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = Vec::zero();
+        for (int64_t d = 0; d < D; ++d) {
+            reg k0 = Vec::load(Kt + d * kKeyTile + c);
+            reg k1 = Vec::load(Kt + d * kKeyTile + c + W);
+            for (int r = 0; r < MR; ++r) {
+                reg qv = Vec::set1(Q[r * D + d]);
+                acc[r][0] = Vec::fma(qv, k0, acc[r][0]);
+                acc[r][1] = Vec::fma(qv, k1, acc[r][1]);
+            }
+        }
+        for (int r = 0; r < MR; ++r) {
+            Vec::store(S + r * kKeyTile + c, acc[r][0]);
+            Vec::store(S + r * kKeyTile + c + W, acc[r][1]);
+        }
+    }
+}
+
+// O[r] += sum_c P[r][c] * V[c] for MR rows; V is the value tile [64][D].
+template <int MR>
+inline void pv_rows(const float* P, int64_t nk, const float* Vt, int64_t D, float* O) {
+    int64_t d = 0;
+    for (; d + 2 * W <= D; d += 2 * W) {
+        reg acc[MR][2];
+        for (int r = 0; r < MR; ++r) {
+            acc[r][0] = Vec::load(O + r * D + d);
+            acc[r][1] = Vec::load(O + r * D + d + W);
+        }
+        for (int64_t c = 0; c < nk; ++c) {
+            reg v0 = Vec::load(Vt + c * D + d);
+            reg v1 = Vec::load(Vt + c * D + d + W);
+            for (int r = 0; r < MR; ++r) {
+                reg p = Vec::set1(P[r * kKeyTile + c]);
+                acc[r][0] = Vec::fma(p, v0, acc[r][0]);
+                acc[r][1] = Vec::fma(p, v1, acc[r][1]);
+            }
+        }
+        for (int r = 0; r < MR; ++r) {
+            Vec::store(O + r * D + d, acc[r][0]);
+            Vec::store(O + r * D + d + W, acc[r][1]);
+        }
+    }
+    for (; d < D; d += W) {
+        reg acc[MR];
+        for (int r = 0; r < MR; ++r) acc[r] = Vec::load(O + r * D + d);
+        for (int64_t c = 0; c < nk; ++c) {
+            reg v0 = Vec::load(Vt + c * D + d);
+            for (int r = 0; r < MR; ++r) acc[r] = Vec::fma(Vec::set1(P[r * kKeyTile + c]), v0, acc[r]);
+        }
+        for (int r = 0; r < MR; ++r) Vec::store(O + r * D + d, acc[r]);
+    }
+}
+
+template <typename KT>
+void attention_tiled(const AttentionArgs& a) {
+    const int64_t T = a.T, H = a.H, Hkv = a.Hkv, C = a.C, D = a.D, G = H / Hkv;
+    const int64_t win = a.window;
+    const int64_t tq = min64(T, max64(8, 192 / G));  // query positions per tile
+    const int64_t R = tq * G;                         // rows per tile: row = t * G + g
+    const int64_t nqt = (T + tq - 1) / tq;
+    const int64_t tasks = Hkv * nqt;
+    const KT* K = static_cast<const KT*>(a.k);
+    const KT* V = static_cast<const KT*>(a.v);
+    const float qscale = kLog2e / __builtin_sqrtf(static_cast<float>(D));
+    constexpr int MR = 4;
+
+#pragma omp parallel
+    {
+        Scratch Q(R * D), O(R * D), S(R * kKeyTile), Kt(D * kKeyTile), Vt(kKeyTile * D);
+        Scratch mrow(R), lrow(R);
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t task = 0; task < tasks; ++task) {
+            // Later query tiles see more keys: hand them out first.
+            const int64_t hk = task % Hkv, qt = nqt - 1 - task / Hkv;
+            const int64_t t0 = qt * tq, nt = min64(tq, T - t0), rows = nt * G;
+            const int64_t i_first = a.start_pos + t0, i_last = i_first + nt - 1;
+            for (int64_t t = 0; t < nt; ++t)
+                for (int64_t g = 0; g < G; ++g) {
+                    const float* src = a.q + ((t0 + t) * H + hk * G + g) * D;
+                    float* dst = Q.p + (t * G + g) * D;
+                    for (int64_t d = 0; d < D; ++d) dst[d] = src[d] * qscale;
+                }
+            for (int64_t i = 0; i < rows * D; ++i) O.p[i] = 0.0f;
+            for (int64_t r = 0; r < rows; ++r) {
+                mrow.p[r] = kNegInf;
+                lrow.p[r] = 0.0f;
+            }
+            const int64_t klo = win > 0 ? max64(0, i_first - win + 1) : 0;
+            for (int64_t kt0 = klo; kt0 <= i_last; kt0 += kKeyTile) {
+                const int64_t nk = min64(kKeyTile, i_last + 1 - kt0);
+                // Pack the key tile transposed and the value tile, both float32, zero padded.
+                int64_t slot = kt0 % C;
+                for (int64_t c = 0; c < kKeyTile; ++c) {
+                    if (c < nk) {
+                        const KT* kr = K + (hk * C + slot) * D;
+                        const KT* vr = V + (hk * C + slot) * D;
+                        for (int64_t d = 0; d < D; ++d) Kt.p[d * kKeyTile + c] = to_float(kr[d]);
+                        row_to_f32(vr, Vt.p + c * D, D);
+                        if (++slot == C) slot = 0;
+                    } else {
+                        for (int64_t d = 0; d < D; ++d) Kt.p[d * kKeyTile + c] = 0.0f;
+                        for (int64_t d = 0; d < D; ++d) Vt.p[c * D + d] = 0.0f;
+                    }
+                }
+                int64_t r = 0;
+                for (; r + MR <= rows; r += MR) qk_rows<MR>(Q.p + r * D, D, Kt.p, S.p + r * kKeyTile);
+                for (; r < rows; ++r) qk_rows<1>(Q.p + r * D, D, Kt.p, S.p + r * kKeyTile);
+                // Every key of the tile is visible to every query: no per-element mask.
+                const bool full = kt0 + kKeyTile - 1 <= i_first && (win <= 0 || kt0 > i_last - win);
+                for (r = 0; r < rows; ++r) {
+                    float* s = S.p + r * kKeyTile;
+                    if (!full) {
+                        const int64_t i = i_first + r / G;
+                        for (int64_t c = 0; c < kKeyTile; ++c) {
+                            const int64_t j = kt0 + c;
+                            if (c >= nk || j > i || (win > 0 && j <= i - win)) s[c] = kNegInf;
+                        }
+                    }
+                    const float mx = row_max(s, kKeyTile);
+                    const float mnew = maxf(mrow.p[r], mx);
+                    if (mnew == kNegInf) {
+                        for (int64_t c = 0; c < kKeyTile; ++c) s[c] = 0.0f;
+                        continue;
+                    }
+                    const float alpha = __builtin_exp2f(mrow.p[r] - mnew);
+                    const float sum = exp2_shift_sum(s, kKeyTile, mnew);
+                    lrow.p[r] = lrow.p[r] * alpha + sum;
+                    mrow.p[r] = mnew;
+                    if (alpha != 1.0f) {
+                        float* o = O.p + r * D;
+                        reg va = Vec::set1(alpha);
+                        for (int64_t d = 0; d < D; d += W) Vec::store(o + d, Vec::mul(Vec::load(o + d), va));
+                    }
+                }
+                for (r = 0; r + MR <= rows; r += MR) pv_rows<MR>(S.p + r * kKeyTile, nk, Vt.p, D, O.p + r * D);
+                for (; r < rows; ++r) pv_rows<1>(S.p + r * kKeyTile, nk, Vt.p, D, O.p + r * D);
+            }
+            for (int64_t t = 0; t < nt; ++t)
+                for (int64_t g = 0; g < G; ++g) {
+                    const int64_t r = t * G + g;
+                    const float inv = lrow.p[r] > 0.0f ? 1.0f / lrow.p[r] : 0.0f;
+                    float* dst = a.out + ((t0 + t) * H + hk * G + g) * D;
+                    const float* src = O.p + r * D;
+                    for (int64_t d = 0; d < D; ++d) dst[d] = src[d] * inv;
+                }
+        }
+    }
+}
+
+bool attention_entry(const AttentionArgs& a) {
+    if (a.D % W != 0) return false;
+    const bool bf16 = a.kv_type == KvType::BF16;
+    if (a.T == 1) {
+        if (bf16) attention_decode<uint16_t>(a);
+        else attention_decode<float>(a);
+    } else {
+        if (bf16) attention_tiled<uint16_t>(a);
+        else attention_tiled<float>(a);
+    }
+    return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Weight-only quantized linear layers: out[m, n] = sum_k x[m, k] * w[n, k].
+
+// Few rows of x (decode): stream each weight row once for all MM rows of x.
+template <int MM>
+void int8_gemv(const Int8Args& a, int64_t m0) {
+    const int64_t N = a.N, K = a.K;
+    const int64_t kv = K / W * W;
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < N; ++n) {
+        const int8_t* wr = a.w + n * K;
+        reg acc[MM][2];
+        for (int m = 0; m < MM; ++m) acc[m][0] = acc[m][1] = Vec::zero();
+        int64_t k = 0;
+        for (; k + 2 * W <= kv; k += 2 * W) {
+            reg w0 = Vec::load_i8(wr + k), w1 = Vec::load_i8(wr + k + W);
+            for (int m = 0; m < MM; ++m) {
+                const float* xr = a.x + (m0 + m) * K + k;
+                acc[m][0] = Vec::fma(w0, Vec::load(xr), acc[m][0]);
+                acc[m][1] = Vec::fma(w1, Vec::load(xr + W), acc[m][1]);
+            }
+        }
+        for (; k < kv; k += W) {
+            reg w0 = Vec::load_i8(wr + k);
+            for (int m = 0; m < MM; ++m) acc[m][0] = Vec::fma(w0, Vec::load(a.x + (m0 + m) * K + k), acc[m][0]);
+        }
+        for (int m = 0; m < MM; ++m) {
+            float s = Vec::reduce_add(Vec::add(acc[m][0], acc[m][1]));
+            for (int64_t kk = kv; kk < K; ++kk) s += a.x[(m0 + m) * K + kk] * static_cast<float>(wr[kk]);
+            a.out[(m0 + m) * N + n] = s * a.scales[n];
+        }
+    }
+}
+
+// x deinterleaved into even and odd k (matching the low and high nibbles) plus per-group sums.
+struct Int4Prep {
+    Scratch even, odd, gsum;
+    Int4Prep(const Int4Args& a, int64_t m0, int64_t mm)
+        : even(mm * (a.K / 2)), odd(mm * (a.K / 2)), gsum(mm * (a.K / a.G)) {
+        const int64_t K2 = a.K / 2, ng = a.K / a.G;
+        for (int64_t m = 0; m < mm; ++m) {
+            const float* xr = a.x + (m0 + m) * a.K;
+            for (int64_t i = 0; i < K2; ++i) {
+                even.p[m * K2 + i] = xr[2 * i];
+                odd.p[m * K2 + i] = xr[2 * i + 1];
+            }
+            for (int64_t g = 0; g < ng; ++g) {
+                float s = 0.0f;
+                for (int64_t k = g * a.G; k < (g + 1) * a.G; ++k) s += xr[k];
+                gsum.p[m * ng + g] = s;
+            }
+        }
+    }
+};
+
+template <int MM>
+void int4_gemv(const Int4Args& a, int64_t m0) {
+    const int64_t N = a.N, K = a.K, K2 = K / 2, G2 = a.G / 2, ng = K / a.G;
+    Int4Prep prep(a, m0, MM);
+    const int64_t gv = G2 / W * W;
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < N; ++n) {
+        const uint8_t* wr = a.w + n * K2;
+        reg tot[MM];
+        float bias[MM];
+        for (int m = 0; m < MM; ++m) {
+            tot[m] = Vec::zero();
+            bias[m] = 0.0f;
+        }
+        for (int64_t g = 0; g < ng; ++g) {
+            const float s = a.scales[n * ng + g];
+            const float z = static_cast<float>(a.zeros[n * ng + g]);
+            reg ga[MM];
+            float tail[MM];
+            for (int m = 0; m < MM; ++m) {
+                ga[m] = Vec::zero();
+                tail[m] = 0.0f;
+            }
+            const int64_t b0 = g * G2;
+            for (int64_t b = 0; b < gv; b += W) {
+                reg lo, hi;
+                Vec::load_u4(wr + b0 + b, &lo, &hi);
+                for (int m = 0; m < MM; ++m) {
+                    ga[m] = Vec::fma(lo, Vec::load(prep.even.p + m * K2 + b0 + b), ga[m]);
+                    ga[m] = Vec::fma(hi, Vec::load(prep.odd.p + m * K2 + b0 + b), ga[m]);
+                }
+            }
+            for (int64_t b = gv; b < G2; ++b) {
+                const float lo = static_cast<float>(wr[b0 + b] & 15), hi = static_cast<float>(wr[b0 + b] >> 4);
+                for (int m = 0; m < MM; ++m)
+                    tail[m] += lo * prep.even.p[m * K2 + b0 + b] + hi * prep.odd.p[m * K2 + b0 + b];
+            }
+            reg vs = Vec::set1(s);
+            for (int m = 0; m < MM; ++m) {
+                tot[m] = Vec::fma(ga[m], vs, tot[m]);
+                bias[m] += s * (tail[m] - z * prep.gsum.p[m * ng + g]);
+            }
+        }
+        for (int m = 0; m < MM; ++m) a.out[(m0 + m) * N + n] = Vec::reduce_add(tot[m]) + bias[m];
+    }
+}
+
+// Many rows of x (prefill): dequantize a panel of kNr weight rows x kKc columns to float32,
+// transposed, and run a register-blocked kMr x kNr kernel over all rows of x.
+constexpr int kMr = 6;
+constexpr int kNr = 2 * W;
+constexpr int64_t kKc = 256;
+constexpr int kPanels = 4;  // panels per task, sharing each x block
+
+template <int MR>
+inline void gemm_micro(const float* X, int64_t ldx, const float* Wp, int64_t kc, float* C, int64_t ldc,
+                       bool accumulate) {
+    reg acc[MR][2];
+    for (int r = 0; r < MR; ++r) {
+        acc[r][0] = accumulate ? Vec::load(C + r * ldc) : Vec::zero();
+        acc[r][1] = accumulate ? Vec::load(C + r * ldc + W) : Vec::zero();
+    }
+    for (int64_t k = 0; k < kc; ++k) {
+        reg w0 = Vec::load(Wp + k * kNr), w1 = Vec::load(Wp + k * kNr + W);
+        for (int r = 0; r < MR; ++r) {
+            reg xv = Vec::set1(X[r * ldx + k]);
+            acc[r][0] = Vec::fma(xv, w0, acc[r][0]);
+            acc[r][1] = Vec::fma(xv, w1, acc[r][1]);
+        }
+    }
+    for (int r = 0; r < MR; ++r) {
+        Vec::store(C + r * ldc, acc[r][0]);
+        Vec::store(C + r * ldc + W, acc[r][1]);
+    }
+}
+
+// dequant(n, k0, kc, dst): writes w[n, k0 .. k0 + kc) as float32 to dst[0 .. kc) with stride kNr.
+template <typename Dequant>
+void gemm_panels(const float* x, float* out, int64_t M, int64_t N, int64_t K, Dequant dequant) {
+    const int64_t npanels = (N + kNr - 1) / kNr;
+    const int64_t tasks = (npanels + kPanels - 1) / kPanels;
+#pragma omp parallel
+    {
+        Scratch Wp(kPanels * kKc * kNr);
+        Scratch Ct(static_cast<int64_t>(kMr) * kNr);  // edge tiles (N not a multiple of kNr)
+        Scratch acc(M * kPanels * kNr);             // accumulators for this task's columns
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t task = 0; task < tasks; ++task) {
+            const int64_t p0 = task * kPanels, np = min64(kPanels, npanels - p0);
+            const int64_t ldc = np * kNr;
+            for (int64_t k0 = 0; k0 < K; k0 += kKc) {
+                const int64_t kc = min64(kKc, K - k0);
+                for (int64_t p = 0; p < np; ++p) {
+                    float* panel = Wp.p + p * kKc * kNr;
+                    for (int64_t c = 0; c < kNr; ++c) {
+                        const int64_t n = (p0 + p) * kNr + c;
+                        if (n < N) dequant(n, k0, kc, panel + c);
+                        else
+                            for (int64_t k = 0; k < kc; ++k) panel[k * kNr + c] = 0.0f;
+                    }
+                }
+                const bool accumulate = k0 > 0;
+                int64_t m = 0;
+                for (; m + kMr <= M; m += kMr)
+                    for (int64_t p = 0; p < np; ++p)
+                        gemm_micro<kMr>(x + m * K + k0, K, Wp.p + p * kKc * kNr, kc, acc.p + m * ldc + p * kNr, ldc,
+                                        accumulate);
+                for (; m < M; ++m)
+                    for (int64_t p = 0; p < np; ++p)
+                        gemm_micro<1>(x + m * K + k0, K, Wp.p + p * kKc * kNr, kc, acc.p + m * ldc + p * kNr, ldc,
+                                      accumulate);
+            }
+            const int64_t n0 = p0 * kNr, ncols = min64(ldc, N - n0);
+            for (int64_t m = 0; m < M; ++m)
+                for (int64_t c = 0; c < ncols; ++c) out[m * N + n0 + c] = acc.p[m * ldc + c];
+        }
+    }
+}
+
+bool int8_entry(const Int8Args& a) {
+    if (a.M <= 4) {
+        int64_t m = 0;
+        for (; m + 4 <= a.M; m += 4) int8_gemv<4>(a, m);
+        for (; m < a.M; ++m) int8_gemv<1>(a, m);
+        return true;
+    }
+    gemm_panels(a.x, a.out, a.M, a.N, a.K, [&a](int64_t n, int64_t k0, int64_t kc, float* dst) {
+        const int8_t* wr = a.w + n * a.K + k0;
+        const float s = a.scales[n];
+        for (int64_t k = 0; k < kc; ++k) dst[k * kNr] = static_cast<float>(wr[k]) * s;
+    });
+    return true;
+}
+
+// Any group size, including odd ones whose groups straddle bytes (scalar, element by element).
+float int4_weight(const Int4Args& a, int64_t n, int64_t k) {
+    const uint8_t byte = a.w[n * (a.K / 2) + k / 2];
+    const int q = (k & 1) ? (byte >> 4) : (byte & 15);
+    const int64_t g = n * (a.K / a.G) + k / a.G;
+    return a.scales[g] * static_cast<float>(q - static_cast<int>(a.zeros[g]));
+}
+
+bool int4_entry(const Int4Args& a) {
+    if (a.M <= 4 && a.G % 2 == 0) {
+        int64_t m = 0;
+        for (; m + 4 <= a.M; m += 4) int4_gemv<4>(a, m);
+        for (; m < a.M; ++m) int4_gemv<1>(a, m);
+        return true;
+    }
+    gemm_panels(a.x, a.out, a.M, a.N, a.K, [&a](int64_t n, int64_t k0, int64_t kc, float* dst) {
+        if (a.G % 2 == 0 && k0 % 2 == 0 && kc % 2 == 0) {
+            const uint8_t* wr = a.w + n * (a.K / 2);
+            const int64_t ng = a.K / a.G;
+            for (int64_t k = 0; k < kc; k += 2) {
+                const int64_t kk = k0 + k;
+                const uint8_t byte = wr[kk / 2];
+                const int64_t g = n * ng + kk / a.G;
+                const float s = a.scales[g], z = static_cast<float>(a.zeros[g]);
+                dst[k * kNr] = s * (static_cast<float>(byte & 15) - z);
+                dst[(k + 1) * kNr] = s * (static_cast<float>(byte >> 4) - z);
+            }
+        } else {
+            for (int64_t k = 0; k < kc; ++k) dst[k * kNr] = int4_weight(a, n, k0 + k);
+        }
+    });
+    return true;
+}
+
+}  // namespace

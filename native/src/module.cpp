@@ -1,0 +1,252 @@
+// cwm_lsp._native: Python bindings, CPU feature detection and kernel path dispatch.
+// Tensors arrive zero-copy through DLPack (nb::ndarray); they are validated here, then the GIL
+// is released while the kernel runs.
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+#include <omp.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kernels.h"
+
+namespace nb = nanobind;
+
+namespace {
+
+enum class Path { Scalar, Avx2, Avx512, Avx512Vnni };
+
+const char* path_name(Path p) {
+    switch (p) {
+        case Path::Scalar: return "scalar";
+        case Path::Avx2: return "avx2";
+        case Path::Avx512: return "avx512";
+        case Path::Avx512Vnni: return "avx512-vnni";
+    }
+    return "scalar";
+}
+
+struct Features {
+    bool avx2, fma, avx512f, avx512bw, avx512vl, avx512dq, avx512vnni, avx512bf16;
+};
+
+Features detect() {
+    Features f{};
+#if CWM_HAVE_X86
+    __builtin_cpu_init();
+    f.avx2 = __builtin_cpu_supports("avx2");
+    f.fma = __builtin_cpu_supports("fma");
+    f.avx512f = __builtin_cpu_supports("avx512f");
+    f.avx512bw = __builtin_cpu_supports("avx512bw");
+    f.avx512vl = __builtin_cpu_supports("avx512vl");
+    f.avx512dq = __builtin_cpu_supports("avx512dq");
+    f.avx512vnni = __builtin_cpu_supports("avx512vnni");
+    f.avx512bf16 = __builtin_cpu_supports("avx512bf16");
+#endif
+    return f;
+}
+
+const Features& features() {
+    static const Features f = detect();
+    return f;
+}
+
+bool supported(Path p) {
+    const Features& f = features();  // all false off x86
+    const bool avx2 = f.avx2 && f.fma;
+    const bool avx512 = avx2 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq;
+    switch (p) {
+        case Path::Scalar: return true;
+        case Path::Avx2: return avx2;
+        case Path::Avx512: return avx512;
+        case Path::Avx512Vnni: return avx512 && f.avx512vnni;
+    }
+    return false;
+}
+
+// "auto" prefers full-precision AVX-512 matmuls; the VNNI path (int8 activations) is opt-in.
+Path best_path() {
+    if (supported(Path::Avx512)) return Path::Avx512;
+    if (supported(Path::Avx2)) return Path::Avx2;
+    return Path::Scalar;
+}
+
+Path g_path = best_path();
+
+const cwm::KernelTable& table_for(Path p) {
+#if CWM_HAVE_X86
+    switch (p) {
+        case Path::Avx512:
+        case Path::Avx512Vnni: return cwm_avx512::table();
+        case Path::Avx2: return cwm_avx2::table();
+        case Path::Scalar: break;
+    }
+#else
+    (void)p;
+#endif
+    return cwm_scalar::table();
+}
+
+void set_path(const std::string& name) {
+    Path p;
+    if (name == "auto") p = best_path();
+    else if (name == "scalar") p = Path::Scalar;
+    else if (name == "avx2") p = Path::Avx2;
+    else if (name == "avx512") p = Path::Avx512;
+    else if (name == "avx512-vnni") p = Path::Avx512Vnni;
+    else throw std::invalid_argument("unknown kernel path '" + name + "' (auto, scalar, avx2, avx512, avx512-vnni)");
+    if (!supported(p)) throw std::invalid_argument("kernel path '" + name + "' is not supported by this CPU");
+    g_path = p;
+}
+
+std::vector<std::string> supported_paths() {
+    std::vector<std::string> out;
+    for (Path p : {Path::Scalar, Path::Avx2, Path::Avx512, Path::Avx512Vnni})
+        if (supported(p)) out.emplace_back(path_name(p));
+    return out;
+}
+
+nb::dict cpu_features() {
+    const Features& f = features();
+    nb::dict d;
+    d["avx2"] = f.avx2;
+    d["fma"] = f.fma;
+    d["avx512f"] = f.avx512f;
+    d["avx512bw"] = f.avx512bw;
+    d["avx512vl"] = f.avx512vl;
+    d["avx512dq"] = f.avx512dq;
+    d["avx512_vnni"] = f.avx512vnni;
+    d["avx512_bf16"] = f.avx512bf16;
+    return d;
+}
+
+// ---- validation -------------------------------------------------------------------------------
+
+using Array = nb::ndarray<nb::device::cpu>;
+
+[[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
+
+void check_contiguous(const Array& a, const char* name) {
+    int64_t expected = 1;
+    for (size_t i = a.ndim(); i-- > 0;) {
+        if (a.shape(i) != 1 && a.stride(i) != expected) fail(std::string(name) + " must be C-contiguous");
+        expected *= static_cast<int64_t>(a.shape(i));
+    }
+}
+
+void check(const Array& a, const char* name, size_t ndim, nb::dlpack::dtype dt, const char* dtname) {
+    if (a.ndim() != ndim) fail(std::string(name) + " must have " + std::to_string(ndim) + " dimensions");
+    if (a.dtype() != dt) fail(std::string(name) + " must be " + dtname);
+    check_contiguous(a, name);
+}
+
+int64_t dim(const Array& a, size_t i) { return static_cast<int64_t>(a.shape(i)); }
+
+nb::dlpack::dtype bf16_dtype() {
+    nb::dlpack::dtype d;
+    d.code = static_cast<uint8_t>(nb::dlpack::dtype_code::Bfloat);
+    d.bits = 16;
+    d.lanes = 1;
+    return d;
+}
+
+// ---- operations --------------------------------------------------------------------------------
+
+void attention(Array q, Array k, Array v, Array out, int64_t start_pos, int64_t window) {
+    check(q, "q", 3, nb::dtype<float>(), "float32");
+    check(out, "out", 3, nb::dtype<float>(), "float32");
+    cwm::KvType kv;
+    if (k.dtype() == nb::dtype<float>()) kv = cwm::KvType::F32;
+    else if (k.dtype() == bf16_dtype()) kv = cwm::KvType::BF16;
+    else fail("k_cache must be float32 or bfloat16");
+    check(k, "k_cache", 3, k.dtype(), "float32 or bfloat16");
+    check(v, "v_cache", 3, k.dtype(), "the same dtype as k_cache");
+    const int64_t T = dim(q, 0), H = dim(q, 1), D = dim(q, 2);
+    const int64_t Hkv = dim(k, 0), C = dim(k, 1);
+    if (dim(k, 2) != D) fail("k_cache head_dim differs from q");
+    for (size_t i = 0; i < 3; ++i)
+        if (v.shape(i) != k.shape(i)) fail("v_cache shape differs from k_cache");
+    for (size_t i = 0; i < 3; ++i)
+        if (out.shape(i) != q.shape(i)) fail("out shape differs from q");
+    if (Hkv <= 0 || H % Hkv != 0) fail("n_heads must be a multiple of n_kv_heads");
+    if (start_pos < 0) fail("start_pos must be >= 0");
+    if (T == 0 || D == 0) return;
+    const int64_t lo = window > 0 ? std::max<int64_t>(0, start_pos - window + 1) : 0;
+    const int64_t span = start_pos + T - lo;
+    if (span > C)
+        fail("cache capacity " + std::to_string(C) + " is smaller than the " + std::to_string(span) +
+             " key positions this call needs");
+    cwm::AttentionArgs a{static_cast<const float*>(q.data()), k.data(), v.data(), static_cast<float*>(out.data()),
+                         T, H, Hkv, C, D, start_pos, window, kv};
+    nb::gil_scoped_release release;
+    if (!table_for(g_path).attention(a)) cwm_scalar::table().attention(a);
+}
+
+void int8_linear(Array x, Array w, Array scales, Array out) {
+    check(x, "x", 2, nb::dtype<float>(), "float32");
+    check(w, "qweight", 2, nb::dtype<int8_t>(), "int8");
+    check(scales, "scales", 1, nb::dtype<float>(), "float32");
+    check(out, "out", 2, nb::dtype<float>(), "float32");
+    const int64_t M = dim(x, 0), K = dim(x, 1), N = dim(w, 0);
+    if (dim(w, 1) != K) fail("qweight must be [N, K] with K = x.shape[1]");
+    if (dim(scales, 0) != N) fail("scales must be [N]");
+    if (dim(out, 0) != M || dim(out, 1) != N) fail("out must be [M, N]");
+    if (M == 0 || N == 0) return;
+    cwm::Int8Args a{static_cast<const float*>(x.data()), static_cast<const int8_t*>(w.data()),
+                    static_cast<const float*>(scales.data()), static_cast<float*>(out.data()), M, N, K};
+    nb::gil_scoped_release release;
+#if CWM_HAVE_X86
+    if (g_path == Path::Avx512Vnni && cwm_avx512_vnni::int8_gemv(a)) return;
+#endif
+    if (!table_for(g_path).int8_linear(a)) cwm_scalar::table().int8_linear(a);
+}
+
+void int4_linear(Array x, Array w, Array scales, Array zeros, int64_t group_size, Array out) {
+    check(x, "x", 2, nb::dtype<float>(), "float32");
+    check(w, "qweight", 2, nb::dtype<uint8_t>(), "uint8");
+    check(scales, "scales", 2, nb::dtype<float>(), "float32");
+    check(zeros, "zeros", 2, nb::dtype<uint8_t>(), "uint8");
+    check(out, "out", 2, nb::dtype<float>(), "float32");
+    const int64_t M = dim(x, 0), K = dim(x, 1), N = dim(w, 0);
+    if (K % 2 != 0) fail("K must be even for int4 weights");
+    if (group_size <= 0 || K % group_size != 0) fail("group_size must divide K");
+    if (dim(w, 1) != K / 2) fail("qweight must be [N, K // 2]");
+    const int64_t ng = K / group_size;
+    if (dim(scales, 0) != N || dim(scales, 1) != ng) fail("scales must be [N, K // group_size]");
+    if (dim(zeros, 0) != N || dim(zeros, 1) != ng) fail("zeros must be [N, K // group_size]");
+    if (dim(out, 0) != M || dim(out, 1) != N) fail("out must be [M, N]");
+    if (M == 0 || N == 0) return;
+    cwm::Int4Args a{static_cast<const float*>(x.data()), static_cast<const uint8_t*>(w.data()),
+                    static_cast<const float*>(scales.data()), static_cast<const uint8_t*>(zeros.data()),
+                    static_cast<float*>(out.data()), M, N, K, group_size};
+    nb::gil_scoped_release release;
+#if CWM_HAVE_X86
+    if (g_path == Path::Avx512Vnni && cwm_avx512_vnni::int4_gemv(a)) return;
+#endif
+    if (!table_for(g_path).int4_linear(a)) cwm_scalar::table().int4_linear(a);
+}
+
+}  // namespace
+
+NB_MODULE(_native, m) {
+    m.doc() = "cwm-lsp native CPU kernels: hybrid sliding/global GQA attention and int8/int4 matmul";
+    m.def("cpu_features", &cpu_features, "CPU features relevant to the kernels");
+    m.def("supported_paths", &supported_paths, "kernel paths this CPU can run");
+    m.def("set_path", &set_path, nb::arg("name"), "force a kernel path: auto, scalar, avx2, avx512, avx512-vnni");
+    m.def("get_path", []() { return std::string(path_name(g_path)); });
+    m.def("best_path", []() { return std::string(path_name(best_path())); });
+    m.def("max_threads", []() { return omp_get_max_threads(); });
+    m.def("set_num_threads", [](int n) {
+        if (n < 1) fail("thread count must be >= 1");
+        omp_set_num_threads(n);
+    });
+    m.def("attention", &attention, nb::arg("q"), nb::arg("k_cache"), nb::arg("v_cache"), nb::arg("out"),
+          nb::arg("start_pos"), nb::arg("window"));
+    m.def("int8_linear", &int8_linear, nb::arg("x"), nb::arg("qweight"), nb::arg("scales"), nb::arg("out"));
+    m.def("int4_linear", &int4_linear, nb::arg("x"), nb::arg("qweight"), nb::arg("scales"), nb::arg("zeros"),
+          nb::arg("group_size"), nb::arg("out"));
+}
