@@ -1,0 +1,159 @@
+"""Per-layer key/value cache for hybrid (global + sliding-window) attention.
+
+Layout (shared with the native kernels): each layer holds K and V of shape
+[n_kv_heads, capacity, head_dim]; the entry of absolute position p lives at slot p % capacity.
+Global layers grow without bound. Sliding layers grow up to ``window + max_chunk + rollback``:
+``max_chunk`` lets a whole prefill chunk be written before it attends, and ``rollback`` keeps
+that many already-evicted positions so :meth:`KVCache.truncate` can step back (prefix reuse).
+Tensors grow by reallocation; while a layer holds fewer slots than its limit no position has
+wrapped, so ``p % capacity`` stays valid across growth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from cwm_lsp.runtime.config import CwmConfig
+
+DEFAULT_MAX_CHUNK = 256
+DEFAULT_ROLLBACK = 1024
+_MIN_SLOTS = 64
+
+
+class CacheError(RuntimeError):
+    """A cache operation is impossible (e.g. truncating past what a sliding ring still holds)."""
+
+
+@dataclass
+class LayerCache:
+    keys: torch.Tensor  # [n_kv, capacity, head_dim]
+    values: torch.Tensor
+    window: int | None
+    limit: int | None  # most slots this layer ever needs; None: grows with the sequence
+
+    @property
+    def capacity(self) -> int:
+        return int(self.keys.shape[1])
+
+    def ensure(self, end: int) -> None:
+        """Make room for positions < ``end``."""
+        target = end if self.limit is None else min(end, self.limit)
+        if target <= self.capacity:
+            return
+        grown = max(target, 2 * self.capacity)
+        if self.limit is not None:
+            grown = min(grown, self.limit)
+        for name in ("keys", "values"):
+            old = getattr(self, name)
+            new = old.new_zeros((old.shape[0], grown, old.shape[2]))
+            new[:, : old.shape[1]] = old  # no position has wrapped while below the limit
+            setattr(self, name, new)
+
+    def write(self, start_pos: int, keys: torch.Tensor, values: torch.Tensor) -> None:
+        """Store ``keys``/``values`` [T, n_kv, head_dim] of positions start_pos.."""
+        length = keys.shape[0]
+        if length > self.capacity:
+            raise CacheError(f"a chunk of {length} tokens does not fit a ring of {self.capacity}")
+        slots = torch.arange(start_pos, start_pos + length, device=keys.device) % self.capacity
+        self.keys.index_copy_(1, slots, keys.transpose(0, 1).to(self.keys.dtype))
+        self.values.index_copy_(1, slots, values.transpose(0, 1).to(self.values.dtype))
+
+
+class KVCache:
+    def __init__(
+        self,
+        config: CwmConfig,
+        *,
+        max_chunk: int = DEFAULT_MAX_CHUNK,
+        rollback: int = DEFAULT_ROLLBACK,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.max_chunk = max_chunk
+        self.rollback = rollback
+        self.length = 0  # positions [0, length) are in the cache
+        self.layers: list[LayerCache] = []
+        for index in range(config.num_hidden_layers):
+            window = config.window(index)
+            limit = None if window is None else window + max_chunk + rollback
+            slots = _MIN_SLOTS if limit is None else min(_MIN_SLOTS, limit)
+            shape = (config.num_key_value_heads, slots, config.head_dim)
+            self.layers.append(
+                LayerCache(
+                    keys=torch.zeros(shape, dtype=dtype, device=device),
+                    values=torch.zeros(shape, dtype=dtype, device=device),
+                    window=window,
+                    limit=limit,
+                )
+            )
+
+    def prepare(self, start_pos: int, length: int) -> None:
+        """Check a chunk of ``length`` tokens at ``start_pos`` can be written, and make room."""
+        if start_pos != self.length:
+            raise CacheError(
+                f"chunk starts at {start_pos} but the cache holds {self.length} tokens"
+            )
+        if length > self.max_chunk:
+            raise CacheError(f"chunk of {length} tokens exceeds max_chunk={self.max_chunk}")
+        for layer in self.layers:
+            layer.ensure(start_pos + length)
+
+    def advance(self, end: int) -> None:
+        self.length = end
+
+    def earliest_truncation(self) -> int:
+        """The smallest position :meth:`truncate` accepts now."""
+        earliest = 0
+        for layer in self.layers:
+            overwritten = self.length - layer.capacity  # positions below this are gone
+            if layer.window is not None and overwritten > 0:
+                # the next query at `pos` needs keys (pos - window, pos)
+                earliest = max(earliest, overwritten + layer.window - 1)
+        return min(earliest, self.length)
+
+    def can_truncate(self, pos: int) -> bool:
+        return self.earliest_truncation() <= pos <= self.length
+
+    def truncate(self, pos: int) -> None:
+        """Forget every position >= ``pos``."""
+        if pos > self.length or pos < 0:
+            raise CacheError(f"cannot truncate to {pos}: the cache holds {self.length} tokens")
+        earliest = self.earliest_truncation()
+        if pos < earliest:
+            raise CacheError(
+                f"cannot truncate to {pos}: sliding-window layers have already overwritten "
+                f"positions it needs (earliest possible: {earliest}; a larger rollback margin "
+                f"than {self.rollback} keeps more)"
+            )
+        self.length = pos
+
+    def bytes_per_token(self) -> int:
+        """Bytes one more token adds while every layer is still growing."""
+        return sum(
+            2 * layer.keys.shape[0] * layer.keys.shape[2] * layer.keys.element_size()
+            for layer in self.layers
+        )
+
+    def nbytes(self) -> int:
+        """Bytes allocated now."""
+        return sum(layer.keys.numel() * layer.keys.element_size() * 2 for layer in self.layers)
+
+
+def cache_bytes(
+    config: CwmConfig,
+    tokens: int,
+    *,
+    bytes_per_value: int = 2,
+    max_chunk: int = DEFAULT_MAX_CHUNK,
+    rollback: int = DEFAULT_ROLLBACK,
+) -> int:
+    """Memory a full cache of ``tokens`` positions takes (sliding layers capped)."""
+    per_slot = 2 * config.num_key_value_heads * config.head_dim * bytes_per_value
+    total = 0
+    for index in range(config.num_hidden_layers):
+        window = config.window(index)
+        slots = tokens if window is None else min(tokens, window + max_chunk + rollback)
+        total += slots * per_slot
+    return total

@@ -1,0 +1,134 @@
+"""Weight-only quantization: int8 per output channel (symmetric), int4 group-wise (asymmetric).
+
+Layouts (consumed by the native kernels, see contracts.md):
+  int8: qweight int8 [N, K], scales float32 [N];            w[n, k] = qweight[n, k] * scales[n]
+  int4: qweight uint8 [N, K // 2] (low nibble = even k), scales float32 [N, K // G],
+        zeros uint8 [N, K // G];                 w[n, k] = scales[n, k // G] * (q[n, k] - zeros[n, k // G])
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from cwm_lsp.runtime import ops
+
+METHODS = ("int8", "int4")
+DEFAULT_GROUP_SIZE = 128
+
+
+def quantize_int8(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    w = weight.float()
+    scales = (w.abs().amax(dim=1) / 127.0).clamp(min=1e-10)
+    qweight = torch.round(w / scales[:, None]).clamp(-127, 127).to(torch.int8)
+    return qweight, scales
+
+
+def int4_group_size(in_features: int, requested: int) -> int:
+    """``requested`` when it divides K, else the largest even divisor of K below it."""
+    if requested > 0 and in_features % requested == 0 and requested % 2 == 0:
+        return requested
+    for size in range(min(requested, in_features), 1, -1):
+        if in_features % size == 0 and size % 2 == 0:
+            return size
+    raise ValueError(f"int4 needs an even input size, got {in_features}")
+
+
+def quantize_int4(
+    weight: torch.Tensor, group_size: int = DEFAULT_GROUP_SIZE
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    n, k = weight.shape
+    if k % group_size or group_size % 2:
+        raise ValueError(f"group size {group_size} must be even and divide {k}")
+    w = weight.float().view(n, k // group_size, group_size)
+    low = w.amin(dim=-1).clamp(max=0.0)
+    high = w.amax(dim=-1).clamp(min=0.0)
+    scales = ((high - low) / 15.0).clamp(min=1e-10)
+    zeros = torch.round(-low / scales).clamp(0, 15)
+    q = torch.round(w / scales.unsqueeze(-1) + zeros.unsqueeze(-1)).clamp(0, 15).to(torch.uint8)
+    q = q.view(n, k)
+    packed = (q[:, 0::2] | (q[:, 1::2] << 4)).contiguous()
+    return packed, scales, zeros.to(torch.uint8)
+
+
+class Int8Linear(nn.Module):
+    qweight: torch.Tensor
+    scales: torch.Tensor
+
+    def __init__(self, qweight: torch.Tensor, scales: torch.Tensor) -> None:
+        super().__init__()
+        self.out_features, self.in_features = qweight.shape
+        self.register_buffer("qweight", qweight)
+        self.register_buffer("scales", scales.float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ops.int8_linear(x, self.qweight, self.scales)
+
+    @classmethod
+    def from_weight(cls, weight: torch.Tensor) -> Int8Linear:
+        return cls(*quantize_int8(weight))
+
+
+class Int4Linear(nn.Module):
+    qweight: torch.Tensor
+    scales: torch.Tensor
+    zeros: torch.Tensor
+
+    def __init__(self, qweight: torch.Tensor, scales: torch.Tensor, zeros: torch.Tensor) -> None:
+        super().__init__()
+        self.out_features = qweight.shape[0]
+        self.in_features = qweight.shape[1] * 2
+        self.group_size = self.in_features // scales.shape[1]
+        self.register_buffer("qweight", qweight)
+        self.register_buffer("scales", scales.float())
+        self.register_buffer("zeros", zeros)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ops.int4_linear(x, self.qweight, self.scales, self.zeros, self.group_size)
+
+    @classmethod
+    def from_weight(cls, weight: torch.Tensor, group_size: int = DEFAULT_GROUP_SIZE) -> Int4Linear:
+        return cls(*quantize_int4(weight, int4_group_size(weight.shape[1], group_size)))
+
+
+class FloatLinear(nn.Module):
+    """An unquantized weight kept in its storage dtype (bf16 stays bf16 in memory)."""
+
+    weight: torch.Tensor
+
+    def __init__(self, weight: torch.Tensor) -> None:
+        super().__init__()
+        self.out_features, self.in_features = weight.shape
+        self.register_buffer("weight", weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.weight.dtype == x.dtype:
+            return nn.functional.linear(x, self.weight)
+        return nn.functional.linear(x.to(self.weight.dtype), self.weight).to(x.dtype)
+
+
+def quantized_tensors(
+    method: str, weight: torch.Tensor, group_size: int
+) -> dict[str, torch.Tensor]:
+    """The stored tensors (suffix -> tensor) of one quantized weight."""
+    if method == "int8":
+        qweight, scales = quantize_int8(weight)
+        return {"qweight": qweight, "scales": scales}
+    if method == "int4":
+        size = int4_group_size(weight.shape[1], group_size)
+        qweight, scales, zeros = quantize_int4(weight, size)
+        return {"qweight": qweight, "scales": scales, "zeros": zeros}
+    raise ValueError(f"unknown quantization {method!r} (expected int8 or int4)")
+
+
+def linear_from_tensors(parts: dict[str, torch.Tensor]) -> nn.Module:
+    """A linear module from stored tensors: ``weight``, or ``qweight``/``scales``[/``zeros``]."""
+    if "weight" in parts:
+        return FloatLinear(parts["weight"])
+    if "zeros" in parts:
+        return Int4Linear(parts["qweight"], parts["scales"], parts["zeros"])
+    return Int8Linear(parts["qweight"], parts["scales"])
+
+
+def linear_bytes(module: nn.Module) -> int:
+    return sum(b.numel() * b.element_size() for b in module.buffers())

@@ -1,0 +1,220 @@
+"""CWM tokenizers: a tiktoken BPE ``tokenizer.model`` or a Hugging Face ``tokenizer.json``.
+
+Special tokens are never recognised inside text. ``encode(text)`` always treats its input as
+plain text (user source containing ``<|frame_sep|>`` stays plain text); the only way to get a
+special id is to pass a :class:`SpecialToken` to :meth:`Tokenizer.encode_parts`.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from cwm_lsp.trace import tokens
+
+# The Llama-3 pre-tokenizer split pattern (case-insensitive contractions, letters, 1-3 digits,
+# punctuation runs, newlines, whitespace).
+LLAMA3_PATTERN = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+NUM_SPECIAL_SLOTS = 256
+
+
+class TokenizerError(ValueError):
+    """The tokenizer files are missing or unreadable."""
+
+
+@dataclass(frozen=True)
+class SpecialToken:
+    """A special token by name, e.g. ``SpecialToken(tokens.FRAME_SEP)``."""
+
+    text: str
+
+
+BOS = SpecialToken(tokens.BEGIN_OF_TEXT)
+EOS = SpecialToken(tokens.END_OF_TEXT)
+FRAME_SEP = SpecialToken(tokens.FRAME_SEP)
+TRACE_CONTEXT_START = SpecialToken(tokens.TRACE_CONTEXT_START)
+
+
+class _Backend(Protocol):
+    def encode_plain(self, text: str) -> list[int]: ...
+    def decode(self, ids: Sequence[int]) -> str: ...
+    def special_ids(self) -> dict[str, int]: ...
+
+
+class Tokenizer:
+    """Plain-text encoding, explicit special tokens, and decoding back to trace text."""
+
+    def __init__(self, backend: _Backend, *, path: Path, kind: str) -> None:
+        self._backend = backend
+        self.path = path
+        self.kind = kind  # "tiktoken" or "tokenizers"
+        self.special = backend.special_ids()
+        self.rank_count = min(self.special.values()) if self.special else 0
+
+    def encode(self, text: str) -> list[int]:
+        """Encode ``text`` as plain text: special-token strings inside it are ordinary text."""
+        return self._backend.encode_plain(text)
+
+    def encode_parts(self, parts: Sequence[str | SpecialToken]) -> list[int]:
+        """Encode plain text pieces and explicit special tokens, in order."""
+        ids: list[int] = []
+        for part in parts:
+            if isinstance(part, SpecialToken):
+                ids.append(self.special_id(part.text))
+            elif isinstance(part, str):
+                ids.extend(self.encode(part))
+            else:
+                raise TypeError(f"expected str or SpecialToken, got {type(part).__name__}")
+        return ids
+
+    def encode_prompt(self, context: str) -> list[int]:
+        """The ids of ``codec.encode_prompt(context)`` with its specials as special ids."""
+        return self.encode_parts([BOS, TRACE_CONTEXT_START, context, FRAME_SEP])
+
+    def special_id(self, text: str) -> int:
+        try:
+            return self.special[text]
+        except KeyError:
+            raise TokenizerError(f"{self.path}: no special token {text!r}") from None
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """Text for ``ids``; special ids become their token strings."""
+        return self._backend.decode(ids)
+
+    @property
+    def vocab_size(self) -> int:
+        return max(self.special.values(), default=self.rank_count - 1) + 1
+
+
+class _TiktokenBackend:
+    def __init__(self, path: Path) -> None:
+        import tiktoken
+
+        ranks = _read_bpe_ranks(path)
+        rank_count = max(ranks.values()) + 1
+        self._special = special_token_ids(rank_count)
+        self._encoding = tiktoken.Encoding(
+            name=path.name,
+            pat_str=LLAMA3_PATTERN,
+            mergeable_ranks=ranks,
+            special_tokens=self._special,
+        )
+
+    def encode_plain(self, text: str) -> list[int]:
+        return list(self._encoding.encode_ordinary(text))
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return str(self._encoding.decode(list(ids), errors="replace"))
+
+    def special_ids(self) -> dict[str, int]:
+        return dict(self._special)
+
+
+def special_token_ids(rank_count: int) -> dict[str, int]:
+    """CWM's special tokens after ``rank_count`` ranks; the unnamed slots are reserved tokens."""
+    named = {offset: text for text, offset in tokens.SPECIAL_TOKEN_OFFSETS.items()}
+    out: dict[str, int] = {}
+    reserved = 0
+    for offset in range(NUM_SPECIAL_SLOTS):
+        if offset in named:
+            out[named[offset]] = rank_count + offset
+        else:
+            out[f"<|reserved_special_token_{reserved}|>"] = rank_count + offset
+            reserved += 1
+    return out
+
+
+def _read_bpe_ranks(path: Path) -> dict[bytes, int]:
+    ranks: dict[bytes, int] = {}
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError as err:
+        raise TokenizerError(f"{path}: cannot read ({err})") from err
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            token, rank = line.split()
+            ranks[base64.b64decode(token, validate=True)] = int(rank)
+        except ValueError as err:
+            raise TokenizerError(
+                f"{path}:{number}: expected 'BASE64_TOKEN RANK' (a tiktoken BPE file)"
+            ) from err
+    if not ranks:
+        raise TokenizerError(f"{path}: empty tokenizer file")
+    return ranks
+
+
+class _HFBackend:
+    """``tokenizer.json``; added tokens inside plain text are broken so they stay plain text."""
+
+    def __init__(self, path: Path) -> None:
+        from tokenizers import Tokenizer as HFTokenizer
+
+        try:
+            self._tok: Any = HFTokenizer.from_file(str(path))
+        except Exception as err:
+            raise TokenizerError(f"{path}: cannot load ({err})") from err
+        added = self._tok.get_added_tokens_decoder()
+        self._special = {tok.content: int(i) for i, tok in added.items()}
+        strings = sorted(self._special, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, strings))) if strings else None
+
+    def encode_plain(self, text: str) -> list[int]:
+        if self._pattern is None:
+            return list(self._tok.encode(text, add_special_tokens=False).ids)
+        # Cut each added-token string after its leading punctuation ("<|"): the pre-tokenizer
+        # splits there anyway, so BPE sees the same pieces and the added token cannot match.
+        pieces: list[str] = []
+        last = 0
+        for match in self._pattern.finditer(text):
+            cut = match.start() + _punctuation_prefix(match.group())
+            pieces.append(text[last:cut])
+            last = cut
+        pieces.append(text[last:])
+        ids: list[int] = []
+        for piece in pieces:
+            if piece:
+                ids.extend(self._tok.encode(piece, add_special_tokens=False).ids)
+        return ids
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return str(self._tok.decode(list(ids), skip_special_tokens=False))
+
+    def special_ids(self) -> dict[str, int]:
+        return dict(self._special)
+
+
+def _punctuation_prefix(token: str) -> int:
+    for i, char in enumerate(token):
+        if char.isalnum():
+            return max(i, 1)
+    return max(1, len(token) // 2)
+
+
+def load_tokenizer(directory: str | Path) -> Tokenizer | None:
+    """The checkpoint's tokenizer (``tokenizer.model`` preferred), or None when it has none."""
+    directory = Path(directory)
+    bpe = directory / "tokenizer.model"
+    if bpe.is_file():
+        return Tokenizer(_TiktokenBackend(bpe), path=bpe, kind="tiktoken")
+    hf = directory / "tokenizer.json"
+    if hf.is_file():
+        return Tokenizer(_HFBackend(hf), path=hf, kind="tokenizers")
+    return None
+
+
+TOKENIZER_FILES = (
+    "tokenizer.model",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "generation_config.json",
+)

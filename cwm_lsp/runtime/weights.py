@@ -1,0 +1,346 @@
+"""Checkpoint files: safetensors, single or sharded, read tensor by tensor through a memory map.
+
+Weights are quantized (when asked) as each tensor is read and the shard is released before the
+next one opens, so peak memory stays near the size of the loaded model, not of the checkpoint.
+A pre-quantized checkpoint (written by :func:`save_quantized`) stores ``X.qweight``,
+``X.scales`` (and ``X.zeros`` for int4) in place of ``X.weight`` and carries
+``cwm_lsp_quantization.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from cwm_lsp.runtime import quant
+from cwm_lsp.runtime.config import CwmConfig
+from cwm_lsp.runtime.model import LINEAR_NAMES, NORM_NAMES, Transformer
+
+INDEX_FILE = "model.safetensors.index.json"
+QUANT_FILE = "cwm_lsp_quantization.json"
+_DTYPES = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32}
+_QUANT_DTYPES = {"I8", "U8"}
+_LAYER_RE = re.compile(r"model\.layers\.(\d+)\.(self_attn|mlp)\.(\w+)\.(\w+)$")
+_NORM_RE = re.compile(r"model\.layers\.(\d+)\.(input_layernorm|post_attention_layernorm)\.weight$")
+_IGNORED_RE = re.compile(r".*rotary_emb\.inv_freq$")
+
+
+class WeightsError(ValueError):
+    """A checkpoint file is missing, corrupt, or does not match config.json."""
+
+
+@dataclass(frozen=True)
+class Quantization:
+    method: str | None = None  # None, "int8" or "int4"
+    group_size: int = quant.DEFAULT_GROUP_SIZE
+
+    @property
+    def label(self) -> str:
+        if self.method == "int4":
+            return f"int4 (group {self.group_size})"
+        return self.method or "none"
+
+
+@dataclass
+class ShardInfo:
+    path: Path
+    tensors: dict[str, tuple[str, list[int]]] = field(default_factory=dict)  # name -> dtype, shape
+
+
+def checkpoint_shards(directory: Path) -> list[ShardInfo]:
+    """The checkpoint's safetensors files, headers checked against the file sizes."""
+    index = directory / INDEX_FILE
+    if index.is_file():
+        try:
+            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise WeightsError(f"{index}: not a safetensors index ({err})") from err
+        names = sorted(set(weight_map.values()))
+        missing = [name for name in names if not (directory / name).is_file()]
+        if missing:
+            raise WeightsError(f"{index}: missing shard file(s): {', '.join(missing)}")
+        shards = [read_header(directory / name) for name in names]
+        for tensor, name in weight_map.items():
+            shard = next(s for s in shards if s.path.name == name)
+            if tensor not in shard.tensors:
+                raise WeightsError(
+                    f"{shard.path}: tensor {tensor} listed in {INDEX_FILE} is missing"
+                )
+        return shards
+    single = directory / "model.safetensors"
+    if single.is_file():
+        return [read_header(single)]
+    found = sorted(directory.glob("*.safetensors"))
+    if found:
+        return [read_header(path) for path in found]
+    raise WeightsError(
+        f"{directory}: no model.safetensors or {INDEX_FILE} (a safetensors checkpoint directory)"
+    )
+
+
+def read_header(path: Path) -> ShardInfo:
+    """Parse a safetensors header and check the data it describes is all in the file."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            prefix = handle.read(8)
+            if len(prefix) < 8:
+                raise WeightsError(f"{path}: truncated (only {size} bytes)")
+            (header_len,) = struct.unpack("<Q", prefix)
+            if header_len > size - 8 or header_len > 100_000_000:
+                raise WeightsError(f"{path}: corrupt or truncated safetensors header")
+            header = json.loads(handle.read(header_len))
+    except OSError as err:
+        raise WeightsError(f"{path}: cannot read ({err})") from err
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise WeightsError(f"{path}: corrupt safetensors header ({err})") from err
+    if not isinstance(header, dict):
+        raise WeightsError(f"{path}: corrupt safetensors header")
+    info = ShardInfo(path)
+    data_end = 0
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            dtype, shape, (_begin, end) = entry["dtype"], entry["shape"], entry["data_offsets"]
+        except (KeyError, TypeError, ValueError) as err:
+            raise WeightsError(f"{path}: corrupt header entry for {name}") from err
+        info.tensors[name] = (str(dtype), list(shape))
+        data_end = max(data_end, int(end))
+    if 8 + header_len + data_end > size:
+        raise WeightsError(
+            f"{path}: truncated: the header describes {8 + header_len + data_end} bytes "
+            f"but the file has {size}"
+        )
+    return info
+
+
+def read_quantization(directory: Path) -> Quantization:
+    path = directory / QUANT_FILE
+    if not path.is_file():
+        return Quantization()
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return Quantization(raw["method"], int(raw.get("group_size", quant.DEFAULT_GROUP_SIZE)))
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise WeightsError(f"{path}: unreadable quantization description ({err})") from err
+
+
+def expected_shapes(config: CwmConfig) -> dict[str, tuple[int, ...]]:
+    """Float tensor names and shapes a checkpoint for ``config`` holds."""
+    h, d, inter = config.hidden_size, config.head_dim, config.intermediate_size
+    q_out, kv_out = config.num_attention_heads * d, config.num_key_value_heads * d
+    shapes: dict[str, tuple[int, ...]] = {
+        "model.embed_tokens.weight": (config.vocab_size, h),
+        "model.norm.weight": (h,),
+    }
+    if not config.tie_word_embeddings:
+        shapes["lm_head.weight"] = (config.vocab_size, h)
+    linear = {
+        "self_attn.q_proj": (q_out, h),
+        "self_attn.k_proj": (kv_out, h),
+        "self_attn.v_proj": (kv_out, h),
+        "self_attn.o_proj": (h, q_out),
+        "mlp.gate_proj": (inter, h),
+        "mlp.up_proj": (inter, h),
+        "mlp.down_proj": (h, inter),
+    }
+    for layer in range(config.num_hidden_layers):
+        for norm in NORM_NAMES:
+            shapes[f"model.layers.{layer}.{norm}.weight"] = (h,)
+        for name, shape in linear.items():
+            shapes[f"model.layers.{layer}.{name}.weight"] = shape
+    return shapes
+
+
+def _is_linear(name: str) -> bool:
+    return name == "lm_head.weight" or bool(_LAYER_RE.match(name))
+
+
+def _head_method(method: str) -> str:
+    # The output head is the most sensitive matrix; int4 runs keep it at int8.
+    return "int8" if method == "int4" else method
+
+
+def iter_checkpoint(
+    directory: Path,
+    config: CwmConfig,
+    quantization: Quantization,
+    *,
+    dtype: torch.dtype | None = None,
+) -> Iterator[tuple[str, dict[str, torch.Tensor]]]:
+    """Yield (base name, stored tensors) shard by shard, quantizing float linears on the way.
+
+    Base names drop the ``.weight`` suffix; the tensors dict maps a suffix (``weight``,
+    ``qweight``, ``scales``, ``zeros``) to a tensor.
+    """
+    prequantized = read_quantization(directory).method is not None
+    shapes = expected_shapes(config)
+    for shard in checkpoint_shards(directory):
+        yield from _iter_shard(shard, shapes, quantization, dtype=dtype, prequantized=prequantized)
+
+
+def _iter_shard(
+    shard: ShardInfo,
+    shapes: dict[str, tuple[int, ...]],
+    quantization: Quantization,
+    *,
+    dtype: torch.dtype | None = None,
+    prequantized: bool = False,
+) -> Iterator[tuple[str, dict[str, torch.Tensor]]]:
+    from safetensors import safe_open
+
+    try:
+        handle = safe_open(str(shard.path), framework="pt", device="cpu")
+    except Exception as err:
+        raise WeightsError(f"{shard.path}: cannot open safetensors file ({err})") from err
+    with handle:
+        for name in handle.keys():  # noqa: SIM118 (safe_open is not a dict)
+            if _IGNORED_RE.match(name):
+                continue
+            st_dtype, shape = shard.tensors[name]
+            base, _, suffix = name.rpartition(".")
+            if suffix == "weight":
+                _check_float(shard.path, name, st_dtype, shape, shapes)
+            elif not prequantized or base + ".weight" not in shapes:
+                raise WeightsError(f"{shard.path}: unexpected tensor {name}")
+            try:
+                tensor = handle.get_tensor(name)
+            except Exception as err:
+                raise WeightsError(f"{shard.path}: cannot read tensor {name} ({err})") from err
+            if suffix != "weight":
+                yield base, {suffix: tensor}
+            elif quantization.method and _is_linear(name):
+                method = quantization.method
+                if base == "lm_head":
+                    method = _head_method(method)
+                yield base, quant.quantized_tensors(method, tensor, quantization.group_size)
+            else:
+                yield base, {"weight": tensor if dtype is None else tensor.to(dtype)}
+            del tensor
+
+
+def _check_float(
+    path: Path, name: str, st_dtype: str, shape: list[int], shapes: dict[str, tuple[int, ...]]
+) -> None:
+    if name not in shapes:
+        if name == "lm_head.weight":
+            return  # a tied config that still ships the head: use it
+        raise WeightsError(f"{path}: unexpected tensor {name} (not part of this config)")
+    if st_dtype not in _DTYPES:
+        raise WeightsError(f"{path}: tensor {name} has unsupported dtype {st_dtype}")
+    if tuple(shape) != shapes[name]:
+        raise WeightsError(
+            f"{path}: tensor {name} has shape {tuple(shape)}, config.json implies {shapes[name]}"
+        )
+
+
+def load_transformer(
+    directory: Path,
+    config: CwmConfig,
+    quantization: Quantization,
+    *,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype | None = None,
+) -> Transformer:
+    """Read, check, quantize and assemble the model."""
+    parts: dict[str, dict[str, torch.Tensor]] = {}
+    for base, tensors in iter_checkpoint(directory, config, quantization, dtype=dtype):
+        parts.setdefault(base, {}).update({k: v.to(device) for k, v in tensors.items()})
+    _check_complete(directory, config, parts)
+    embed = parts.pop("model.embed_tokens")["weight"]
+    if "lm_head" in parts:
+        head = quant.linear_from_tensors(parts.pop("lm_head"))
+    elif quantization.method:
+        head = quant.linear_from_tensors(
+            quant.quantized_tensors(
+                _head_method(quantization.method), embed, quantization.group_size
+            )
+        )
+    else:
+        head = quant.FloatLinear(embed)
+    layers = []
+    for index in range(config.num_hidden_layers):
+        prefix = f"model.layers.{index}"
+        linears: dict[str, nn.Module] = {}
+        for name in LINEAR_NAMES:
+            group = "self_attn" if name in ("q_proj", "k_proj", "v_proj", "o_proj") else "mlp"
+            linears[name] = quant.linear_from_tensors(parts.pop(f"{prefix}.{group}.{name}"))
+        norms = {name: parts.pop(f"{prefix}.{name}")["weight"] for name in NORM_NAMES}
+        layers.append((linears, norms))
+    norm = parts.pop("model.norm")["weight"]
+    return Transformer(config, embed=embed, layers=layers, norm=norm, head=head)
+
+
+def _check_complete(
+    directory: Path, config: CwmConfig, parts: dict[str, dict[str, torch.Tensor]]
+) -> None:
+    for name in expected_shapes(config):
+        base = name.rpartition(".")[0]
+        have = parts.get(base, {})
+        if "weight" in have or ("qweight" in have and "scales" in have):
+            continue
+        raise WeightsError(f"{directory}: checkpoint has no tensor {name}")
+
+
+def save_quantized(
+    src: Path, dst: Path, config: CwmConfig, quantization: Quantization
+) -> list[Path]:
+    """Write a pre-quantized copy of ``src`` into ``dst``, shard by shard; returns the files."""
+    from safetensors.torch import save_file
+
+    if quantization.method not in quant.METHODS:
+        raise WeightsError(f"unknown quantization {quantization.method!r} (int8 or int4)")
+    if read_quantization(src).method is not None:
+        raise WeightsError(f"{src}: already quantized ({read_quantization(src).label})")
+    shards = checkpoint_shards(src)
+    shapes = expected_shapes(config)
+    dst.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    weight_map: dict[str, str] = {}
+    seen: set[str] = set()
+    for number, shard in enumerate(shards, 1):
+        out_name = (
+            "model.safetensors"
+            if len(shards) == 1
+            else f"model-{number:05d}-of-{len(shards):05d}.safetensors"
+        )
+        tensors: dict[str, torch.Tensor] = {}
+        for base, stored in _iter_shard(shard, shapes, quantization):
+            for suffix, tensor in stored.items():
+                tensors[f"{base}.{suffix}"] = tensor.contiguous()
+        for name in tensors:
+            weight_map[name] = out_name
+            seen.add(name.rpartition(".")[0])
+        save_file(tensors, str(dst / out_name), metadata={"format": "pt"})
+        written.append(dst / out_name)
+        del tensors
+    missing = [n for n in expected_shapes(config) if n.rpartition(".")[0] not in seen]
+    if missing:
+        raise WeightsError(f"{src}: checkpoint has no tensor {missing[0]}")
+    if len(shards) > 1:
+        index = {"metadata": {}, "weight_map": dict(sorted(weight_map.items()))}
+        (dst / INDEX_FILE).write_text(json.dumps(index, indent=2), encoding="utf-8")
+    (dst / QUANT_FILE).write_text(
+        json.dumps(
+            {
+                "format": "cwm-lsp weight-only",
+                "method": quantization.method,
+                "group_size": quantization.group_size,
+                "lm_head": _head_method(quantization.method),
+                "source": str(src),
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+    shutil.copy2(src / "config.json", dst / "config.json")
+    return written
