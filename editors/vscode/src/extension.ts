@@ -21,10 +21,9 @@ import {
   WorkDoneProgressCancelNotification,
   WorkDoneProgressCreateRequest,
 } from 'vscode-languageclient/node';
-import { cutLabel } from './hints';
 import { IMPORT_CHECK_ARGS, PythonChoice, SERVER_MODULE_ARGS, choosePython, describeChoice, missingServerMessage, pipInstallCommand } from './interpreter';
 import { Cursor, argumentsFor, choiceLabel, parseIteration, predictChoices } from './predictArgs';
-import { hintWidth, toServerSettings } from './settings';
+import { toServerSettings } from './settings';
 import { StatusModel, statusView } from './status';
 
 const SECTION = 'cwm';
@@ -65,6 +64,7 @@ function renderStatus(): void {
   const view = statusView(statusModel.phase());
   statusItem.text = view.text;
   statusItem.tooltip = view.tooltip;
+  statusItem.accessibilityInformation = { label: view.label };
   statusItem.backgroundColor = view.isError ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
 }
 
@@ -310,23 +310,6 @@ function middleware(): Middleware {
         return next(command, args);
       }
       return executeWithoutArguments(command, next);
-    },
-    provideInlayHints: async (document, range, token, next) => {
-      const hints = await next(document, range, token);
-      if (!hints) {
-        return hints;
-      }
-      const width = hintWidth((key) => vscode.workspace.getConfiguration(SECTION, document.uri).get(key));
-      for (const hint of hints) {
-        if (typeof hint.label === 'string') {
-          const cut = cutLabel(hint.label, width);
-          if (cut !== hint.label) {
-            hint.tooltip = hint.tooltip ?? hint.label;
-            hint.label = cut;
-          }
-        }
-      }
-      return hints;
     },
   };
 }

@@ -1,5 +1,5 @@
-// The `cwm` settings the language server reads (design.md, "LSP settings section cwm"), plus the
-// two settings only this extension uses. package.json's contributes.configuration must agree with
+// The `cwm` settings the language server reads (design.md, "LSP settings section cwm", plus the
+// server's hintWidth and timeout), and the setting only this extension uses (serverPython). package.json's contributes.configuration must agree with
 // SERVER_SETTINGS; a unit test checks that.
 
 export type SettingKind = 'string' | 'boolean' | 'integer' | 'number';
@@ -19,15 +19,16 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
   { key: 'quantize', kind: 'string', default: 'none', choices: ['none', 'int8', 'int4'] },
   { key: 'device', kind: 'string', default: 'cpu' },
   { key: 'allowExecution', kind: 'boolean', default: false },
-  { key: 'maxFrames', kind: 'integer', default: 10000, minimum: 1 },
+  { key: 'maxFrames', kind: 'integer', default: 10000, minimum: 1, maximum: 1000000 },
   { key: 'temperature', kind: 'number', default: 0, minimum: 0, maximum: 2 },
   { key: 'predictOn', kind: 'string', default: 'demand', choices: ['demand', 'save'] },
   { key: 'stepInto', kind: 'boolean', default: true },
+  { key: 'hintWidth', kind: 'integer', default: 60, minimum: 8, maximum: 1000 },
+  { key: 'timeout', kind: 'number', default: 10, minimum: 0.1, maximum: 3600 },
 ];
 
 export const CLIENT_SETTINGS: readonly SettingSpec[] = [
   { key: 'serverPython', kind: 'string', default: '' },
-  { key: 'hintWidth', kind: 'integer', default: 60, minimum: 8 },
 ];
 
 export type ServerSettings = Record<string, string | number | boolean>;
@@ -88,13 +89,4 @@ export function toServerSettings(read: (key: string) => unknown, specs: readonly
     }
   }
   return { settings, problems };
-}
-
-/** The width at which the extension cuts hint labels (the tooltip keeps the full value). */
-export function hintWidth(read: (key: string) => unknown): number {
-  const spec = CLIENT_SETTINGS.find((s) => s.key === 'hintWidth');
-  if (!spec) {
-    throw new Error('hintWidth spec missing');
-  }
-  return normalizeOne(spec, read('hintWidth')).value as number;
 }

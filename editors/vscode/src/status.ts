@@ -66,22 +66,29 @@ export interface StatusView {
   readonly text: string;
   readonly tooltip: string;
   readonly isError: boolean;
+  /** What screen readers say (and what the editor test looks for). */
+  readonly label: string;
 }
 
 export function statusView(phase: Phase): StatusView {
   switch (phase.kind) {
     case 'starting':
-      return { text: '$(loading~spin) Prophecy', tooltip: 'Prophecy: starting the cwm-lsp server…', isError: false };
+      return { text: '$(loading~spin) Prophecy', tooltip: 'Prophecy: starting the cwm-lsp server…', isError: false, label: 'Prophecy: starting' };
     case 'ready':
-      return { text: '$(eye) Prophecy', tooltip: 'Prophecy: ready. Run "Prophecy: Predict" in a Python function.', isError: false };
+      return { text: '$(eye) Prophecy', tooltip: 'Prophecy: ready. Run "Prophecy: Predict" in a Python function.', isError: false, label: 'Prophecy: ready' };
     case 'predicting': {
       const detail = progressDetail(phase.title, phase.message, phase.percentage);
-      return { text: `$(loading~spin) ${detail}`, tooltip: `Prophecy: ${[phase.title, phase.message].filter(Boolean).join(' — ')}`, isError: false };
+      return {
+        text: `$(loading~spin) ${detail}`,
+        tooltip: `Prophecy: ${[phase.title, phase.message].filter(Boolean).join(' — ')}`,
+        isError: false,
+        label: `Prophecy: ${detail}`,
+      };
     }
     case 'error':
-      return { text: '$(error) Prophecy', tooltip: `Prophecy: ${phase.message} (click to show the log)`, isError: true };
+      return { text: '$(error) Prophecy', tooltip: `Prophecy: ${phase.message} (click to show the log)`, isError: true, label: `Prophecy: error: ${phase.message}` };
     case 'stopped':
-      return { text: '$(circle-slash) Prophecy', tooltip: 'Prophecy: the server is stopped (click to show the log)', isError: false };
+      return { text: '$(circle-slash) Prophecy', tooltip: 'Prophecy: the server is stopped (click to show the log)', isError: false, label: 'Prophecy: stopped' };
   }
 }
 

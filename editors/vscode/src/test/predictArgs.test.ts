@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cutLabel } from '../hints';
 import { argumentsFor, choiceLabel, parseIteration, predictChoices } from '../predictArgs';
 
 const uri = 'file:///w/example.py';
@@ -35,12 +34,4 @@ test('iteration numbers are typed 1-based and sent 0-based', () => {
   assert.equal(parseIteration(' 3 '), 2);
   assert.equal(parseIteration('0'), undefined);
   assert.equal(parseIteration('two'), undefined);
-});
-
-test('long hint labels are cut with an ellipsis at the width', () => {
-  assert.equal(cutLabel('y = 12', 10), 'y = 12');
-  const cut = cutLabel('xs = [1, 2, 3, 4, 5, 6, 7, 8]', 12);
-  assert.equal([...cut].length, 12);
-  assert.ok(cut.endsWith('…'));
-  assert.equal(cutLabel('ab→cdé→fg', 5), 'ab→c…');
 });

@@ -7,6 +7,7 @@ test('starting, then ready', () => {
   assert.match(statusView(model.phase()).text, /loading~spin/);
   model.setBase({ kind: 'ready' });
   assert.equal(statusView(model.phase()).text, '$(eye) Prophecy');
+  assert.equal(statusView(model.phase()).label, 'Prophecy: ready');
 });
 
 test('progress begin/report/end shows frames while predicting and returns to ready', () => {

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Editor clients: installs what their tests need, then builds, lints, unit-tests and packages the
+# VS Code extension. Idempotent. The Neovim test itself (tests/e2e/test_neovim.py) runs with the
+# rest of pytest; the code-server test (tests/editor) only with CWM_LSP_EDITOR_TESTS=1, for which
+# this script also installs code-server and Chromium (slow the first time).
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+if ! command -v nvim >/dev/null 2>&1; then
+  echo "editors: installing neovim"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq neovim >/dev/null
+fi
+nvim --version | head -n 1
+
+cd "$repo/editors/vscode"
+echo "editors: VS Code extension (node $(node --version), npm $(npm --version))"
+# No dependency of the extension's build needs an install script (vsce's optional keytar is
+# only for publishing tokens), so none runs.
+npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+npm run --silent compile
+npm run --silent lint
+npm test
+npm run --silent package
+ls -l cwm-lsp.vsix
+
+if [[ "${CWM_LSP_EDITOR_TESTS:-}" == "1" ]]; then
+  "$repo/tests/editor/install_tools.sh"
+fi

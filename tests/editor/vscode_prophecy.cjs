@@ -1,0 +1,131 @@
+// Drives the real VS Code (code-server) in headless Chromium: opens the example, runs
+// "Prophecy: Predict" from the command palette, waits for the inlay hints in the editor DOM and
+// writes what it saw to OUTPUT_DIR/report.json (+ screenshots). Assertions are in
+// test_vscode.py. Usage: node vscode_prophecy.cjs URL OUTPUT_DIR
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { chromium } = require('playwright-core');
+
+const [url, outputDir] = process.argv.slice(2);
+const report = { steps: [], ok: false };
+
+function step(name, data) {
+  report.steps.push({ name, ...data });
+  console.log(`step ${name}: ${JSON.stringify(data).slice(0, 300)}`);
+}
+
+async function palette(page, text) {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: 20000 });
+  await input.fill(text);
+  await page.waitForTimeout(400);
+}
+
+async function runCommand(page, title) {
+  await palette(page, `>${title}`);
+  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+  await row.waitFor({ timeout: 20000 });
+  await page.keyboard.press('Enter');
+}
+
+async function openFile(page, name) {
+  await palette(page, name);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 20000 });
+  await page.keyboard.press('Enter');
+  await page.locator('.monaco-editor .view-lines').first().waitFor({ timeout: 20000 });
+}
+
+async function goToLine(page, line) {
+  await palette(page, `:${line}`);
+  await page.keyboard.press('Enter');
+  await page.waitForTimeout(300);
+}
+
+async function editorText(page) {
+  return page.locator('.monaco-editor .view-lines').first().innerText();
+}
+
+async function waitForText(page, needle, timeout) {
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    const text = await editorText(page);
+    if (text.includes(needle)) {
+      return text;
+    }
+    await page.waitForTimeout(250);
+  }
+  throw new Error(`"${needle}" did not appear in the editor within ${timeout} ms:\n${await editorText(page)}`);
+}
+
+async function statusText(page) {
+  const item = page.locator('#cwm-lsp\\.cwm-lsp\\.cwm\\.status, .statusbar-item[aria-label*="Prophecy"]').first();
+  return (await item.count()) ? ((await item.getAttribute('aria-label')) ?? (await item.innerText())) : '';
+}
+
+async function main() {
+  fs.mkdirSync(outputDir, { recursive: true });
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'cwm-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    viewport: { width: 1280, height: 720 },
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  try {
+    await page.goto(url, { waitUntil: 'domcontentloaded', timeout: 60000 });
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60000 });
+    await page.locator('.statusbar').waitFor({ timeout: 60000 });
+    await openFile(page, 'loops.py');
+    step('opened', { text: (await editorText(page)).slice(0, 200) });
+
+    // The server is ready when the status item shows the eye (not the spinner or an error).
+    const deadline = Date.now() + 90000;
+    let status = '';
+    while (Date.now() < deadline) {
+      status = await statusText(page);
+      if (/ready/i.test(status) || /error|not installed|stopped/i.test(status)) {
+        break;
+      }
+      await page.waitForTimeout(300);
+    }
+    step('status', { status });
+
+    await goToLine(page, 6);
+    await runCommand(page, 'Prophecy: Predict the function at the cursor');
+    const single = await waitForText(page, '⮐', 90000);
+    await page.waitForTimeout(1500);
+    step('single call', { text: await editorText(page), quickPickShown: false, afterWait: single.length > 0 });
+    await page.screenshot({ path: path.join(outputDir, 'vscode-prophecy.png') });
+
+    // A function with two example calls: the extension asks which one.
+    await goToLine(page, 15);
+    await runCommand(page, 'Prophecy: Predict the function at the cursor');
+    const rows = page.locator('.quick-input-list .monaco-list-row');
+    await rows.filter({ hasText: 'collatz_steps(27)' }).first().waitFor({ timeout: 30000 });
+    const choices = await rows.allInnerTexts();
+    await rows.filter({ hasText: 'collatz_steps(27)' }).first().click();
+    await waitForText(page, '⮐ 111', 90000);
+    await page.waitForTimeout(1000);
+    step('chosen call', { choices, text: await editorText(page), status: await statusText(page) });
+    await page.screenshot({ path: path.join(outputDir, 'vscode-prophecy-choice.png') });
+    report.ok = true;
+  } catch (error) {
+    report.error = String(error && error.stack ? error.stack : error);
+    await page.screenshot({ path: path.join(outputDir, 'failure.png') }).catch(() => undefined);
+  } finally {
+    fs.writeFileSync(path.join(outputDir, 'report.json'), JSON.stringify(report, null, 2));
+    await context.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
