@@ -13,6 +13,7 @@ as not CWM) via ``native``.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 from dataclasses import dataclass
@@ -116,6 +117,8 @@ def get_predictor(
     )
     predictor_class = _load(backend)
     try:
+        if backend == "run":
+            return _construct_run(predictor_class, options)
         return _construct(predictor_class, options)
     except BackendError:
         raise
@@ -138,6 +141,17 @@ def _load(backend: str) -> type[Any]:
             f"backend {backend} is not available in this build: {module_name} has no {class_name}"
         )
     return predictor_class
+
+
+def _construct_run(predictor_class: type[Any], options: BackendOptions) -> Predictor:
+    from cwm_lsp.tracer.limits import SandboxLimits
+
+    limits = SandboxLimits(max_frames=options.max_frames)
+    if options.timeout is not None:
+        if options.timeout <= 0:
+            raise BackendError("--timeout must be a positive number of seconds")
+        limits = dataclasses.replace(limits, wall_seconds=options.timeout)
+    return predictor_class(limits)
 
 
 def _construct(predictor_class: type[Any], options: BackendOptions) -> Predictor:

@@ -7,6 +7,7 @@ the trace is still printed; 2 the input or the backend was unusable (message on 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import sys
@@ -27,9 +28,12 @@ from cwm_lsp.entry import (
     HarnessContext,
     build_context,
     find_function,
+    list_functions,
     parse_call,
 )
 from cwm_lsp.trace.frames import Event, Frame
+from cwm_lsp.trace.render import render_text
+from cwm_lsp.trace.timeline import Timeline, build_timeline, timeline_to_json
 
 EXIT_OK = 0
 EXIT_RAISED = 1
@@ -169,7 +173,11 @@ def _predict(
         max_frames=args.max_frames,
         timeout=args.timeout,
     )
+    extra: dict[str, Any] = {}
+    if "source_path" in {f.name for f in dataclasses.fields(PredictionRequest)}:
+        extra["source_path"] = str(Path(args.file).resolve())  # sibling modules importable
     request = PredictionRequest(
+        **extra,
         context=context.context,
         source=source,
         call=selection.call,
@@ -205,47 +213,63 @@ def _print_result(
         sys.stdout.write(result.trace_text)
         sys.stdout.flush()
         return
-    timeline = _timeline(result, context)
+    timeline = build_timeline(result.frames, context.context, source_path=args.file)
     if args.format == "json":
         document = _json_document(selection, context, result, raised, timeline)
         sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
         return
     call = selection.call or "invented inputs"
-    header = f"# {selection.function.qualname}: {call} ({provenance_line(result.provenance)})"
-    body = _render_text(timeline, source, result, args.width)
-    sys.stdout.write(header + "\n" + body.rstrip("\n") + "\n")
-    for problem in result.problems:
+    label = f"{selection.function.qualname}: {call} ({provenance_line(result.provenance)})"
+    sys.stdout.write(_annotated(timeline, source, selection, args.width, result, label))
+    for problem in _problems(result, timeline):
         print(f"cwm-lsp predict: {problem}", file=sys.stderr)
 
 
-def _timeline(result: PredictionResult, context: HarnessContext) -> Any:
-    try:
-        from cwm_lsp.trace.timeline import build_timeline
-    except ImportError:  # the timeline module is not in this build yet
-        return None
-    return build_timeline(result.frames, context.context)
+def _annotated(
+    timeline: Timeline,
+    source: str,
+    selection: Selection,
+    width: int,
+    result: PredictionResult,
+    label: str,
+) -> str:
+    """The traced function and every other function that ran, annotated, then the result."""
+    origin = result.provenance.origin
+    parts = [f"# {label}\n"]
+    for first, last in shown_ranges(source, selection.function, timeline.line_numbers()):
+        if len(parts) > 1:
+            parts.append("\n")
+        text = render_text(
+            timeline,
+            source,
+            width=width,
+            first_line=first,
+            last_line=last,
+            origin=origin,
+            summary=False,
+        )
+        parts.append(text)
+    parts.append(render_text(timeline, "", width=width, origin=origin))  # the summary line
+    return "".join(parts)
 
 
-def _render_text(timeline: Any, source: str, result: PredictionResult, width: int) -> str:
-    if timeline is not None:
-        try:
-            from cwm_lsp.trace.render import render_text
-        except ImportError:
-            pass
-        else:
-            return str(render_text(timeline, source, width=width))
-    return _plain_listing(source, result)
+def shown_ranges(source: str, chosen: FunctionInfo, ran: list[int]) -> list[tuple[int, int]]:
+    """Line ranges of the chosen function and of the other functions where some line ran."""
+    executed = set(ran)
+    ranges: list[tuple[int, int]] = []
+    for fn in list_functions(source):
+        if fn.is_nested:
+            continue  # shown with the function around it
+        lines = range(fn.first_line, fn.last_line + 1)
+        if fn.qualname == chosen.qualname or (chosen.is_nested and chosen.def_line in lines):
+            ranges.append((fn.comment_line, fn.last_line))
+        elif executed.intersection(lines):
+            ranges.append((fn.first_line, fn.last_line))
+    return ranges
 
 
-def _plain_listing(source: str, result: PredictionResult) -> str:
-    """Fallback while the timeline renderer is missing: the source and the returned value."""
-    lines = source.splitlines()
-    returned = next((f.arg for f in reversed(result.frames) if f.event is Event.RETURN), None)
-    width = len(str(len(lines)))
-    listing = [f"{number:>{width}} {text}" for number, text in enumerate(lines, start=1)]
-    if returned is not None:
-        listing.append(f"⮐ {returned}")
-    return "\n".join(listing)
+def _problems(result: PredictionResult, timeline: Timeline) -> list[str]:
+    return list(result.problems) + [str(problem) for problem in timeline.problems]
 
 
 def _json_document(
@@ -253,10 +277,10 @@ def _json_document(
     context: HarnessContext,
     result: PredictionResult,
     raised: str | None,
-    timeline: Any,
+    timeline: Timeline,
 ) -> dict[str, Any]:
     provenance = result.provenance
-    document: dict[str, Any] = {
+    return {
         "function": selection.function.qualname,
         "def_line": selection.function.def_line,
         "call": selection.call,
@@ -272,17 +296,10 @@ def _json_document(
         "finished": result.finished,
         "raised": raised,
         "limit": result.limit,
-        "problems": list(result.problems),
+        "problems": _problems(result, timeline),
         "stdout": result.stdout,
         "stderr": result.stderr,
         "context": context.context,
+        "timeline": timeline_to_json(timeline),
+        "frames": [frame.to_json() for frame in result.frames],
     }
-    document["frames"] = [frame.to_json() for frame in result.frames]
-    if timeline is not None:
-        try:
-            from cwm_lsp.trace.render import timeline_to_json
-        except ImportError:
-            pass
-        else:
-            document["timeline"] = timeline_to_json(timeline)
-    return document

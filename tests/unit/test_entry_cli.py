@@ -14,9 +14,10 @@ from cwm_lsp.commands.predict import (
     describe_exception,
     provenance_line,
     select,
+    shown_ranges,
     uncaught_exception,
 )
-from cwm_lsp.entry import EntryError
+from cwm_lsp.entry import EntryError, find_function
 from cwm_lsp.trace.frames import Frame
 
 GOLDENS = sorted(Path("/work/shared/golden").glob("*.json"))
@@ -88,3 +89,23 @@ def test_demo_model_is_labelled_not_cwm() -> None:
     assert provenance_line(demo) == "predicted by tiny (demo model, not CWM)"
     observed = Provenance(Origin.OBSERVED, "run")
     assert provenance_line(observed) == "observed in a sandboxed run"
+
+
+def test_text_output_shows_the_chosen_function_and_functions_that_ran() -> None:
+    source = (
+        "def helper(x):\n"  # 1
+        "    return x\n"
+        "\n"
+        "def unused():\n"  # 4
+        "    pass\n"
+        "\n"
+        "# prophecy: main_fn(1)\n"  # 7
+        "def main_fn(y):\n"
+        "    def inner():\n"
+        "        return y\n"
+        "    return helper(inner())\n"  # 11
+    )
+    chosen = find_function(source, name="main_fn")
+    assert shown_ranges(source, chosen, [2, 10, 11]) == [(1, 2), (7, 11)]
+    nested = find_function(source, name="main_fn.inner")
+    assert shown_ranges(source, nested, []) == [(7, 11)]
