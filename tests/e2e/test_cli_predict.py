@@ -170,7 +170,7 @@ def test_unavailable_backends_exit_2(tmp_path: Path) -> None:
     module = EXAMPLES / "loops.py"
     assert_usage_error(
         predict(module, "--backend", "native", "--model", tmp_path / "no-such-model"),
-        "native",
+        "model not found",
     )
     if demo_model_path() is None:
         assert_usage_error(predict(module), "--backend run", "--model")
