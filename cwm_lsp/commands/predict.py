@@ -94,12 +94,13 @@ def select(source: str, *, function: str | None, line: int | None, call: str | N
             raise UsageError(f"line {first.line}: {first.error}")
         raise UsageError(
             f"{fn.qualname} (line {fn.def_line}) has no example call: add a line "
-            f"'{fn.indent}# prophecy: {fn.template}' above its def (with real values), "
+            f"'# prophecy: {fn.template}' above its def (with real values), "
             f"or pass --call '{fn.template}'"
         )
-    chosen = usable[0]
-    if len(usable) > 1:
-        others = "; ".join(f"{e.expression} (line {e.line})" for e in usable[1:])
+    on_line = [e for e in usable if line is not None and e.line <= line <= e.end_line]
+    chosen = on_line[0] if on_line else usable[0]
+    if len(usable) > 1 and not on_line:
+        others = "; ".join(f"{e.expression} (line {e.line})" for e in usable if e is not chosen)
         print(
             f"cwm-lsp predict: tracing {chosen.expression} (line {chosen.line}); "
             f"other example calls: {others} (choose with --call)",

@@ -109,3 +109,9 @@ def test_text_output_shows_the_chosen_function_and_functions_that_ran() -> None:
     assert shown_ranges(source, chosen, [2, 10, 11]) == [(1, 2), (7, 11)]
     nested = find_function(source, name="main_fn.inner")
     assert shown_ranges(source, nested, []) == [(7, 11)]
+
+
+def test_line_on_an_example_call_picks_that_call() -> None:
+    source = "# prophecy: f(1)\n# prophecy: f(2)\ndef f(x):\n    return x\n"
+    assert select(source, function=None, line=2, call=None).call == "f(2)"
+    assert select(source, function=None, line=4, call=None).call == "f(1)"
