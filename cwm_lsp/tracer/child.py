@@ -22,7 +22,7 @@ import sys
 from typing import Any, NoReturn
 
 from cwm_lsp.trace.frames import Frame
-from cwm_lsp.tracer import audit
+from cwm_lsp.tracer import audit, seccomp
 from cwm_lsp.tracer.limits import (
     PROCESS_LIMIT_MESSAGE,
     SandboxLimits,
@@ -58,16 +58,22 @@ class Child:
         self.source_path: str | None = request.get("source_path")
         self.violations: list[str] = []
         self.process_blocked = False
+        self.seccomp = False
 
     # -- setup ------------------------------------------------------------------------------
 
     def apply_limits(self) -> None:
         limits = self.limits
         cpu = limits.cpu_limit()
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
+        wanted = [
+            (resource.RLIMIT_CPU, (cpu, cpu + 1)),
+            (resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes)),
+            (resource.RLIMIT_CORE, (0, 0)),
+            (resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes)),
+        ]
+        for which, values in wanted:
+            with contextlib.suppress(ValueError, OSError):  # e.g. RLIMIT_AS on macOS
+                resource.setrlimit(which, values)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversized writes fail with EFBIG
 
     def install_policy(self) -> None:
@@ -115,6 +121,7 @@ class Child:
                 "limit": limit,
                 "error": error,
                 "violations": self.violations,
+                "seccomp": self.seccomp,
             }
         )
         os._exit(0)  # skip atexit handlers and finalizers of the program
@@ -136,6 +143,7 @@ class Child:
         if self.source_path:
             sys.path.insert(0, os.path.dirname(os.path.abspath(self.source_path)))
         self.apply_limits()
+        self.seccomp = seccomp.block_process_creation()
         self.install_policy()
         try:
             outcome = recorder.run()

@@ -3,8 +3,8 @@
 The child (:mod:`cwm_lsp.tracer.child`) runs in its own session/process group, under
 bubblewrap when it works here (read-only file system except a scratch directory, private
 ``/tmp``, no network, own PID namespace) and otherwise under an audit-hook policy; in both cases
-with RLIMIT_AS / RLIMIT_CPU / RLIMIT_FSIZE, fork/exec/subprocess blocked, no stdin and a
-wall-clock limit enforced here. Whatever ends the run, the whole process group is killed and the
+with RLIMIT_AS / RLIMIT_CPU / RLIMIT_FSIZE, process creation refused (audit hook for the
+Python APIs, a seccomp filter in the kernel), no stdin and a wall-clock limit enforced here. Whatever ends the run, the whole process group is killed and the
 scratch directory removed; the frames recorded up to that point are kept.
 """
 
@@ -65,6 +65,7 @@ class TraceRecording:
     stdout_truncated: bool = False
     stderr_truncated: bool = False
     seconds: float = 0.0
+    seccomp: bool = False  # the kernel filter against process creation was in force
 
 
 FrameCallback = Callable[[Frame], None]
@@ -282,10 +283,15 @@ class _Run:
     def _on_result(self, chunk: bytes) -> None:
         lines = (self.pending + chunk).split(b"\n")
         self.pending = lines.pop()
+        if len(self.pending) > self.limits.trace_chars + _READ_CHUNK:
+            self.pending = b""  # an endless line is not from the recorder
         for raw in lines:
-            message = json.loads(raw)
-            if message.get("t") == "frame":
-                frame = Frame.from_json(message)
+            try:
+                message = json.loads(raw)
+                frame = Frame.from_json(message) if message.get("t") == "frame" else None
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue  # not from the recorder (the program wrote to the result pipe)
+            if frame is not None:
                 self.frames.append(frame)
                 self.line_numbers.append(int(message.get("lineno", 0)))
                 if self.on_frame is not None:
@@ -315,6 +321,7 @@ class _Run:
             stdout_truncated=self.stdout.dropped > 0,
             stderr_truncated=self.stderr.dropped > 0,
             seconds=seconds,
+            seccomp=bool(end.get("seccomp")),
         )
 
     def _death_reason(self, proc: subprocess.Popen[bytes] | None) -> str:

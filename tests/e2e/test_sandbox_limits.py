@@ -111,6 +111,35 @@ def test_fork_bomb_is_refused(sandbox: str) -> None:
 
 
 @pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_fork_around_the_audit_hook_is_refused_by_the_kernel(sandbox: str) -> None:
+    source = (
+        "import ctypes\n"
+        "def f():\n"
+        "    libc = ctypes.CDLL(None, use_errno=True)\n"
+        "    pid = libc.fork()\n"
+        "    if pid == 0:\n"
+        "        libc._exit(0)\n"
+        "    return pid, ctypes.get_errno()\n"
+    )
+    recording = run(source, sandbox, SandboxLimits(wall_seconds=10))
+    if not recording.seccomp:
+        pytest.skip("no seccomp filter for this machine")
+    assert recording.frames[-1].arg == "(-1, 11)"  # EAGAIN
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_threads_still_work(sandbox: str) -> None:
+    source = (
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "def f():\n"
+        "    with ThreadPoolExecutor(4) as pool:\n"
+        "        return sum(pool.map(abs, [-1, -2, 3]))\n"
+    )
+    recording = run(source, sandbox, SandboxLimits(wall_seconds=10))
+    assert recording.frames[-1].arg == "6"
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
 def test_subprocess_is_refused(sandbox: str) -> None:
     source = "import subprocess\ndef f():\n    return subprocess.run(['true']).returncode\n"
     recording = run(source, sandbox, SandboxLimits(wall_seconds=10))
