@@ -35,6 +35,7 @@ _COMPREHENSION_NAMES = {
     ast.DictComp: "<dictcomp>",
     ast.GeneratorExp: "<genexpr>",
 }
+_LOOP_NODES = (ast.For, ast.AsyncFor, ast.While, *_COMPREHENSION_NAMES)
 _DEF_RE = re.compile(r"^(\s*)(?:async\s+def|def|class)\s+([A-Za-z_]\w*)")
 _LOOP_RE = re.compile(r"^(\s*)(?:async\s+for|for|while)\b.*:\s*(#.*)?$")
 _MAX_CANDIDATES = 64
@@ -193,7 +194,8 @@ class ContextIndex:
                         )
                     )
                     child_prefix = f"{prefix}{name}.<locals>."
-                if isinstance(child, (ast.For, ast.AsyncFor, ast.While)):
+                if isinstance(child, _LOOP_NODES):
+                    assert isinstance(child, (ast.stmt, ast.expr))
                     end = child.end_lineno or child.lineno
                     self.loops.setdefault(child.lineno, []).append((child.lineno, end))
                 self._note_bindings(child)
@@ -386,7 +388,9 @@ def _transition_cost(previous: int | None, line: int, event: Event, index: Conte
     if line > previous:
         return distance
     if line == previous:
-        return 0.3
+        # Only a loop on one line (or a comprehension) runs the same line twice in a row.
+        one_line_loop = any(start == end for start, end in index.loops.get(line, ()))
+        return 0.3 if one_line_loop else 2.5
     if index.loop_encloses(line, previous):
         return 0.5 + distance
     return 2.0 + distance

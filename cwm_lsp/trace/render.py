@@ -23,7 +23,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from cwm_lsp.backends.base import Origin
 from cwm_lsp.trace.timeline import LineExecution, Timeline, timeline_to_json
 
 __all__ = [
@@ -37,6 +36,8 @@ __all__ = [
     "timeline_to_json",
 ]
 
+PREDICTED = "predicted"
+OBSERVED = "observed"
 ARROW = " → "
 ELLIPSIS = "…"
 RETURN_MARK = "⮐"
@@ -46,9 +47,13 @@ MAX_SERIES = 6  # longer series keep the first two values and the last one
 PART_SEPARATOR = "; "
 
 
-def relation(origin: Origin | str) -> str:
-    """``≈`` for predicted values, ``=`` for observed ones."""
-    return "=" if Origin(origin) is Origin.OBSERVED else "≈"
+def relation(origin: str) -> str:
+    """``≈`` for predicted values, ``=`` for observed ones.
+
+    ``origin`` is ``"predicted"`` or ``"observed"`` (``backends.base.Origin`` members are these
+    strings); anything else counts as predicted.
+    """
+    return "=" if str(getattr(origin, "value", origin)) == OBSERVED else "≈"
 
 
 def format_value(value: str | None, width: int = 60) -> str:
@@ -86,14 +91,14 @@ def _shows_return(execution: LineExecution) -> bool:
     return not (implicit and execution.returned == "None" and execution.scope_kind != "lambda")
 
 
-def _mark(symbol: str, origin: Origin | str) -> str:
+def _mark(symbol: str, origin: str) -> str:
     return symbol if relation(origin) == "=" else f"{symbol} {relation(origin)}"
 
 
 def hint_label(
     executions: Sequence[LineExecution],
     width: int = 60,
-    origin: Origin | str = Origin.PREDICTED,
+    origin: str = PREDICTED,
 ) -> str:
     """The hint for one source line from all its executions (in trace order).
 
@@ -127,7 +132,7 @@ def hint_labels(
     timeline: Timeline,
     *,
     width: int = 60,
-    origin: Origin | str = Origin.PREDICTED,
+    origin: str = PREDICTED,
     first_line: int = 1,
     last_line: int | None = None,
 ) -> dict[int, str]:
@@ -146,7 +151,7 @@ def execution_table(
     executions: Sequence[LineExecution],
     *,
     width: int = 60,
-    origin: Origin | str = Origin.PREDICTED,
+    origin: str = PREDICTED,
 ) -> str:
     """A Markdown table of every run of a line (for hovers and tooltips).
 
@@ -161,7 +166,7 @@ def execution_table(
     return "\n".join(rows)
 
 
-def _summary(timeline: Timeline, origin: Origin | str, width: int) -> str:
+def _summary(timeline: Timeline, origin: str, width: int) -> str:
     result = timeline.result
     if result.exception is not None:
         return f"{_mark(EXCEPTION_MARK, origin)} raised {result.exception.describe()}"
@@ -177,7 +182,7 @@ def render_text(
     width: int = 60,
     first_line: int = 1,
     last_line: int | None = None,
-    origin: Origin | str = Origin.PREDICTED,
+    origin: str = PREDICTED,
     origin_label: str | None = None,
     line_numbers: bool = False,
     summary: bool = True,
