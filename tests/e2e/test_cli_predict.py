@@ -174,3 +174,31 @@ def test_unavailable_backends_exit_2(tmp_path: Path) -> None:
     )
     if demo_model_path() is None:
         assert_usage_error(predict(module), "--backend run", "--model")
+
+
+def _example_calls() -> list[tuple[str, int, str, str | None]]:
+    from cwm_lsp.entry import list_functions
+
+    found = []
+    for path in sorted(EXAMPLES.glob("*.py")):
+        for fn in list_functions(path.read_text(encoding="utf-8")):
+            for example in fn.examples:
+                found.append((path.name, example.line, example.expression, example.expected))
+    return found
+
+
+@pytest.mark.parametrize(("name", "line", "expression", "expected"), _example_calls())
+def test_every_example_call_runs_and_matches_its_doctest(
+    name: str, line: int, expression: str, expected: str | None
+) -> None:
+    result = predict(EXAMPLES / name, "--line", str(line), "--backend", "run", "--format", "json")
+    document = json.loads(result.stdout)
+    assert document["call"] == expression
+    assert document["finished"] is True
+    returned = document["frames"][-1]["arg"]
+    if expected is not None:
+        assert returned == expected
+    if document["raised"] is None:
+        assert result.returncode == 0, stderr_of(result)
+    else:
+        assert result.returncode == 1
