@@ -223,7 +223,8 @@ def _print_result(
     label = f"{selection.function.qualname}: {call} ({provenance_line(result.provenance)})"
     sys.stdout.write(_annotated(timeline, source, selection, args.width, result, label))
     for problem in _problems(result, timeline):
-        print(f"cwm-lsp predict: {problem}", file=sys.stderr)
+        if problem != result.limit:  # the limit is reported with the exit status
+            print(f"cwm-lsp predict: {problem}", file=sys.stderr)
 
 
 def _annotated(

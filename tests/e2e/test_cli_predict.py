@@ -202,3 +202,16 @@ def test_every_example_call_runs_and_matches_its_doctest(
         assert result.returncode == 0, stderr_of(result)
     else:
         assert result.returncode == 1
+
+
+def test_a_limit_stops_the_trace_and_exits_1(tmp_path: Path) -> None:
+    module = tmp_path / "spin.py"
+    module.write_text("# prophecy: spin(3)\ndef spin(n):\n    while True:\n        n += 1\n")
+    result = predict(module, "--backend", "run", "--max-frames", "20", "--format", "cwm")
+    assert result.returncode == 1
+    assert (
+        stderr_of(result).strip() == "cwm-lsp predict: trace incomplete: frame limit (20) reached"
+    )
+    trace = result.stdout.decode("utf-8")
+    assert trace.count("<|frame_sep|>") == 20
+    assert not trace.endswith("<|end_of_text|>")
