@@ -10,6 +10,7 @@ and the network are cut off by the namespaces); without bubblewrap all of it is.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -30,13 +31,15 @@ PROCESS_EVENTS = frozenset(
 )
 NETWORK_EVENTS = frozenset(
     {
-        "socket.__new__",
         "socket.getaddrinfo",
         "socket.gethostbyname",
         "socket.gethostbyaddr",
         "socket.getnameinfo",
         "socket.sethostname",
     }
+)
+SOCKET_ADDRESS_EVENTS = frozenset(
+    {"socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg"}
 )
 # event -> indexes of its path arguments that the program would modify
 PATH_EVENTS: dict[str, tuple[int, ...]] = {
@@ -89,6 +92,13 @@ def install(
             if event in ("os.kill", "os.killpg") and args and args[0] == os.getpid():
                 return
             deny("process", f"starting or signalling processes is not allowed ({event})")
+        elif event == "socket.__new__":
+            # AF_UNIX socket pairs stay allowed (asyncio's event loop needs one)
+            if restrict_network and args[1] != socket.AF_UNIX:
+                deny("network", f"network access is not allowed ({event})")
+        elif event in SOCKET_ADDRESS_EVENTS:
+            # bubblewrap's network namespace does not cover Unix socket files (e.g. a daemon's)
+            deny("network", f"connecting sockets is not allowed ({event})")
         elif restrict_network and event in NETWORK_EVENTS:
             deny("network", f"network access is not allowed ({event})")
         elif restrict_files and event == "open":

@@ -191,7 +191,7 @@ class Recorder:
         code = compile(self.context, CONTEXT_FILENAME, "exec", dont_inherit=True)
         try:
             exec(code, module.__dict__)
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit too: report it, do not end the process
             return self._failed(exc, "while defining the module")
         entry = module.__dict__.get(self.entry.name)
         if not callable(entry):
@@ -199,7 +199,9 @@ class Recorder:
         sys.settrace(self._on_call)
         try:
             entry()
-        except Exception as exc:
+        except FrameLimitReached:
+            raise
+        except BaseException as exc:  # SystemExit too: it ends the program, not the recorder
             if self._limit is not None:
                 raise FrameLimitReached(self._limit) from None
             return self._failed(exc, None)

@@ -254,3 +254,50 @@ def test_sibling_modules_of_the_source_file_are_importable(sandbox: str, tmp_pat
     )
     recording = record_call(harness(source), sandbox=sandbox, source_path=str(tmp_path / "mine.py"))
     assert recording.frames[-1].arg == "(2, 'mine.py')"
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_unix_socket_files_cannot_be_reached(sandbox: str, tmp_path: Path) -> None:
+    path = tmp_path / "daemon.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(path))
+        listener.listen(1)
+        listener.setblocking(False)
+        source = (
+            "import socket\n"
+            "def f():\n"
+            "    client = socket.socket(socket.AF_UNIX)\n"
+            f"    client.connect({str(path)!r})\n"
+            "    return 'connected'\n"
+        )
+        recording = run(source, sandbox, SandboxLimits(wall_seconds=10))
+        assert recording.uncaught is not None
+        assert "connected" not in (recording.frames[-1].arg or "")
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_asyncio_event_loop_works(sandbox: str) -> None:
+    source = (
+        "import asyncio\n"
+        "async def answer():\n"
+        "    await asyncio.sleep(0)\n"
+        "    return 42\n"
+        "def f():\n"
+        "    return asyncio.run(answer())\n"
+    )
+    recording = run(source, sandbox, SandboxLimits(wall_seconds=10))
+    assert recording.finished
+    assert recording.frames[-1].arg == "42"
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_sys_exit_is_reported_not_lost(sandbox: str) -> None:
+    recording = run("import sys\ndef f():\n    sys.exit(3)\n", sandbox)
+    assert recording.finished
+    assert recording.uncaught == "SystemExit: 3"
+    recording = run("import sys\nsys.exit(4)\ndef f():\n    pass\n", sandbox)
+    assert not recording.finished
+    assert recording.frames == []
+    assert recording.uncaught == "SystemExit: 4 (while defining the module)"
