@@ -119,6 +119,11 @@ class ContextIndex:
             self.parsed = True
             self.blocks = self._blocks_from_ast(tree)
         self._allowed: dict[CodeBlock, frozenset[int]] = {}
+        self._at_header: dict[int, list[CodeBlock]] = {}
+        for block in self.blocks:
+            for line in block.header_lines:
+                self._at_header.setdefault(line, []).append(block)
+        self._candidates: dict[tuple[CodeBlock | None, str], list[int]] = {}
 
     # -- lookup ----------------------------------------------------------------------------
 
@@ -151,6 +156,27 @@ class ContextIndex:
         allowed = frozenset(lines)
         self._allowed[block] = allowed
         return allowed
+
+    def blocks_with_header(self, lines: Iterable[int]) -> list[CodeBlock]:
+        """Blocks whose call frames may show one of ``lines``, in context order."""
+        found = {id(b): b for line in lines for b in self._at_header.get(line, ())}
+        return sorted(found.values(), key=self.blocks.index)
+
+    def candidates(self, text: str, block: CodeBlock | None) -> list[int]:
+        """Lines equal to ``text`` (or, failing that, equal ignoring surrounding whitespace)
+        that a scope running ``block`` may report; any line when ``block`` is None."""
+        key = (block, text)
+        cached = self._candidates.get(key)
+        if cached is not None:
+            return cached
+        allowed = self.allowed_lines(block) if block is not None else None
+        result: list[int] = []
+        for found in (self.exact(text), self.loose(text)):
+            result = [c for c in found if allowed is None or c in allowed][:_MAX_CANDIDATES]
+            if result:
+                break
+        self._candidates[key] = result
+        return result
 
     def loop_encloses(self, header: int, line: int) -> bool:
         return any(start <= line <= end for start, end in self.loops.get(header, ()))
@@ -319,14 +345,15 @@ def _choose_block(
         )
         return None, None
     caller_block = result.blocks[scope.parent] if scope.parent is not None else None
-    at_header = [
-        block for block in index.blocks if any(c in block.header_lines for c in candidates)
-    ]
+    at_header = index.blocks_with_header(candidates)
     if not at_header:
-        # Some construct ast did not list (or a context that does not parse): the scope lives
-        # on the call line itself, preferably inside the caller's block.
         inside = [c for c in candidates if caller_block is None or caller_block.contains(c)]
         line = (inside or candidates)[0]
+        # A call shown on a body line (a resumed generator, a model mistake) runs the innermost
+        # block that owns that line; failing that, the scope lives on the call line itself.
+        owners = [b for b in index.blocks if line in index.allowed_lines(b)]
+        if owners:
+            return min(owners, key=lambda b: b.end - b.start), line
         return CodeBlock("inline", "<inline>", "<inline>", (line,), line, line), line
 
     texts = {frames[i].line for i in scope.frame_indices if i != scope.call_index}
@@ -356,7 +383,7 @@ def _map_scope_lines(
     for frame_index in scope.frame_indices:
         if frame_index == scope.call_index:
             continue
-        candidates = _candidates(frames[frame_index], allowed, index)
+        candidates = index.candidates(frames[frame_index].line, block)
         if not candidates:
             text = frames[frame_index].line.strip()
             message = f"line not found in the context: {text!r}"
@@ -369,14 +396,6 @@ def _map_scope_lines(
         (i for i, _ in steps), _best_path(frames, steps, start_line, index), strict=True
     ):
         result.lines[frame_index] = line
-
-
-def _candidates(frame: Frame, allowed: frozenset[int] | None, index: ContextIndex) -> list[int]:
-    for found in (index.exact(frame.line), index.loose(frame.line)):
-        inside = [c for c in found if allowed is None or c in allowed]
-        if inside:
-            return inside[:_MAX_CANDIDATES]
-    return []
 
 
 def _transition_cost(previous: int | None, line: int, event: Event, index: ContextIndex) -> float:

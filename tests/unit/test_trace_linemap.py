@@ -235,6 +235,28 @@ def test_scopes_get_their_code_blocks() -> None:
     ]
 
 
+def test_call_frame_on_a_body_line_uses_the_enclosing_function() -> None:
+    context = TRICKY["one_line_loops_and_generator"]
+    frames, truth = record(context)
+    lines = context.splitlines(keepends=True)
+    # Show each generator resume on the line where it resumes instead of the def line.
+    moved = [
+        Frame(f.event, lines[truth[i + 1] - 1], f.locals)
+        if f.event is Event.CALL and f.line.startswith("def evens") and "k" in f.locals
+        else f
+        for i, f in enumerate(frames)
+    ]
+    assert moved != frames
+    line_map = map_lines(moved, context)
+    assert line_map.problems == []
+    assert {b.qualname for b in line_map.blocks if b} == {
+        "main",
+        "evens",
+        "main.<locals>.<genexpr>",
+        "spin",
+    }
+
+
 def test_context_that_does_not_parse_uses_indentation() -> None:
     context = TRICKY["same_loop_in_two_functions"] + "\ndef broken(:\n    pass\n"
     frames, truth = record(TRICKY["same_loop_in_two_functions"])
