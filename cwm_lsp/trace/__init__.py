@@ -30,6 +30,7 @@ from cwm_lsp.trace.timeline import (
     Invocation,
     LineExecution,
     Timeline,
+    TimelineBuilder,
     build_timeline,
     timeline_to_json,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "Resolution",
     "ResolvedFrame",
     "Timeline",
+    "TimelineBuilder",
     "TraceStreamParser",
     "build_timeline",
     "diff_states",

@@ -36,6 +36,7 @@ __all__ = [
     "Invocation",
     "LineExecution",
     "Timeline",
+    "TimelineBuilder",
     "TimelineProblem",
     "build_timeline",
     "describe_exception",
@@ -218,12 +219,40 @@ class Timeline:
         return [inv for inv in self.invocations if inv.call_line == call_line]
 
 
+class TimelineBuilder:
+    """Rebuilds a timeline as frames stream in, parsing the context only once.
+
+    Each :meth:`timeline` call with new frames rebuilds in time linear in the trace length (a
+    later frame can change how earlier lines map), so a streaming caller should rebuild at a
+    bounded rate rather than on every frame.
+    """
+
+    def __init__(self, context: str | ContextIndex, *, source_path: str | None = None) -> None:
+        self.index = context if isinstance(context, ContextIndex) else ContextIndex(context)
+        self.source_path = source_path
+        self.frames: list[Frame] = []
+        self._built: Timeline | None = None
+
+    def add(self, frames: Sequence[Frame]) -> None:
+        if frames:
+            self.frames.extend(frames)
+            self._built = None
+
+    def timeline(self) -> Timeline:
+        if self._built is None:
+            self._built = build_timeline(self.frames, self.index, source_path=self.source_path)
+        return self._built
+
+
 def build_timeline(
-    frames: Sequence[Frame], context: str, *, source_path: str | None = None
+    frames: Sequence[Frame], context: str | ContextIndex, *, source_path: str | None = None
 ) -> Timeline:
-    """Build the timeline of a trace. Never raises on model mistakes (they become problems)."""
+    """Build the timeline of a trace. Never raises on model mistakes (they become problems).
+
+    ``context`` is the trace context text (or a :class:`ContextIndex` of it, to reuse).
+    """
     resolution = resolve_states(frames)
-    index = ContextIndex(context)
+    index = context if isinstance(context, ContextIndex) else ContextIndex(context)
     line_map = map_lines(frames, index)
     problems = [TimelineProblem(p.frame_index, p.message) for p in resolution.problems]
     problems += [TimelineProblem(p.frame_index, p.message) for p in line_map.problems]
@@ -380,15 +409,23 @@ def _entry_result(invocations: list[Invocation]) -> EntryResult:
     return EntryResult(entry.return_value, None, entry.finished)
 
 
-def timeline_to_json(timeline: Timeline) -> dict[str, Any]:
-    """A JSON-serializable dict of the whole timeline (stable keys, for the CLI and caches)."""
+def timeline_to_json(timeline: Timeline, *, states: bool = False) -> dict[str, Any]:
+    """A JSON-serializable dict of the whole timeline (stable keys, for the CLI and caches).
+
+    Each execution's full ``state`` (the locals before the line) is included only when
+    ``states`` is true: it repeats every local on every line and makes long traces large.
+    """
+    executions = [dataclasses.asdict(execution) for execution in timeline.executions]
+    if not states:
+        for execution in executions:
+            del execution["state"]
     return {
         "complete": timeline.complete,
         "source_path": timeline.source_path,
         "frame_count": timeline.frame_count,
         "result": dataclasses.asdict(timeline.result),
         "invocations": [dataclasses.asdict(inv) for inv in timeline.invocations],
-        "executions": [dataclasses.asdict(execution) for execution in timeline.executions],
+        "executions": executions,
         "lines": {str(line): timeline._by_line[line] for line in timeline.line_numbers()},
         "problems": [dataclasses.asdict(problem) for problem in timeline.problems],
     }

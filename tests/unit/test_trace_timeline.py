@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 
 from cwm_lsp.trace.frames import Event, Frame
 from cwm_lsp.trace.parser import parse_trace
-from cwm_lsp.trace.timeline import Timeline, build_timeline, describe_exception, timeline_to_json
+from cwm_lsp.trace.timeline import (
+    Timeline,
+    TimelineBuilder,
+    build_timeline,
+    describe_exception,
+    timeline_to_json,
+)
 
 GOLDEN_DIR = Path(os.environ.get("CWM_LSP_GOLDEN_DIR") or "/work/shared/golden")
 GOLDENS = {p.stem: json.loads(p.read_text()) for p in sorted(GOLDEN_DIR.glob("*.json"))}
@@ -162,6 +168,26 @@ def test_truncated_trace_is_incomplete() -> None:
     last = timeline.executions[-1]
     assert last.line == 3 and not last.effect_known and last.changes == {}
     assert not timeline.invocations[1].finished
+
+
+def test_builder_follows_a_stream() -> None:
+    golden = GOLDENS["recursion"]
+    frames = parse_trace(golden["trace_text"]).frames
+    builder = TimelineBuilder(golden["context"])
+    builder.add(frames[:5])
+    partial = builder.timeline()
+    assert builder.timeline() is partial
+    assert not partial.complete and len(partial.invocations) == 2
+    builder.add(frames[5:])
+    assert timeline_to_json(builder.timeline()) == timeline_to_json(timeline_of("recursion"))
+    assert builder.timeline().result.value == "6"
+
+
+def test_json_states_are_optional() -> None:
+    timeline = timeline_of("loop_accumulate")
+    assert "state" not in timeline_to_json(timeline)["executions"][0]
+    with_states = timeline_to_json(timeline, states=True)
+    assert with_states["executions"][3]["state"] == {"a": "2", "b": "4", "y": "2", "i": "0"}
 
 
 def test_describe_exception_variants() -> None:
