@@ -1,0 +1,29 @@
+"""One module per editor feature; :func:`register_all` wires them into a server."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cwm_lsp.server.app import CwmServer
+
+
+def register_all(server: CwmServer) -> None:
+    from cwm_lsp.server.features.code_actions import CodeActions
+    from cwm_lsp.server.features.commands import Commands
+    from cwm_lsp.server.features.configuration import Configuration
+    from cwm_lsp.server.features.diagnostics import Diagnostics
+    from cwm_lsp.server.features.documents import Documents
+    from cwm_lsp.server.features.hover import Hover
+    from cwm_lsp.server.features.inlay_hints import InlayHints
+
+    for feature in (
+        Configuration,
+        Documents,
+        Commands,
+        CodeActions,
+        InlayHints,
+        Hover,
+        Diagnostics,
+    ):
+        feature(server).register()

@@ -1,0 +1,201 @@
+"""``workspace/executeCommand``: cwm.predict, cwm.verify, cwm.clear, cwm.showIteration.
+
+Arguments are positional JSON values; lines are 0-based (LSP positions):
+
+- ``cwm.predict [uri, line, call?, invent?]``: predict the function enclosing ``line`` for
+  ``call`` (the first example call when omitted; invented inputs when ``invent`` is true or there
+  is no example call and the backend is a model). The result is ``{"status": ..., "frames": n}``.
+- ``cwm.verify [uri, line, call?]``: predict, run the same call in the sandbox and report where
+  they differ (needs ``cwm.allowExecution``).
+- ``cwm.clear [uri?]``: forget results (of one document, or all).
+- ``cwm.showIteration [uri, line, iteration|null]``: pin the hints of the function to one pass
+  (0-based) of the loop holding ``line``; ``null`` unpins.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cwm_lsp.entry import EntryError, FunctionInfo, find_function
+from cwm_lsp.server.compare import first_divergence
+from cwm_lsp.server.features.base import Feature
+from cwm_lsp.server.jobs import PredictionSpec
+from cwm_lsp.server.runs import FunctionRun, Mismatch, RunStatus
+from cwm_lsp.server.view import enclosing_loop, loop_iterations
+
+PREDICT = "cwm.predict"
+VERIFY = "cwm.verify"
+CLEAR = "cwm.clear"
+SHOW_ITERATION = "cwm.showIteration"
+
+NEEDS_CONSENT = (
+    "verifying runs your code in a sandbox; it is off until you set cwm.allowExecution to true"
+)
+
+
+class CommandError(ValueError):
+    """Bad command arguments; the message is shown to the user."""
+
+
+def _argument(
+    args: tuple[Any, ...], index: int, kind: type, name: str, *, optional: bool = False
+) -> Any:
+    if index >= len(args) or args[index] is None:
+        if optional:
+            return None
+        raise CommandError(f"missing argument {index + 1} ({name})")
+    value = args[index]
+    if kind is int and isinstance(value, bool):
+        raise CommandError(f"argument {index + 1} ({name}) must be a number")
+    if not isinstance(value, kind):
+        raise CommandError(f"argument {index + 1} ({name}) must be {kind.__name__}, got {value!r}")
+    return value
+
+
+class Commands(Feature):
+    def register(self) -> None:
+        self.command(PREDICT, self.predict)
+        self.command(VERIFY, self.verify)
+        self.command(CLEAR, self.clear)
+        self.command(SHOW_ITERATION, self.show_iteration)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _target(
+        self, args: tuple[Any, ...]
+    ) -> tuple[str, str, FunctionInfo, str | None, tuple[str, ...]]:
+        uri = _argument(args, 0, str, "document URI")
+        line = _argument(args, 1, int, "line")
+        call = _argument(args, 2, str, "call", optional=True)
+        invent = bool(_argument(args, 3, bool, "invent inputs", optional=True))
+        source = self.server.document_source(uri)
+        if source is None:
+            raise CommandError(f"cannot read {uri}")
+        try:
+            fn = find_function(source, line=line + 1)
+        except EntryError as error:
+            raise CommandError(str(error)) from None
+        setup: tuple[str, ...] = ()
+        usable = [e for e in fn.examples if not e.error]
+        if invent:
+            return uri, source, fn, None, ()
+        if call is None and usable:
+            call = usable[0].expression
+        for example in usable:
+            if example.expression == call:
+                setup = example.setup
+                break
+        return uri, source, fn, call, setup
+
+    def _fail(self, error: Exception) -> dict[str, Any]:
+        self.server.notifier.problem(str(error))
+        return {"status": "failed", "message": str(error)}
+
+    def _needs_call(self, fn: FunctionInfo, backend: str) -> str:
+        return (
+            f"{fn.qualname} has no example call and the {backend} backend cannot invent inputs: "
+            f"add one above the def, e.g. `# prophecy: {fn.template}`"
+        )
+
+    # ------------------------------------------------------------------ commands
+
+    async def predict(self, *args: Any) -> dict[str, Any]:
+        await self.server.wait_for_settings()
+        try:
+            uri, source, fn, call, setup = self._target(args)
+        except CommandError as error:
+            return self._fail(error)
+        if call is None and self.server.settings.backend == "run":
+            return self._fail(CommandError(self._needs_call(fn, "run")))
+        spec = PredictionSpec(uri, source, fn, call, setup)
+        outcome = await self.server.jobs.predict(spec, request_id=self.server.protocol.msg_id)
+        return outcome.to_json()
+
+    async def verify(self, *args: Any) -> dict[str, Any]:
+        server = self.server
+        await server.wait_for_settings()
+        if not server.settings.allow_execution:
+            server.notifier.problem(NEEDS_CONSENT, error=True)
+            return {"status": "refused", "message": NEEDS_CONSENT}
+        try:
+            uri, source, fn, call, setup = self._target(args)
+        except CommandError as error:
+            return self._fail(error)
+        if call is None:
+            return self._fail(CommandError(self._needs_call(fn, "run")))
+        spec = PredictionSpec(uri, source, fn, call, setup)
+        request_id = server.protocol.msg_id
+        run = server.runs.get(uri, fn.qualname)
+        if not _usable(run, call):
+            outcome = await server.jobs.predict(spec, request_id=request_id)
+            if outcome.status not in ("done", "cached"):
+                return outcome.to_json()
+            run = server.runs.get(uri, fn.qualname)
+        if run is None or not _usable(run, call):
+            return {"status": "stale", "message": "the function changed while verifying"}
+        observed_spec = PredictionSpec(uri, source, fn, call, setup, backend="run")
+        observed = await server.jobs.predict(observed_spec, request_id=request_id, shown=False)
+        if observed.result is None or observed.status not in ("done", "cached"):
+            return observed.to_json()
+        if not server.runs.is_current(run) or run.stale:
+            return {"status": "stale", "message": "the function changed while verifying"}
+        divergence = first_divergence(run.frames, observed.result.frames, run.context)
+        run.verified = True
+        run.mismatch = None
+        if divergence is not None and divergence.line is not None:
+            run.mismatch = Mismatch(divergence.line, divergence.message)
+        server.results_changed(uri)
+        if divergence is None:
+            server.notifier.info(
+                f"{fn.qualname}: the prediction matches the sandboxed run of {call}"
+            )
+            return {"status": "match"}
+        where = run.document_line(divergence.line) if divergence.line is not None else None
+        server.notifier.info(
+            f"{fn.qualname}: the prediction differs from the sandboxed run: {divergence.message}"
+        )
+        return {"status": "mismatch", "line": where, "message": divergence.message}
+
+    def clear(self, *args: Any) -> dict[str, Any]:
+        uri = args[0] if args and isinstance(args[0], str) else None
+        removed = self.server.runs.clear(uri)
+        for run in removed:
+            self.server.jobs.cancel_run(run)
+        for changed in {run.uri for run in removed} | ({uri} if uri else set()):
+            self.server.results_changed(changed)
+        return {"status": "cleared", "runs": len(removed)}
+
+    def show_iteration(self, *args: Any) -> dict[str, Any]:
+        try:
+            uri = _argument(args, 0, str, "document URI")
+            line = _argument(args, 1, int, "line")
+            iteration = _argument(args, 2, int, "iteration", optional=True)
+        except CommandError as error:
+            return self._fail(error)
+        run = self.server.runs.at_line(uri, line)
+        if run is None or not run.showable or run.view is None:
+            return self._fail(
+                CommandError(f"no results on line {line + 1}: predict the function first")
+            )
+        context_line = run.context_line(line)
+        header = enclosing_loop(run.view, context_line) if context_line is not None else None
+        if header is None:
+            return self._fail(CommandError(f"line {line + 1} is not in a loop that ran"))
+        passes = loop_iterations(run.view, header)
+        if iteration is None or not passes:
+            run.focus = None
+        else:
+            iteration = max(0, min(iteration, len(passes) - 1))
+            run.focus = (header, iteration)
+        self.server.refresher.request()
+        return {"iteration": iteration if run.focus else None, "of": len(passes)}
+
+
+def _usable(run: FunctionRun | None, call: str) -> bool:
+    return (
+        run is not None
+        and run.status is RunStatus.DONE
+        and not run.stale
+        and run.call == call
+        and bool(run.frames)
+    )

@@ -1,0 +1,71 @@
+"""Diagnostics: a predicted uncaught exception (Warning on the raising line) and the first place
+where a prediction differs from the sandboxed run of the same call (Information)."""
+
+from __future__ import annotations
+
+from lsprotocol import types
+
+from cwm_lsp.server.features.base import Feature
+from cwm_lsp.server.runs import FunctionRun, RunStatus
+
+SOURCE = "cwm-lsp"
+
+
+class Diagnostics(Feature):
+    def register(self) -> None:
+        self.server.publish_diagnostics = self.publish
+
+    def publish(self, uri: str) -> None:
+        diagnostics: list[types.Diagnostic] = []
+        source = self.server.document_source(uri) or ""
+        lines = source.splitlines()
+        for run in self.server.runs.in_document(uri):
+            diagnostics.extend(self._of_run(run, lines))
+        self.server.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics)
+        )
+
+    def _of_run(self, run: FunctionRun, lines: list[str]) -> list[types.Diagnostic]:
+        if run.stale or run.view is None or run.status is not RunStatus.DONE:
+            return []
+        found: list[types.Diagnostic] = []
+        call = run.call or "invented inputs"
+        where = run.provenance.describe() if run.provenance else ""
+        uncaught = run.view.uncaught
+        if uncaught is not None and (line := run.document_line(uncaught.line)) is not None:
+            verb = "raises" if run.observed else "is predicted to raise"
+            found.append(
+                _diagnostic(
+                    lines,
+                    line,
+                    f"{call} {verb} {uncaught.description} here ({where})",
+                    types.DiagnosticSeverity.Warning,
+                )
+            )
+        mismatch = run.mismatch
+        if mismatch is not None and (line := run.document_line(mismatch.line)) is not None:
+            found.append(
+                _diagnostic(
+                    lines,
+                    line,
+                    f"{call}: {mismatch.message} (prediction vs sandboxed run)",
+                    types.DiagnosticSeverity.Information,
+                )
+            )
+        return found
+
+
+def _diagnostic(
+    lines: list[str], line: int, message: str, severity: types.DiagnosticSeverity
+) -> types.Diagnostic:
+    text = lines[line] if 0 <= line < len(lines) else ""
+    start = len(text) - len(text.lstrip())
+    return types.Diagnostic(
+        range=types.Range(
+            start=types.Position(line=line, character=start),
+            end=types.Position(line=line, character=len(text)),
+        ),
+        message=message,
+        severity=severity,
+        source=SOURCE,
+    )

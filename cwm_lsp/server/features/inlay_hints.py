@@ -1,0 +1,88 @@
+"""Inlay hints: one per line that did something, answered from stored runs at once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from lsprotocol import types
+
+from cwm_lsp.server.features.base import Feature
+from cwm_lsp.server.labels import RUNNING_LABEL, STALE_LABEL, hint_label, tooltip_table
+from cwm_lsp.server.runs import FunctionRun, RunStatus
+from cwm_lsp.server.view import focused_executions
+
+
+def provenance_text(run: FunctionRun) -> str:
+    call = f"`{run.call}`" if run.call else "inputs invented by the model"
+    where = run.provenance.describe() if run.provenance else "prediction running"
+    return f"From {call}, {where}"
+
+
+class InlayHints(Feature):
+    def register(self) -> None:
+        self.on(
+            types.TEXT_DOCUMENT_INLAY_HINT,
+            self.inlay_hints,
+            types.InlayHintOptions(resolve_provider=False),
+        )
+
+    def inlay_hints(self, params: types.InlayHintParams) -> list[types.InlayHint]:
+        server = self.server
+        uri = params.text_document.uri
+        try:
+            document = server.workspace.get_text_document(uri)
+            lines = document.lines
+        except Exception:
+            return []
+        first, last = params.range.start.line, params.range.end.line
+        width = server.settings.hint_width
+        hints: list[types.InlayHint] = []
+        for run in server.runs.in_document(uri):
+            def_line = run.function_block.current.first
+            if run.stale:
+                if first <= def_line <= last:
+                    hints.append(
+                        self._hint(
+                            lines,
+                            def_line,
+                            STALE_LABEL,
+                            "The function was edited after this prediction; its values are hidden.",
+                            document,
+                        )
+                    )
+                continue
+            if run.view is None:
+                if run.status is RunStatus.RUNNING and first <= def_line <= last:
+                    hints.append(
+                        self._hint(lines, def_line, RUNNING_LABEL, provenance_text(run), document)
+                    )
+                continue
+            for line_view in run.view.lines.values():
+                line = run.document_line(line_view.line)
+                if line is None or not first <= line <= last or line >= len(lines):
+                    continue
+                if server.runs.at_line(uri, line) is not run:
+                    continue
+                executions, suffix = focused_executions(run.view, line_view, run.focus)
+                label = hint_label(executions, width, observed=run.observed, suffix=suffix)
+                if label is None:
+                    continue
+                table = tooltip_table(executions, observed=run.observed)
+                tooltip = f"{table}\n\n{provenance_text(run)}"
+                hints.append(self._hint(lines, line, label, tooltip, document))
+        hints.sort(key=lambda hint: (hint.position.line, hint.position.character))
+        return hints
+
+    @staticmethod
+    def _hint(
+        lines: Sequence[str], line: int, label: str, tooltip: str, document: object
+    ) -> types.InlayHint:
+        text = lines[line].rstrip("\r\n") if line < len(lines) else ""
+        codec = getattr(document, "position_codec", None)
+        column = codec.client_num_units(text) if codec is not None else len(text)
+        return types.InlayHint(
+            position=types.Position(line=line, character=column),
+            label=label,
+            padding_left=True,
+            tooltip=types.MarkupContent(kind=types.MarkupKind.Markdown, value=tooltip),
+        )

@@ -1,0 +1,378 @@
+"""Predictions in the background: worker threads, cancellation, progress and streaming.
+
+A prediction never runs on the event loop: the predictor (model load included) runs in a worker
+thread and hands frames back as they arrive; the loop thread rebuilds the run's view at most a
+few times a second and asks the client to refresh its inlay hints. Requests for hints and hovers
+are answered from the stored runs meanwhile.
+
+Cancellation reaches the predictor through a :class:`CancelToken` (the ``run`` backend kills its
+sandbox child, model backends stop generating) from three places: the client cancelling the
+``workspace/executeCommand`` request, the client cancelling the work-done progress, and a newer
+prediction of the same function.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import traceback
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+
+from cwm_lsp.backends.base import (
+    BackendError,
+    CancelToken,
+    PredictionCancelled,
+    PredictionRequest,
+    PredictionResult,
+    Predictor,
+)
+from cwm_lsp.entry import EntryError, FunctionInfo, build_context, list_functions
+from cwm_lsp.server.cache import ResultKey
+from cwm_lsp.server.runs import FunctionRun, RunStatus
+from cwm_lsp.server.settings import Settings
+from cwm_lsp.server.view import RunView, build_view
+from cwm_lsp.trace.frames import Frame
+
+if TYPE_CHECKING:
+    from cwm_lsp.server.app import CwmServer
+
+logger = logging.getLogger(__name__)
+
+STREAM_INTERVAL = 0.25  # seconds between partial views (and so hint refreshes) of one run
+
+
+@dataclass
+class PredictionSpec:
+    """What to predict: a function of a document at one version, with one call (or none)."""
+
+    uri: str
+    source: str
+    function: FunctionInfo
+    call: str | None
+    setup: tuple[str, ...] = ()
+    backend: str | None = None  # overrides settings.backend (verify runs the ``run`` backend)
+
+
+@dataclass
+class Outcome:
+    """What became of a prediction; returned to the client as the command's result."""
+
+    status: str  # "done" | "cached" | "cancelled" | "failed" | "stale"
+    frames: int = 0
+    message: str | None = None
+    result: PredictionResult | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"status": self.status, "frames": self.frames}
+        if self.message:
+            data["message"] = self.message
+        return data
+
+
+@dataclass(eq=False)
+class Job:
+    spec: PredictionSpec
+    run: FunctionRun | None  # None for a hidden job (the observed half of a verify)
+    context: str
+    harness: str | None
+    settings: Settings
+    token: CancelToken = field(default_factory=CancelToken)
+    request_id: Any = None
+    progress_token: str | None = None
+    frames: list[Frame] = field(default_factory=list)
+    last_stream: float = 0.0
+
+    @property
+    def label(self) -> str:
+        return self.spec.function.qualname
+
+
+class PredictionJobs:
+    def __init__(self, server: CwmServer) -> None:
+        self._server = server
+        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cwm-predict")
+        self._predictors: dict[tuple[Any, ...], Predictor] = {}
+        self._predictor_locks: dict[tuple[Any, ...], threading.Lock] = {}
+        self._construct_lock = threading.Lock()
+        self._jobs: set[Job] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # ------------------------------------------------------------------ cancellation
+
+    def running(self) -> list[Job]:
+        return list(self._jobs)
+
+    def cancel_request(self, request_id: Any) -> None:
+        for job in list(self._jobs):
+            if job.request_id == request_id:
+                logger.info("request %s cancelled: stopping %s", request_id, job.label)
+                job.token.cancel()
+
+    def cancel_progress(self, token: Any) -> None:
+        for job in list(self._jobs):
+            if job.progress_token == token:
+                logger.info("progress %s cancelled: stopping %s", token, job.label)
+                job.token.cancel()
+
+    def cancel_function(self, uri: str, qualname: str) -> None:
+        for job in list(self._jobs):
+            if job.spec.uri == uri and job.spec.function.qualname == qualname and job.run:
+                job.token.cancel()
+
+    def cancel_run(self, run: FunctionRun) -> None:
+        for job in list(self._jobs):
+            if job.run is run:
+                job.token.cancel()
+
+    def cancel_all(self) -> None:
+        for job in list(self._jobs):
+            job.token.cancel()
+
+    def shutdown(self) -> None:
+        self.cancel_all()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # ------------------------------------------------------------------ predicting
+
+    async def predict(
+        self, spec: PredictionSpec, *, request_id: Any = None, shown: bool = True
+    ) -> Outcome:
+        """Predict ``spec`` and show the result (unless ``shown`` is false); never raises."""
+        server = self._server
+        self._loop = asyncio.get_running_loop()
+        await server.wait_for_settings()
+        settings = server.settings
+        if spec.backend is not None:
+            settings = _with_backend(settings, spec.backend)
+        try:
+            context = build_context(spec.source, spec.call, spec.function, setup=spec.setup)
+        except EntryError as error:
+            server.notifier.problem(f"Prophecy cannot trace {spec.function.qualname}: {error}")
+            return Outcome("failed", message=str(error))
+
+        if shown:
+            self.cancel_function(spec.uri, spec.function.qualname)
+        run = server.runs.start(spec.uri, spec.function, spec.source, spec.call) if shown else None
+        if run is not None:
+            run.context = context.context
+        job = Job(spec, run, context.context, context.harness, settings, request_id=request_id)
+        key = ResultKey.of(context.context, spec.call, settings.result_key())
+        cached = server.cache.get(key)
+        if cached is not None:
+            return self._finish(job, cached, status="cached")
+
+        self._jobs.add(job)
+        try:
+            await self._begin_progress(job)
+            future = self._loop.run_in_executor(self._executor, self._work, job)
+            try:
+                result = await asyncio.shield(future)
+            except asyncio.CancelledError:
+                job.token.cancel()  # the server is shutting down or the task was cancelled
+                raise
+            if job.token.cancelled:
+                raise PredictionCancelled()
+        except PredictionCancelled:
+            self._drop(job)
+            return Outcome("cancelled", frames=len(job.frames), message="prediction cancelled")
+        except BackendError as error:
+            self._drop(job)
+            server.notifier.problem(str(error))
+            return Outcome("failed", message=str(error))
+        except Exception as error:  # a crashing backend must not take the server down
+            self._drop(job)
+            backend = settings.backend
+            message = f"the {backend} backend failed: {type(error).__name__}: {error}"
+            server.notifier.problem(message, details=traceback.format_exc())
+            return Outcome("failed", message=message)
+        finally:
+            self._jobs.discard(job)
+            self._end_progress(job)
+
+        problem = _unusable(result)
+        if problem is not None:
+            self._drop(job)
+            server.notifier.problem(problem, details="\n".join(result.problems))
+            return Outcome("failed", frames=len(result.frames), message=problem, result=result)
+        if result.finished and not result.limit:
+            server.cache.put(key, result)
+        if result.limit:
+            server.notifier.problem(
+                f"{job.label}: {result.limit}; showing the trace up to that point",
+                details="\n".join(result.problems),
+            )
+        return self._finish(job, result, status="done")
+
+    def _finish(self, job: Job, result: PredictionResult, *, status: str) -> Outcome:
+        run = job.run
+        if run is None:
+            return Outcome(status, frames=len(result.frames), result=result)
+        if not self._server.runs.is_current(run):
+            return Outcome("stale", frames=len(result.frames), result=result)
+        if run.stale:
+            # The function was edited while this ran: the values describe old code.
+            return Outcome(
+                "stale", frames=len(result.frames), message="the function was edited", result=result
+            )
+        run.frames = list(result.frames)
+        run.result = result
+        run.provenance = result.provenance
+        run.status = RunStatus.DONE
+        run.context = job.context
+        run.view = build_view(result.frames, job.context, finished=result.finished)
+        self._attach_blocks(run, job)
+        self._server.results_changed(run.uri)
+        return Outcome(status, frames=len(result.frames), result=result)
+
+    def _drop(self, job: Job) -> None:
+        if job.run is not None:
+            self._server.runs.remove(job.run)
+            self._server.results_changed(job.run.uri)
+
+    def _attach_blocks(self, run: FunctionRun, job: Job) -> None:
+        if run.view is None:
+            return
+        try:
+            functions = list_functions(job.spec.source)
+        except EntryError:
+            return
+        run.add_blocks_for(sorted(run.view.lines), functions, job.spec.source.splitlines())
+
+    # ------------------------------------------------------------------ worker thread
+
+    def _work(self, job: Job) -> PredictionResult:
+        predictor, lock = self._predictor(job.settings)
+        request = PredictionRequest(
+            context=job.context,
+            source=job.spec.source,
+            call=job.spec.call,
+            function=job.spec.function.qualname,
+            harness=job.harness,
+            max_frames=job.settings.max_frames,
+            step_over=not job.settings.step_into,
+            temperature=job.settings.temperature,
+        )
+        with lock:
+            if job.token.cancelled:
+                raise PredictionCancelled()
+            started = time.monotonic()
+            result = predictor.predict(
+                request, on_frame=lambda frame: self._on_frame(job, frame), cancel=job.token
+            )
+        logger.info(
+            "%s: %d frames in %.2fs", job.label, len(result.frames), time.monotonic() - started
+        )
+        if job.token.cancelled:
+            raise PredictionCancelled()
+        return result
+
+    def _on_frame(self, job: Job, frame: Frame) -> None:
+        job.frames.append(frame)
+        now = time.monotonic()
+        if now - job.last_stream < STREAM_INTERVAL or job.token.cancelled:
+            return
+        job.last_stream = now
+        frames = list(job.frames)
+        view = build_view(frames, job.context, finished=False) if job.run is not None else None
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._stream, job, view, len(frames))
+
+    def _stream(self, job: Job, view: RunView | None, count: int) -> None:
+        """On the loop thread: show a partial result and report progress."""
+        if job.token.cancelled or job not in self._jobs:
+            return
+        self._report_progress(job, f"frame {count}")
+        run = job.run
+        if run is None or view is None or run.stale or not self._server.runs.is_current(run):
+            return
+        run.view = view
+        run.frames = list(job.frames)
+        self._server.results_changed(run.uri, diagnostics=False)
+
+    def _predictor(self, settings: Settings) -> tuple[Predictor, threading.Lock]:
+        """One predictor per backend configuration, built on first use (in a worker thread)."""
+        from cwm_lsp.backends.registry import get_predictor
+
+        key = settings.predictor_key()
+        if settings.backend == "run":
+            key = (*key, settings.max_frames)
+        with self._construct_lock:
+            predictor = self._predictors.get(key)
+            if predictor is None:
+                predictor = get_predictor(
+                    settings.backend,
+                    model=settings.model_path,
+                    quantize=settings.quantize,
+                    device=settings.device,
+                    allow_execution=settings.allow_execution,
+                    max_frames=settings.max_frames,
+                    timeout=settings.timeout,
+                )
+                self._predictors[key] = predictor
+                self._predictor_locks[key] = threading.Lock()
+            return predictor, self._predictor_locks[key]
+
+    # ------------------------------------------------------------------ progress
+
+    async def _begin_progress(self, job: Job) -> None:
+        server = self._server
+        if not server.supports_work_done_progress():
+            return
+        token = f"cwm-predict-{uuid.uuid4().hex[:12]}"
+        try:
+            await asyncio.wait_for(server.work_done_progress.create_async(token), timeout=5.0)
+        except Exception as error:  # the client refused or never answered: go on without
+            logger.info("no progress for %s: %s", job.label, error)
+            return
+        job.progress_token = token
+        verb = "Running" if job.settings.backend == "run" else "Predicting"
+        server.work_done_progress.begin(
+            token,
+            types.WorkDoneProgressBegin(
+                title=f"{verb} {job.label}…", cancellable=True, message="starting"
+            ),
+        )
+
+    def _report_progress(self, job: Job, message: str) -> None:
+        if job.progress_token is None:
+            return
+        verb = "Running" if job.settings.backend == "run" else "Predicting"
+        self._server.work_done_progress.report(
+            job.progress_token,
+            types.WorkDoneProgressReport(message=f"{verb} {job.label}… {message}"),
+        )
+
+    def _end_progress(self, job: Job) -> None:
+        if job.progress_token is None:
+            return
+        message = "cancelled" if job.token.cancelled else "done"
+        self._server.work_done_progress.end(
+            job.progress_token, types.WorkDoneProgressEnd(message=message)
+        )
+        self._server.work_done_progress.tokens.pop(job.progress_token, None)
+
+
+def _with_backend(settings: Settings, backend: str) -> Settings:
+    from dataclasses import replace
+
+    return replace(settings, backend=backend)
+
+
+def _unusable(result: PredictionResult) -> str | None:
+    """Why a finished prediction cannot be shown at all, or ``None`` when it can."""
+    if result.frames:
+        return None
+    if result.limit:
+        return f"no trace: {result.limit}"
+    detail = f" ({result.problems[0]})" if result.problems else ""
+    if result.provenance.origin.value == "observed":
+        return f"the sandboxed run produced no trace{detail}"
+    return f"the model's output could not be read as a trace{detail}"
