@@ -29,7 +29,7 @@ from cwm_lsp.tracer.limits import (
     memory_limit_message,
     trace_size_message,
 )
-from cwm_lsp.tracer.recorder import EntryError, FrameLimitReached, Recorder
+from cwm_lsp.tracer.recorder import EntryError, Recorder, TraceStopped
 
 
 class Channel:
@@ -108,6 +108,7 @@ class Child:
         limit: str | None = None,
         error: str | None = None,
     ) -> NoReturn:
+        sys.setrecursionlimit(sys.getrecursionlimit() + 200)  # may be called at the limit
         if limit is None and self.process_blocked:
             limit = PROCESS_LIMIT_MESSAGE
         for stream in (sys.stdout, sys.stderr):
@@ -147,7 +148,7 @@ class Child:
         self.install_policy()
         try:
             outcome = recorder.run()
-        except FrameLimitReached as stop:
+        except TraceStopped as stop:
             self.finish(limit=str(stop))
         except MemoryError:
             self.finish(limit=memory_limit_message(self.limits.memory_bytes))

@@ -24,7 +24,7 @@ import traceback
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from cwm_lsp.trace.frames import UNCHANGED, Event, Frame
 from cwm_lsp.trace.tokens import START_OF_TRACE_MARKER
@@ -44,8 +44,8 @@ class EntryError(ValueError):
     """The context has no runnable entry point (the message says why)."""
 
 
-class FrameLimitReached(BaseException):
-    """Raised inside the traced program to stop it at the frame limit.
+class TraceStopped(BaseException):
+    """Raised inside the traced program to stop it (frame limit, no stack left to trace).
 
     A ``BaseException`` so that ``except Exception`` in user code does not swallow it.
     """
@@ -152,8 +152,9 @@ class Recorder:
         on_limit: Callable[[str], None] | None = None,
         module_file: str | None = None,
     ) -> None:
-        """``on_limit(message)`` is called when the frame limit is reached, before the
-        program is stopped with :class:`FrameLimitReached` (a child process may exit there)."""
+        """``on_limit(message)`` is called when the trace must stop (frame limit, no stack
+        left), before the program is stopped with :class:`TraceStopped` (a child process may
+        exit there instead)."""
         self.context = context
         self._on_limit = on_limit
         self._module_file = module_file
@@ -175,7 +176,7 @@ class Recorder:
     def run(self) -> RecordOutcome:
         """Execute the module untraced, then the traced entry call; never lets user errors out.
 
-        Raises :class:`FrameLimitReached` when the frame limit stops the program.
+        Raises :class:`TraceStopped` when the frame limit stops the program.
         """
         module = types.ModuleType(MODULE_NAME)
         module.__dict__["__builtins__"] = __builtins__
@@ -196,20 +197,30 @@ class Recorder:
         entry = module.__dict__.get(self.entry.name)
         if not callable(entry):
             return RecordOutcome(False, f"`{self.entry.name}` is not callable", None, None, 0)
+        error: BaseException | None = None
         sys.settrace(self._on_call)
         try:
             entry()
-        except FrameLimitReached:
+        except TraceStopped:
             raise
         except BaseException as exc:  # SystemExit too: it ends the program, not the recorder
-            if self._limit is not None:
-                raise FrameLimitReached(self._limit) from None
-            return self._failed(exc, None)
+            error = exc
         finally:
+            # Python drops a trace function that raised: here, one that had no stack left
+            lost = sys.gettrace() is None
             sys.settrace(None)
-        if self._limit is not None:  # user code swallowed FrameLimitReached
-            raise FrameLimitReached(self._limit)
-        return RecordOutcome(self._done, None, None, None, self._count)
+        if self._limit is not None:  # user code swallowed TraceStopped
+            raise TraceStopped(self._limit)
+        if error is not None:
+            outcome = self._failed(error, None)
+        else:
+            outcome = RecordOutcome(self._done, None, None, None, self._count)
+        if lost and not self._done:
+            outcome.limit = (
+                f"tracing stopped early: the program reached the recursion limit "
+                f"({sys.getrecursionlimit()}) or changed the trace function"
+            )
+        return outcome
 
     def _failed(self, exc: BaseException, where: str | None) -> RecordOutcome:
         summary = "".join(traceback.format_exception_only(type(exc), exc)).strip()
@@ -229,6 +240,31 @@ class Recorder:
     # -- trace functions --------------------------------------------------------------------
 
     def _on_call(self, frame: types.FrameType, event: str, arg: Any) -> Any:
+        try:
+            return self._handle_call(frame)
+        except RecursionError:
+            self._out_of_stack()
+
+    def _on_event(self, frame: types.FrameType, event: str, arg: Any) -> Any:
+        try:
+            return self._handle_event(frame, event, arg)
+        except RecursionError:
+            self._out_of_stack()
+
+    def _out_of_stack(self) -> NoReturn:
+        # the program is at the recursion limit; give the tracer room to stop it cleanly
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(limit + 200)
+        self._stop(f"recursion limit ({limit}) reached: the trace stops here")
+
+    def _stop(self, message: str) -> NoReturn:
+        self._done = True
+        self._limit = message
+        if self._on_limit is not None:
+            self._on_limit(message)
+        raise TraceStopped(message)
+
+    def _handle_call(self, frame: types.FrameType) -> Any:
         if self._done or frame.f_code.co_filename != CONTEXT_FILENAME:
             return None
         if self._entry_frame is None:
@@ -237,7 +273,7 @@ class Recorder:
         self._emit_locals(Event.CALL, frame, self._def_lines.get(first, first))
         return self._on_event
 
-    def _on_event(self, frame: types.FrameType, event: str, arg: Any) -> Any:
+    def _handle_event(self, frame: types.FrameType, event: str, arg: Any) -> Any:
         if self._done:
             return None
         lineno = frame.f_lineno or frame.f_code.co_firstlineno
@@ -287,11 +323,7 @@ class Recorder:
         if self._count >= self._max_frames and not self._done:
             if frame.event is Event.RETURN and self._last_scope == id(self._entry_frame):
                 return  # the limit frame is the entry's return: the trace is complete anyway
-            self._done = True
-            self._limit = frame_limit_message(self._max_frames)
-            if self._on_limit is not None:
-                self._on_limit(self._limit)
-            raise FrameLimitReached(self._limit)
+            self._stop(frame_limit_message(self._max_frames))
 
     def _line(self, lineno: int) -> str:
         if 1 <= lineno <= len(self._lines):
@@ -315,9 +347,12 @@ def record_in_process(
     recorder = Recorder(
         context, lambda frame, _: frames.append(frame), repr_chars=repr_chars, max_frames=max_frames
     )
+    saved_limit = sys.getrecursionlimit()
     try:
         outcome = recorder.run()
-    except FrameLimitReached as stop:
+    except TraceStopped as stop:
         sys.settrace(None)
         outcome = RecordOutcome(False, None, None, str(stop), len(frames))
+    finally:
+        sys.setrecursionlimit(saved_limit)
     return frames, outcome

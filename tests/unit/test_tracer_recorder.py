@@ -150,3 +150,22 @@ def test_generator_frames_restart_in_full_after_resuming() -> None:
     assert frames[-1].arg == "3"
     # each resumption of the generator is a call frame with full locals
     assert [f.event for f in frames].count(Event.CALL) == 2 + 3
+
+
+def test_runaway_recursion_stops_with_a_clear_message() -> None:
+    source = (
+        "def down(n):\n"
+        "    return down(n + 1)\n"
+        "def f():\n"
+        "    try:\n"
+        "        return down(0)\n"
+        "    except RecursionError:\n"
+        "        return 'caught'\n"
+    )
+    before = sys.getrecursionlimit()
+    frames, outcome = record_in_process(harness(source, "f()"), max_frames=100_000)
+    assert outcome.limit is not None
+    assert outcome.limit.startswith(f"recursion limit ({before}) reached")
+    assert not outcome.finished
+    assert len(frames) > 2 * 500
+    assert sys.getrecursionlimit() == before
