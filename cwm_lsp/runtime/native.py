@@ -12,6 +12,7 @@ Environment:
 
 from __future__ import annotations
 
+import importlib
 import os
 from types import ModuleType
 
@@ -24,9 +25,7 @@ _import_error: str | None = None
 _path_error: str | None = None
 
 try:
-    from cwm_lsp import _native as _loaded
-
-    _module = _loaded
+    _module = importlib.import_module("cwm_lsp._native")
 except Exception as exc:  # not built, built for another Python, or a broken build
     _import_error = f"{type(exc).__name__}: {exc}"
 
@@ -47,29 +46,32 @@ def available() -> bool:
     return _module is not None and os.environ.get("CWM_LSP_NATIVE") != "0"
 
 
+def _build_record() -> ModuleType | None:
+    try:
+        return importlib.import_module("cwm_lsp._native_build")
+    except ImportError:
+        return None
+
+
 def unavailable_reason() -> str | None:
     """Why :func:`available` is false, in one line; None when it is true."""
     if os.environ.get("CWM_LSP_NATIVE") == "0":
         return "disabled by CWM_LSP_NATIVE=0"
     if _module is not None:
         return None
-    try:
-        from cwm_lsp import _native_build  # type: ignore[attr-defined]
-    except ImportError:
+    record = _build_record()
+    if record is None:
         return f"extension not built (no build record; import said {_import_error})"
-    if not _native_build.BUILT:
-        lines = [line for line in str(_native_build.LOG).splitlines() if line.strip()]
+    if not record.BUILT:
+        lines = [line for line in str(record.LOG).splitlines() if line.strip()]
         return "extension build failed at install time: " + (lines[0] if lines else "no log")
     return f"extension built but cannot be imported: {_import_error}"
 
 
 def build_log() -> str:
     """The install-time build log tail, or an empty string when there is none."""
-    try:
-        from cwm_lsp import _native_build  # type: ignore[attr-defined]
-    except ImportError:
-        return ""
-    return str(_native_build.LOG)
+    record = _build_record()
+    return "" if record is None else str(record.LOG)
 
 
 def path_warning() -> str | None:

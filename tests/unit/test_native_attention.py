@@ -1,0 +1,185 @@
+"""Native hybrid attention against a naive float64 reference, on every kernel path.
+
+Caches are filled as ring buffers from a full key/value sequence, so slot arithmetic, window
+limits and GQA grouping are checked against the plain definition. Tolerance: 2e-5 absolute on
+outputs of magnitude ~1 (float32 accumulation; bf16 caches are compared with the same bf16
+values in the reference, so rounding of the cache itself does not count).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from cwm_lsp.runtime import native, ops
+
+
+def kernel_paths(*, matmul: bool) -> list[str]:
+    """Native paths this CPU can run (empty when the extension is not built). avx512-vnni only
+    differs from avx512 in the matmuls."""
+    if not native.built():
+        return []
+    return [p for p in native.supported_paths() if matmul or p != "avx512-vnni"]
+
+
+def ring_cache(full: torch.Tensor, capacity: int, dtype: torch.dtype) -> torch.Tensor:
+    """Write positions 0..L-1 of ``full`` [n_kv, L, D] into a [n_kv, capacity, D] ring buffer in
+    order (position p at slot p % capacity), the way the runtime fills its cache."""
+    n_kv, length, dim = full.shape
+    cache = torch.full((n_kv, capacity, dim), float("nan")).to(dtype)
+    last = torch.arange(max(0, length - capacity), length)  # the positions that survive
+    cache[:, last % capacity] = full[:, last].to(dtype)
+    return cache
+
+
+def naive_attention(
+    q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, start_pos: int, window: int | None
+) -> torch.Tensor:
+    """Attention in float64 over the full (un-ringed) key/value sequences [n_kv, L, D]."""
+    length, n_heads, dim = q.shape
+    n_kv = keys.shape[0]
+    group = n_heads // n_kv
+    out = torch.empty(length, n_heads, dim, dtype=torch.float64)
+    for t in range(length):
+        i = start_pos + t
+        lo = 0 if window is None else max(0, i - window + 1)
+        k = keys[:, lo : i + 1].double()  # [n_kv, n, D]
+        v = values[:, lo : i + 1].double()
+        qt = q[t].double().view(n_kv, group, dim)
+        scores = torch.einsum("hgd,hnd->hgn", qt, k) * dim**-0.5
+        probs = torch.softmax(scores, dim=-1)
+        out[t] = torch.einsum("hgn,hnd->hgd", probs, v).reshape(n_heads, dim)
+    return out
+
+
+ATOL = 2e-5
+PATHS = [*kernel_paths(matmul=False), "pytorch"]
+
+# (T, n_heads, n_kv, head_dim, capacity, start_pos, window)
+CASES = [
+    (1, 6, 6, 64, 40, 0, None),  # first token, no grouping
+    (1, 12, 2, 128, 1200, 1100, None),  # global decode over several key blocks
+    (1, 48, 8, 128, 96, 700, 64),  # CWM layout, sliding, wrapped ring buffer
+    (1, 12, 2, 128, 300, 100, 512),  # window larger than the context
+    (1, 6, 1, 64, 33, 90, 30),  # window 30 in a 33-slot ring, heavily wrapped
+    (1, 4, 2, 20, 50, 30, None),  # head_dim not a multiple of the vector width
+    (7, 6, 1, 64, 64, 0, None),  # short prefill from position 0
+    (100, 12, 2, 128, 120, 0, 16),  # prefill, window much smaller than the chunk
+    (65, 6, 6, 64, 300, 130, None),  # chunk after a cached prefix, odd length
+    (33, 12, 2, 128, 80, 211, 47),  # sliding chunk after a prefix, wrapped, odd window
+    (130, 12, 6, 32, 330, 190, 200),  # window larger than the chunk, groups of 2
+    (3, 48, 8, 128, 4, 0, None),  # capacity exactly the length
+]
+
+
+@pytest.fixture(params=PATHS)
+def path(request: pytest.FixtureRequest) -> Iterator[str]:
+    name: str = request.param
+    if name != "pytorch":
+        native.set_path(name)
+    yield name
+    if name != "pytorch":
+        native.set_path("auto")
+
+
+def run(
+    path: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, start: int, window: int | None
+) -> torch.Tensor:
+    if path == "pytorch":
+        return ops.attention_reference(q, k, v, start, window)
+    return native.attention(q, k, v, start, window)
+
+
+Case = tuple[int, int, int, int, int, int, "int | None"]
+Problem = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+@functools.cache
+def problem(case: Case, dtype: torch.dtype) -> Problem:
+    """q, ring-buffer K and V caches, and the float64 expected output (shared across paths)."""
+    length, n_heads, n_kv, dim, capacity, start, window = case
+    gen = torch.Generator().manual_seed(sum(c or 0 for c in case))
+    total = start + length
+    keys = torch.randn(n_kv, total, dim, generator=gen).to(dtype)
+    values = torch.randn(n_kv, total, dim, generator=gen).to(dtype)
+    q = torch.randn(length, n_heads, dim, generator=gen) * 2.0
+    expected = naive_attention(q, keys, values, start, window)
+    return q, ring_cache(keys, capacity, dtype), ring_cache(values, capacity, dtype), expected
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["f32", "bf16"])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "T{}-H{}/{}-D{}-C{}-s{}-w{}".format(*c))
+def test_attention_matches_naive(path: str, case: Case, dtype: torch.dtype) -> None:
+    start, window = case[5], case[6]
+    q, k_cache, v_cache, expected = problem(case, dtype)
+    got = run(path, q, k_cache, v_cache, start, window)
+    assert got.dtype == torch.float32 and got.shape == q.shape
+    assert torch.allclose(got.double(), expected, atol=ATOL, rtol=0), (
+        (got.double() - expected).abs().max()
+    )
+
+
+def test_chunked_prefill_equals_one_shot() -> None:
+    """Prefilling in chunks through a sliding ring (capacity = window + chunk) gives the same
+    outputs as one pass over a cache that holds everything."""
+    if not native.built():
+        pytest.skip("native extension not built")
+    gen = torch.Generator().manual_seed(7)
+    n_heads, n_kv, dim, window, chunk, total = 12, 2, 64, 40, 24, 150
+    keys = torch.randn(n_kv, total, dim, generator=gen)
+    values = torch.randn(n_kv, total, dim, generator=gen)
+    q = torch.randn(total, n_heads, dim, generator=gen)
+    whole = native.attention(q, keys.contiguous(), values.contiguous(), 0, window)
+    k_ring = torch.zeros(n_kv, window + chunk, dim)
+    v_ring = torch.zeros_like(k_ring)
+    parts = []
+    for start in range(0, total, chunk):
+        end = min(total, start + chunk)
+        for p in range(start, end):
+            k_ring[:, p % k_ring.shape[1]] = keys[:, p]
+            v_ring[:, p % v_ring.shape[1]] = values[:, p]
+        parts.append(native.attention(q[start:end], k_ring, v_ring, start, window))
+    assert torch.allclose(torch.cat(parts), whole, atol=1e-6, rtol=0)
+
+
+@pytest.mark.skipif(not native.built(), reason="native extension not built")
+def test_bad_inputs_give_clear_errors() -> None:
+    q = torch.randn(1, 4, 16)
+    k = torch.randn(2, 8, 16)
+    with pytest.raises(ValueError, match="capacity 8"):
+        native.attention(q, k, k, 20, None)
+    with pytest.raises(ValueError, match="multiple of n_kv_heads"):
+        native.attention(torch.randn(1, 3, 16), k, k, 0, None)
+    with pytest.raises(ValueError, match="float32 or bfloat16"):
+        native.attention(q, k.half(), k.half(), 0, None)
+    with pytest.raises(ValueError, match="contiguous"):
+        native.attention(q, k.transpose(0, 1), k.transpose(0, 1), 0, None)
+    with pytest.raises(ValueError, match="head_dim"):
+        native.attention(torch.randn(1, 4, 8), k, k, 0, None)
+    with pytest.raises(ValueError, match="window"):
+        native.attention(q, k, k, 0, 0)
+    with pytest.raises(ValueError, match="unknown kernel path"):
+        native.set_path("sse9")
+
+
+@pytest.mark.skipif(not native.built(), reason="native extension not built")
+def test_environment_switches() -> None:
+    code = (
+        "import os; from cwm_lsp.runtime import native, ops\n"
+        "print(native.available(), ops.native_kernels() is None, native.active_paths()['attention'])\n"
+        "os.environ['CWM_LSP_NATIVE'] = '1'\n"
+        "print(native.available(), native.active_paths()['attention'])\n"
+    )
+    env = {**os.environ, "CWM_LSP_NATIVE": "0", "CWM_LSP_KERNEL_PATH": "scalar"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    disabled, enabled = result.stdout.strip().splitlines()
+    assert disabled.startswith("False True pytorch (disabled by CWM_LSP_NATIVE=0)")
+    assert enabled == "True native scalar"

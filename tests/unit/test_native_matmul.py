@@ -1,0 +1,171 @@
+"""Native int8 / int4 weight-only matmuls against a naive float64 reference on every path.
+
+Tolerance is relative to the magnitude of the terms: |got - exact| <= 1e-5 * (|x| @ |w|.T) + 1e-6
+(float32 accumulation). The avx512-vnni path quantizes x to int8 per row for M == 1; it is
+checked exactly (same tolerance) against the reference run on that quantized x, and loosely
+(3% of the term magnitude) against the unquantized one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from cwm_lsp.runtime import native, ops
+
+
+def kernel_paths(*, matmul: bool) -> list[str]:
+    """Native paths this CPU can run (empty when the extension is not built). avx512-vnni only
+    differs from avx512 in the matmuls."""
+    if not native.built():
+        return []
+    return [p for p in native.supported_paths() if matmul or p != "avx512-vnni"]
+
+
+def dequantize_int4(
+    qweight: torch.Tensor, scales: torch.Tensor, zeros: torch.Tensor, group_size: int
+) -> torch.Tensor:
+    """float64 [N, K] weights from the contract's int4 layout, element by element semantics."""
+    n = qweight.shape[0]
+    q = torch.stack((qweight & 15, qweight >> 4), dim=-1).reshape(n, -1).double()
+    k = q.shape[1]
+    group = torch.arange(k) // group_size
+    return scales.double()[:, group] * (q - zeros.double()[:, group])
+
+
+PATHS = [*kernel_paths(matmul=True), "pytorch"]
+RTOL = 1e-5
+
+
+@pytest.fixture(params=PATHS)
+def path(request: pytest.FixtureRequest) -> Iterator[str]:
+    name: str = request.param
+    if name != "pytorch":
+        native.set_path(name)
+    yield name
+    if name != "pytorch":
+        native.set_path("auto")
+
+
+def quantize_rows_like_vnni(x: torch.Tensor) -> torch.Tensor:
+    """x rounded the way the VNNI kernels quantize it (per row, symmetric, float32 math)."""
+    amax = x.abs().amax(dim=1, keepdim=True)
+    q = torch.round(x * (127.0 / amax)).clamp(-127, 127)
+    return torch.where(amax > 0, q * (amax / 127.0), torch.zeros_like(x))
+
+
+def check(path: str, x: torch.Tensor, w: torch.Tensor, got: torch.Tensor) -> None:
+    """Compare ``got`` with x @ w.T in float64 (w already dequantized)."""
+    assert got.dtype == torch.float32 and got.shape == (x.shape[0], w.shape[0])
+    magnitude = x.double().abs() @ w.abs().T
+    if path == "avx512-vnni" and x.shape[0] == 1:
+        loose = (got.double() - x.double() @ w.T).abs()
+        assert bool((loose <= 0.03 * magnitude + 1e-6).all())
+        x = quantize_rows_like_vnni(x)
+        magnitude = x.double().abs() @ w.abs().T
+    err = (got.double() - x.double() @ w.T).abs()
+    assert bool((err <= RTOL * magnitude + 1e-6).all()), (err / (magnitude + 1e-9)).max()
+
+
+INT8_SHAPES = [
+    (1, 1, 1),
+    (1, 7, 17),
+    (1, 33, 300),
+    (3, 5, 64),
+    (4, 9, 130),
+    (5, 31, 77),
+    (13, 65, 257),
+    (40, 70, 600),
+]
+
+
+@pytest.mark.parametrize("shape", INT8_SHAPES, ids=lambda s: "M{}-N{}-K{}".format(*s))
+def test_int8_linear(path: str, shape: tuple[int, int, int]) -> None:
+    m, n, k = shape
+    gen = torch.Generator().manual_seed(m * 1000 + n * 10 + k)
+    x = torch.randn(m, k, generator=gen)
+    qweight = torch.randint(-128, 128, (n, k), dtype=torch.int8, generator=gen)
+    scales = torch.rand(n, generator=gen) * 0.01 + 1e-4
+    if path == "pytorch":
+        got = ops.int8_linear_reference(x, qweight, scales)
+    else:
+        got = native.int8_linear(x, qweight, scales)
+    check(path, x, qweight.double() * scales.double()[:, None], got)
+
+
+# (M, N, K, group_size): odd group counts, odd N and M, groups that are not whole vectors,
+# odd group sizes whose groups straddle bytes.
+INT4_SHAPES = [
+    (1, 1, 2, 2),
+    (1, 7, 96, 32),
+    (1, 9, 384, 128),
+    (1, 5, 18, 6),
+    (2, 3, 30, 10),
+    (4, 11, 192, 64),
+    (3, 13, 6, 3),
+    (7, 33, 640, 128),
+    (9, 17, 90, 18),
+    (30, 40, 384, 64),
+    (6, 5, 42, 21),
+]
+
+
+@pytest.mark.parametrize("shape", INT4_SHAPES, ids=lambda s: "M{}-N{}-K{}-G{}".format(*s))
+def test_int4_linear(path: str, shape: tuple[int, int, int, int]) -> None:
+    m, n, k, group = shape
+    gen = torch.Generator().manual_seed(m * 7919 + n * 31 + k + group)
+    x = torch.randn(m, k, generator=gen)
+    qweight = torch.randint(0, 256, (n, k // 2), dtype=torch.uint8, generator=gen)
+    scales = torch.rand(n, k // group, generator=gen) * 0.02 + 1e-4
+    zeros = torch.randint(0, 16, (n, k // group), dtype=torch.uint8, generator=gen)
+    if path == "pytorch":
+        got = ops.int4_linear_reference(x, qweight, scales, zeros, group)
+    else:
+        got = native.int4_linear(x, qweight, scales, zeros, group)
+    check(path, x, dequantize_int4(qweight, scales, zeros, group), got)
+
+
+@pytest.mark.skipif(not native.built(), reason="native extension not built")
+def test_zero_activations_and_batch_dims() -> None:
+    """All-zero x (VNNI scale 0) gives zeros; leading batch dimensions are kept."""
+    qweight = torch.randint(-128, 128, (5, 64), dtype=torch.int8)
+    scales = torch.rand(5)
+    for name in kernel_paths(matmul=True):
+        native.set_path(name)
+        assert torch.equal(
+            native.int8_linear(torch.zeros(1, 64), qweight, scales), torch.zeros(1, 5)
+        )
+    native.set_path("auto")
+    x = torch.randn(2, 3, 64)
+    got = native.int8_linear(x, qweight, scales)
+    assert got.shape == (2, 3, 5)
+    assert torch.allclose(
+        got, native.int8_linear(x.reshape(6, 64), qweight, scales).reshape(2, 3, 5)
+    )
+
+
+@pytest.mark.skipif(not native.built(), reason="native extension not built")
+def test_bad_matmul_inputs_give_clear_errors() -> None:
+    x = torch.randn(2, 8)
+    with pytest.raises(ValueError, match="qweight must be"):
+        native.int8_linear(x, torch.zeros(3, 8, dtype=torch.uint8), torch.ones(3))
+    with pytest.raises(ValueError, match=r"qweight must be \[N, K\]"):
+        native.int8_linear(x, torch.zeros(3, 9, dtype=torch.int8), torch.ones(3))
+    with pytest.raises(ValueError, match="group_size must divide K"):
+        native.int4_linear(
+            x,
+            torch.zeros(3, 4, dtype=torch.uint8),
+            torch.ones(3, 1),
+            torch.zeros(3, 1, dtype=torch.uint8),
+            5,
+        )
+    with pytest.raises(ValueError, match="scales must be"):
+        native.int4_linear(
+            x,
+            torch.zeros(3, 4, dtype=torch.uint8),
+            torch.ones(3, 3),
+            torch.zeros(3, 2, dtype=torch.uint8),
+            4,
+        )
