@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from cwm_lsp.trace.frames import Event, Frame
 from cwm_lsp.trace.parser import parse_trace
+from cwm_lsp.trace.render import render_text
 from cwm_lsp.trace.timeline import (
     Timeline,
     TimelineBuilder,
@@ -229,6 +230,8 @@ random_frames = st.lists(
 @given(random_frames, st.sampled_from(["".join(LINES[:4]), "def f(:\n  y = a\n", ""]))
 def test_any_frames_build_a_timeline(frames: list[Frame], context: str) -> None:
     timeline = build_timeline(frames, context)
-    json.dumps(timeline_to_json(timeline))
+    json.dumps(timeline_to_json(timeline, states=True))
+    text = render_text(timeline, context, width=10, origin="observed", line_numbers=True)
+    assert len(text.splitlines()) == len(context.splitlines()) + 1
     assert len(timeline.executions) == sum(1 for f in frames if f.event is Event.LINE)
     assert all(0 <= p.frame_index < len(frames) for p in timeline.problems)
