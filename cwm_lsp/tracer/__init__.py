@@ -3,22 +3,43 @@
 Public API::
 
     record_call(context, *, limits=SandboxLimits(), cancel=None, on_frame=None,
-                sandbox="auto") -> TraceRecording
+                sandbox="auto", source_path=None) -> TraceRecording
+
+Names are imported lazily so that the sandboxed child (:mod:`cwm_lsp.tracer.child`) starts
+without loading the parent-side machinery.
 """
 
 from __future__ import annotations
 
-from cwm_lsp.tracer.limits import SandboxLimits
-from cwm_lsp.tracer.recorder import MODULE_NAME, EntryError, record_in_process
-from cwm_lsp.tracer.sandbox import (
-    AUDIT_HOOK,
-    BUBBLEWRAP,
-    TraceRecording,
-    TracerError,
-    bubblewrap_works,
-    choose_sandbox,
-    record_call,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cwm_lsp.tracer.limits import SandboxLimits
+    from cwm_lsp.tracer.recorder import MODULE_NAME, EntryError, record_in_process
+    from cwm_lsp.tracer.sandbox import (
+        AUDIT_HOOK,
+        BUBBLEWRAP,
+        TraceRecording,
+        TracerError,
+        bubblewrap_works,
+        choose_sandbox,
+        record_call,
+    )
+
+_HOMES = {
+    "SandboxLimits": "limits",
+    "MODULE_NAME": "recorder",
+    "EntryError": "recorder",
+    "record_in_process": "recorder",
+    "AUDIT_HOOK": "sandbox",
+    "BUBBLEWRAP": "sandbox",
+    "TraceRecording": "sandbox",
+    "TracerError": "sandbox",
+    "bubblewrap_works": "sandbox",
+    "choose_sandbox": "sandbox",
+    "record_call": "sandbox",
+}
 
 __all__ = [
     "AUDIT_HOOK",
@@ -33,3 +54,10 @@ __all__ = [
     "record_call",
     "record_in_process",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'cwm_lsp.tracer' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"cwm_lsp.tracer.{home}"), name)
