@@ -89,7 +89,7 @@ class Session:
         if not ids:
             raise ValueError("cannot prefill an empty prompt")
         keep = 0 if all_logits else _common_prefix(self.tokens, ids, len(ids) - 1)
-        while keep > 0 and not self.cache.can_truncate(keep):
+        if not self.cache.can_truncate(keep):
             keep = 0  # the sliding rings no longer hold what the prefix needs: start over
         self.cache.truncate(keep)
         self.tokens = list(ids[:keep])

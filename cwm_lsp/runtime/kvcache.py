@@ -74,6 +74,7 @@ class KVCache:
         self.max_chunk = max_chunk
         self.rollback = rollback
         self.length = 0  # positions [0, length) are in the cache
+        self.high_water = 0  # positions ever written: rings may hold stale ones above length
         self.layers: list[LayerCache] = []
         for index in range(config.num_hidden_layers):
             window = config.window(index)
@@ -102,24 +103,28 @@ class KVCache:
 
     def advance(self, end: int) -> None:
         self.length = end
+        self.high_water = max(self.high_water, end)
 
     def earliest_truncation(self) -> int:
         """The smallest position :meth:`truncate` accepts now."""
         earliest = 0
         for layer in self.layers:
-            overwritten = self.length - layer.capacity  # positions below this are gone
+            overwritten = self.high_water - layer.capacity  # positions below this are gone
             if layer.window is not None and overwritten > 0:
                 # the next query at `pos` needs keys (pos - window, pos)
                 earliest = max(earliest, overwritten + layer.window - 1)
         return min(earliest, self.length)
 
     def can_truncate(self, pos: int) -> bool:
-        return self.earliest_truncation() <= pos <= self.length
+        return pos == 0 or self.earliest_truncation() <= pos <= self.length
 
     def truncate(self, pos: int) -> None:
-        """Forget every position >= ``pos``."""
+        """Forget every position >= ``pos`` (0 always works: an empty cache)."""
         if pos > self.length or pos < 0:
             raise CacheError(f"cannot truncate to {pos}: the cache holds {self.length} tokens")
+        if pos == 0:
+            self.length = self.high_water = 0
+            return
         earliest = self.earliest_truncation()
         if pos < earliest:
             raise CacheError(

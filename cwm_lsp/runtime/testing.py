@@ -71,10 +71,11 @@ def write_checkpoint(
     max_shard_size: str | None = None,
     dtype: torch.dtype = torch.float32,
     tokenizer: bool = True,
+    scale: float = 2.0,
 ) -> Any:
     """Save a random model (returned, in float32) and, optionally, the byte tokenizer."""
     directory = Path(directory)
-    model = random_model(config if config is not None else tiny_config(), seed=seed)
+    model = random_model(config if config is not None else tiny_config(), seed=seed, scale=scale)
     with torch.no_grad():  # round the float32 reference to what the file stores
         for param in model.parameters():
             param.copy_(param.to(dtype).float())
