@@ -275,8 +275,7 @@ class _Run:
                         key.data(chunk)
                     else:
                         selector.unregister(key.fd)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=max(0.0, min(1.0, deadline - time.monotonic())))
+            _wait_unreaped(proc.pid, min(1.0, deadline - time.monotonic()))
         finally:
             selector.close()
 
@@ -341,6 +340,32 @@ class _Run:
             name = signal.Signals(signum).name if signum in signal.valid_signals() else signum
             return f"the sandboxed process was killed by {name}"
         return f"the sandboxed process exited with code {code} before finishing"
+
+
+def _wait_unreaped(pid: int, seconds: float) -> None:
+    """Wait up to ``seconds`` for ``pid`` to exit without reaping it.
+
+    An unreaped child keeps its pid (and so its process group id) from being reused, so the
+    group can still be killed safely afterwards.
+    """
+    end = time.monotonic() + max(0.0, seconds)
+    if not hasattr(os, "waitid"):  # macOS: no WNOWAIT; poll the process's existence instead
+        while time.monotonic() < end:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.005)
+        return
+    while True:
+        try:
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return
+        except ChildProcessError:
+            return
+        if time.monotonic() >= end:
+            return
+        time.sleep(0.005)
 
 
 def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
