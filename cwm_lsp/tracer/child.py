@@ -55,6 +55,7 @@ class Child:
         self.scratch: str = request["scratch"]
         self.full_policy: bool = request["sandbox"] != "bubblewrap"
         self.channel = Channel(int(request["result_fd"]))
+        os.set_inheritable(self.channel.fd, False)
         self.source_path: str | None = request.get("source_path")
         self.violations: list[str] = []
         self.process_blocked = False

@@ -140,6 +140,7 @@ def _child_env(scratch: str) -> dict[str, str]:
         "PYTHONPATH": _package_root(),
         "PYTHONIOENCODING": "utf-8",
         "PYTHONUTF8": "1",
+        "PYTHONUNBUFFERED": "1",  # output printed before a kill is still captured
         "PATH": os.defpath,
         "LANG": "C.UTF-8",
         "HOME": scratch,

@@ -72,14 +72,17 @@ def test_endless_loop_stops_at_the_frame_limit(sandbox: str) -> None:
 
 @pytest.mark.parametrize("sandbox", SANDBOXES)
 def test_untraced_endless_work_hits_the_time_limit_keeping_frames(sandbox: str) -> None:
-    recording = run("import time\ndef f():\n    x = 1\n    time.sleep(60)\n", sandbox)
+    source = "import time\ndef f():\n    x = 1\n    print('waiting')\n    time.sleep(60)\n"
+    recording = run(source, sandbox)
     assert recording.limit == "time limit (2.5 s) exceeded"
     assert not recording.finished
-    # main call, main line, f call, f line 3, f line 4: the trace up to the kill is kept
+    # the trace up to the kill is kept: main call and line, f call and its three lines
     assert [f.event for f in recording.frames] == [
-        Event.CALL, Event.LINE, Event.CALL, Event.LINE, Event.LINE,
+        Event.CALL, Event.LINE, Event.CALL, Event.LINE, Event.LINE, Event.LINE,
     ]  # fmt: skip
-    assert recording.frames[-1].locals == {"x": "1"}
+    assert recording.frames[-1].locals == {"x": ".."}
+    assert recording.frames[-1].line == "    time.sleep(60)\n"
+    assert recording.stdout == "waiting\n"  # printed before the kill, not lost in a buffer
 
 
 @pytest.mark.parametrize("sandbox", SANDBOXES)
