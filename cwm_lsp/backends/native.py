@@ -1,0 +1,176 @@
+"""The ``native`` backend: predict traces with our own runtime (:mod:`cwm_lsp.runtime`).
+
+The checkpoint's config is read when the predictor is built (so a bad path fails at once); the
+weights load on first use and stay loaded for the predictor's lifetime (the language server
+keeps one). One prediction runs at a time per predictor; its KV cache is kept between
+predictions so an unchanged prompt prefix is not recomputed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from cwm_lsp.backends.base import (
+    BackendError,
+    CancelToken,
+    FrameCallback,
+    Origin,
+    PredictionCancelled,
+    PredictionRequest,
+    PredictionResult,
+    Provenance,
+)
+from cwm_lsp.runtime import DEMO_MODEL_LABEL, ConfigError, CwmConfig, LoadedModel, ModelLoadError
+from cwm_lsp.runtime.generate import Sampling, Session, TraceGenerator, TraceIds
+from cwm_lsp.runtime.tokenizer import TokenizerError
+from cwm_lsp.runtime.weights import WeightsError, read_quantization
+from cwm_lsp.trace import tokens
+from cwm_lsp.trace.parser import TraceStreamParser
+
+DEFAULT_MAX_FRAMES = 10_000
+
+
+class NativePredictor:
+    name = "native"
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        quantize: str | None = None,
+        device: str = "cpu",
+        max_frames: int = DEFAULT_MAX_FRAMES,
+    ) -> None:
+        self.path = Path(model).expanduser()
+        self.quantize = None if quantize in (None, "none") else quantize
+        self.device = device
+        self.max_frames = max_frames
+        try:
+            self.config = CwmConfig.from_file(self.path)
+            stored = read_quantization(self.path)
+        except (ConfigError, WeightsError) as err:
+            raise BackendError(f"cannot use model {self.path}: {err}") from err
+        self._quantization_label = stored.label if stored.method else (self.quantize or "none")
+        self._lock = threading.Lock()
+        self._model: LoadedModel | None = None
+        self._session: Session | None = None
+
+    @property
+    def model_name(self) -> str:
+        if self.config.is_demo_model:
+            return DEMO_MODEL_LABEL
+        return self.config.name or self.path.name
+
+    def provenance(self) -> Provenance:
+        return Provenance(
+            origin=Origin.PREDICTED,
+            backend=self.name,
+            model=self.model_name,
+            quantization=self._quantization_label,
+            is_demo_model=self.config.is_demo_model,
+        )
+
+    def load(self) -> LoadedModel:
+        """Load the weights now (otherwise the first prediction does)."""
+        with self._lock:
+            return self._loaded()
+
+    def _loaded(self) -> LoadedModel:
+        if self._model is None:
+            from cwm_lsp.runtime import load_model
+
+            try:
+                self._model = load_model(self.path, quantize=self.quantize, device=self.device)
+            except ModelLoadError as err:
+                raise BackendError(f"cannot load model: {err}") from err
+            if self._model.tokenizer is None:
+                raise BackendError(
+                    f"{self.path} has no tokenizer (tokenizer.model or tokenizer.json): "
+                    "copy the tokenizer files of the original checkpoint next to config.json"
+                )
+            self._session = self._model.new_session()
+        return self._model
+
+    def predict(
+        self,
+        request: PredictionRequest,
+        *,
+        on_frame: FrameCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> PredictionResult:
+        with self._lock:
+            return self._predict(request, on_frame, cancel)
+
+    def _predict(
+        self,
+        request: PredictionRequest,
+        on_frame: FrameCallback | None,
+        cancel: CancelToken | None,
+    ) -> PredictionResult:
+        started = time.monotonic()
+        model = self._loaded()
+        tokenizer, session = model.tokenizer, self._session
+        assert tokenizer is not None and session is not None
+        if cancel is not None and cancel.cancelled:
+            raise PredictionCancelled("cancelled before generation started")
+        prompt = tokenizer.encode_prompt(request.context)
+        if len(prompt) >= self.config.max_position_embeddings:
+            raise BackendError(
+                f"the prompt has {len(prompt)} tokens; the model handles at most "
+                f"{self.config.max_position_embeddings}"
+            )
+        try:
+            ids = TraceIds.from_special(tokenizer.special_id)
+        except TokenizerError as err:
+            raise BackendError(f"the tokenizer lacks CWM's trace tokens: {err}") from err
+        step_over_depth = (2 if request.harness else 1) if request.step_over else None
+        generator = TraceGenerator(
+            session,
+            ids,
+            sampling=Sampling(temperature=request.temperature, seed=request.seed),
+            max_frames=min(request.max_frames, self.max_frames),
+            max_tokens=self.config.max_position_embeddings - len(prompt) - 1,
+            step_over_depth=step_over_depth,
+            cancel=cancel,
+        )
+        parser = TraceStreamParser()
+        pieces: list[str] = []
+        for frame_tokens in generator.frames(prompt):
+            text = tokenizer.decode(frame_tokens.ids)
+            pieces.append(text)
+            for frame in parser.feed(text):
+                if on_frame is not None:
+                    on_frame(frame)
+        outcome = generator.outcome
+        if outcome.stopped_by == "cancelled":
+            raise PredictionCancelled("prediction cancelled")
+        if outcome.finished:
+            pieces.append(tokens.END_OF_TEXT)
+            parser.feed(tokens.END_OF_TEXT)
+        parsed = parser.close()
+        problems = [str(problem) for problem in parsed.problems]
+        limit = _limit_message(outcome.stopped_by, len(parsed.frames))
+        if limit:
+            problems.append(limit)
+        return PredictionResult(
+            frames=parsed.frames,
+            trace_text="".join(pieces),
+            provenance=self.provenance(),
+            finished=outcome.finished,
+            problems=problems,
+            limit=limit,
+            tokens_generated=outcome.tokens_generated,
+            seconds=time.monotonic() - started,
+        )
+
+
+def _limit_message(stopped_by: str | None, frames: int) -> str | None:
+    if stopped_by == "max_frames":
+        return f"stopped after {frames} frames (the frame limit)"
+    if stopped_by == "max_tokens":
+        return "stopped: the model's context length (or a frame's token limit) was reached"
+    if stopped_by == "stop_token":
+        return "the model ended the trace with a chat stop token"
+    return None

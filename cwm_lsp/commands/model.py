@@ -1,0 +1,187 @@
+"""``cwm-lsp model info|quantize|convert|serve``: inspect and prepare model checkpoints."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from cwm_lsp.runtime.config import ConfigError, CwmConfig
+
+
+def run(args: argparse.Namespace) -> int:
+    action = args.model_command
+    if action == "info":
+        return info(args)
+    if action == "quantize":
+        return quantize(args)
+    # -- `convert` (GGUF) and `serve` (OpenAI-compatible API) are added by another part. --
+    if action in ("convert", "serve"):
+        print(f"cwm-lsp model {action}: not available yet", file=sys.stderr)
+        return 2
+    print(f"unknown model action {action!r}", file=sys.stderr)
+    return 2
+
+
+def _default_model() -> Path | None:
+    from cwm_lsp.backends.registry import demo_model_path
+
+    return demo_model_path()
+
+
+def _size(num_bytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if num_bytes < 1024 or unit == "GiB":
+            return f"{num_bytes:.0f} {unit}" if unit == "B" else f"{num_bytes:.1f} {unit}"
+        num_bytes /= 1024
+    return f"{num_bytes:.1f} GiB"
+
+
+def _count(value: int) -> str:
+    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if value >= size:
+            return f"{value / size:.2f}{unit}"
+    return str(value)
+
+
+def describe(directory: Path) -> list[tuple[str, str]]:
+    """(label, value) lines describing a checkpoint; raises ConfigError/ValueError."""
+    from cwm_lsp.runtime.kvcache import cache_bytes
+    from cwm_lsp.runtime.tokenizer import load_tokenizer
+    from cwm_lsp.runtime.weights import checkpoint_shards, read_quantization
+
+    config = CwmConfig.from_file(directory)
+    stored = read_quantization(directory)
+    shards = checkpoint_shards(directory)
+    name = (
+        "cwm-lsp demo model (not CWM)" if config.is_demo_model else (config.name or directory.name)
+    )
+    kinds = Counter(config.layer_types)
+    pattern = "".join("G" if kind == "full_attention" else "s" for kind in config.layer_types)
+    rope = config.rope
+    rope_text = f"theta {rope.theta:g}"
+    if rope.rope_type == "llama3":
+        rope_text += (
+            f", llama3 factor {rope.factor:g} (low {rope.low_freq_factor:g}, high "
+            f"{rope.high_freq_factor:g}, original {rope.original_max_position_embeddings})"
+        )
+    dtypes = Counter(dtype for shard in shards for dtype, _ in shard.tensors.values())
+    file_bytes = sum(shard.path.stat().st_size for shard in shards)
+    tokenizer = load_tokenizer(directory)
+    lines = [
+        ("model", name),
+        ("path", str(directory)),
+        (
+            "architecture",
+            f"{config.model_type} ({'hybrid sliding/global' if config.is_hybrid else 'all global'})",
+        ),
+        ("parameters", _count(config.parameter_count())),
+        (
+            "layers",
+            f"{config.num_hidden_layers}: {kinds.get('full_attention', 0)} global, "
+            f"{kinds.get('sliding_attention', 0)} sliding ({pattern})",
+        ),
+        ("sliding window", str(config.sliding_window) if config.is_hybrid else "-"),
+        ("hidden / intermediate", f"{config.hidden_size} / {config.intermediate_size}"),
+        (
+            "attention heads",
+            f"{config.num_attention_heads} query, {config.num_key_value_heads} "
+            f"key/value, head_dim {config.head_dim}",
+        ),
+        ("rope", rope_text),
+        (
+            "vocabulary",
+            f"{config.vocab_size} (tied head)"
+            if config.tie_word_embeddings
+            else str(config.vocab_size),
+        ),
+        ("max positions", str(config.max_position_embeddings)),
+        (
+            "quantization",
+            stored.label if stored.method else "none (can quantize on load: int8, int4)",
+        ),
+        ("tensor dtypes", ", ".join(f"{k} x{v}" for k, v in sorted(dtypes.items()))),
+        ("files", f"{len(shards)} safetensors file(s), {_size(file_bytes)}"),
+        (
+            "kv cache (fp32)",
+            f"{_size(cache_bytes(config, 4096, bytes_per_value=4))} at 4k tokens, "
+            f"{_size(cache_bytes(config, 32768, bytes_per_value=4))} at 32k",
+        ),
+    ]
+    if tokenizer is None:
+        lines.append(
+            ("tokenizer", "none (tokenizer.model or tokenizer.json needed for predictions)")
+        )
+    else:
+        lines.append(
+            (
+                "tokenizer",
+                f"{tokenizer.path.name} ({tokenizer.kind}), {tokenizer.rank_count} ranks"
+                f" + {len(tokenizer.special)} special",
+            )
+        )
+    return lines
+
+
+def info(args: argparse.Namespace) -> int:
+    from cwm_lsp.runtime.tokenizer import TokenizerError
+    from cwm_lsp.runtime.weights import WeightsError
+
+    path = Path(args.path).expanduser() if args.path else _default_model()
+    if path is None:
+        print(
+            "no checkpoint given and the demo model is not installed: cwm-lsp model info PATH",
+            file=sys.stderr,
+        )
+        return 2
+    if not path.is_dir():
+        print(f"{path}: not a checkpoint directory", file=sys.stderr)
+        return 2
+    try:
+        lines = describe(path)
+    except (ConfigError, WeightsError, TokenizerError) as err:
+        print(f"cannot describe {path}: {err}", file=sys.stderr)
+        return 1
+    width = max(len(label) for label, _ in lines)
+    for label, value in lines:
+        print(f"{label:<{width}}  {value}")
+    return 0
+
+
+def quantize(args: argparse.Namespace) -> int:
+    from cwm_lsp.runtime.tokenizer import TOKENIZER_FILES
+    from cwm_lsp.runtime.weights import Quantization, WeightsError, save_quantized
+
+    src, dst = Path(args.src).expanduser(), Path(args.dst).expanduser()
+    if not src.is_dir():
+        print(f"{src}: not a checkpoint directory", file=sys.stderr)
+        return 2
+    if dst.exists() and any(dst.iterdir()):
+        print(f"{dst}: exists and is not empty; choose a new directory", file=sys.stderr)
+        return 2
+    if args.group_size <= 0 or args.group_size % 2:
+        print("--group-size must be a positive even number", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    try:
+        config = CwmConfig.from_file(src)
+        written = save_quantized(src, dst, config, Quantization(args.quantize, args.group_size))
+    except (ConfigError, WeightsError) as err:
+        print(f"cannot quantize {src}: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        print(f"cannot write {dst}: {err}", file=sys.stderr)
+        return 1
+    for name in TOKENIZER_FILES:
+        if (src / name).is_file():
+            shutil.copy2(src / name, dst / name)
+    total = sum(path.stat().st_size for path in written)
+    print(
+        f"wrote {dst} ({args.quantize}"
+        + (f", group size {args.group_size}" if args.quantize == "int4" else "")
+        + f"): {len(written)} file(s), {_size(total)} in {time.monotonic() - started:.1f}s"
+    )
+    return 0
