@@ -20,7 +20,7 @@ import time
 import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -32,13 +32,15 @@ from cwm_lsp.backends.base import (
     PredictionRequest,
     PredictionResult,
     Predictor,
+    Provenance,
 )
 from cwm_lsp.entry import EntryError, FunctionInfo, build_context, list_functions
 from cwm_lsp.server.cache import ResultKey
 from cwm_lsp.server.runs import FunctionRun, RunStatus
 from cwm_lsp.server.settings import Settings
-from cwm_lsp.server.view import RunView, build_view
+from cwm_lsp.server.view import RunView, build_view, view_of
 from cwm_lsp.trace.frames import Frame
+from cwm_lsp.trace.timeline import TimelineBuilder
 
 if TYPE_CHECKING:
     from cwm_lsp.server.app import CwmServer
@@ -88,6 +90,8 @@ class Job:
     progress_token: str | None = None
     frames: list[Frame] = field(default_factory=list)
     last_stream: float = 0.0
+    builder: TimelineBuilder | None = None
+    provenance: Provenance | None = None  # known once the predictor is built
 
     @property
     def label(self) -> str:
@@ -135,9 +139,12 @@ class PredictionJobs:
         for job in list(self._jobs):
             job.token.cancel()
 
-    def shutdown(self) -> None:
+    async def stop_all(self, timeout: float = 5.0) -> None:
+        """Cancel every prediction and wait (a while) until they have stopped."""
         self.cancel_all()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + timeout
+        while self._jobs and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
 
     # ------------------------------------------------------------------ predicting
 
@@ -233,6 +240,11 @@ class PredictionJobs:
 
     def _drop(self, job: Job) -> None:
         if job.run is not None:
+            if job.run.stale:
+                # Edited while running: keep it as a stale marker (it shows no values).
+                job.run.status = RunStatus.DONE
+                self._server.results_changed(job.run.uri)
+                return
             self._server.runs.remove(job.run)
             self._server.results_changed(job.run.uri)
 
@@ -249,6 +261,7 @@ class PredictionJobs:
 
     def _work(self, job: Job) -> PredictionResult:
         predictor, lock = self._predictor(job.settings)
+        job.provenance = predictor.provenance()
         request = PredictionRequest(
             context=job.context,
             source=job.spec.source,
@@ -279,11 +292,15 @@ class PredictionJobs:
         if now - job.last_stream < STREAM_INTERVAL or job.token.cancelled:
             return
         job.last_stream = now
-        frames = list(job.frames)
-        view = build_view(frames, job.context, finished=False) if job.run is not None else None
+        view = None
+        if job.run is not None:
+            if job.builder is None:
+                job.builder = TimelineBuilder(job.context)
+            job.builder.add(job.frames[len(job.builder.frames) :])
+            view = view_of(job.builder.timeline(), job.context, finished=False)
         loop = self._loop
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._stream, job, view, len(frames))
+            loop.call_soon_threadsafe(self._stream, job, view, len(job.frames))
 
     def _stream(self, job: Job, view: RunView | None, count: int) -> None:
         """On the loop thread: show a partial result and report progress."""
@@ -295,6 +312,7 @@ class PredictionJobs:
             return
         run.view = view
         run.frames = list(job.frames)
+        run.provenance = run.provenance or job.provenance
         self._server.results_changed(run.uri, diagnostics=False)
 
     def _predictor(self, settings: Settings) -> tuple[Predictor, threading.Lock]:
@@ -316,6 +334,7 @@ class PredictionJobs:
                     max_frames=settings.max_frames,
                     timeout=settings.timeout,
                 )
+                _apply_run_limits(predictor, settings)
                 self._predictors[key] = predictor
                 self._predictor_locks[key] = threading.Lock()
             return predictor, self._predictor_locks[key]
@@ -360,9 +379,21 @@ class PredictionJobs:
         self._server.work_done_progress.tokens.pop(job.progress_token, None)
 
 
-def _with_backend(settings: Settings, backend: str) -> Settings:
-    from dataclasses import replace
+def _apply_run_limits(predictor: Predictor, settings: Settings) -> None:
+    """Give a sandboxed-run predictor the configured wall-clock and frame limits."""
+    limits = getattr(predictor, "limits", None)
+    if limits is None or not is_dataclass(limits) or isinstance(limits, type):
+        return
+    names = {f.name for f in fields(limits)}
+    changes: dict[str, Any] = {}
+    if "wall_seconds" in names:
+        changes["wall_seconds"] = settings.timeout
+    if "max_frames" in names:
+        changes["max_frames"] = settings.max_frames
+    predictor.limits = replace(limits, **changes)  # type: ignore[attr-defined]
 
+
+def _with_backend(settings: Settings, backend: str) -> Settings:
     return replace(settings, backend=backend)
 
 

@@ -72,7 +72,11 @@ def _loops(context: str) -> dict[int, int]:
 
 def build_view(frames: Sequence[Frame], context: str, *, finished: bool) -> RunView:
     """The view of ``frames`` (a whole or partial trace) of ``context``."""
-    timeline = build_timeline(frames, context)
+    return view_of(build_timeline(frames, context), context, finished=finished)
+
+
+def view_of(timeline: Timeline, context: str, *, finished: bool) -> RunView:
+    """The view of an already built timeline of ``context``."""
     context_lines = context.splitlines()
     lines: dict[int, LineView] = {}
     for number in timeline.line_numbers():

@@ -167,6 +167,23 @@ async def execute(client: LanguageClient, command: str, *arguments: Any) -> Any:
     )
 
 
+def execute_cancellable(
+    client: LanguageClient, request_id: str, command: str, *arguments: Any
+) -> asyncio.Future[Any]:
+    """Send a command with a known request id, for :func:`cancel_request`."""
+    params = types.ExecuteCommandParams(command=command, arguments=list(arguments))
+    return asyncio.ensure_future(
+        client.protocol.send_request_async(
+            types.WORKSPACE_EXECUTE_COMMAND, params, msg_id=request_id
+        )
+    )
+
+
+def cancel_request(client: LanguageClient, request_id: str) -> None:
+    """``$/cancelRequest`` (pygls' client does not send it when a request task is cancelled)."""
+    client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=request_id))
+
+
 async def run_action(client: LanguageClient, action: types.CodeAction) -> Any:
     assert action.command is not None
     return await execute(client, action.command.command, *(action.command.arguments or []))

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lsprotocol import types
+
 from cwm_lsp.entry import EntryError, FunctionInfo, find_function
 from cwm_lsp.server.compare import first_divergence
 from cwm_lsp.server.features.base import Feature
@@ -58,6 +60,16 @@ class Commands(Feature):
         self.command(VERIFY, self.verify)
         self.command(CLEAR, self.clear)
         self.command(SHOW_ITERATION, self.show_iteration)
+        self.on(types.WINDOW_WORK_DONE_PROGRESS_CANCEL, self.cancel_progress)
+        self.on(types.SHUTDOWN, self.shutdown)
+
+    async def shutdown(self, params: None) -> None:
+        """Stop running predictions before pygls answers their pending requests."""
+        await self.server.jobs.stop_all()
+
+    def cancel_progress(self, params: types.WorkDoneProgressCancelParams) -> None:
+        """The user pressed cancel on a prediction's progress."""
+        self.server.jobs.cancel_progress(params.token)
 
     # ------------------------------------------------------------------ helpers
 
