@@ -23,6 +23,8 @@ class SandboxLimits:
     output_bytes: int = 1 * MIB  # per stream (stdout, stderr); the rest is dropped and counted
     trace_chars: int = 64 * MIB  # total size of the recorded frames
     file_bytes: int = 64 * MIB  # largest file the program may write in its scratch directory
+    scratch_bytes: int = 256 * MIB  # disk space of the scratch directory (checked 5 times a second)
+    scratch_files: int = 10_000  # files and directories in the scratch directory
 
     def cpu_limit(self) -> int:
         if self.cpu_seconds is not None:
@@ -65,6 +67,14 @@ def trace_size_message(chars: int) -> str:
     return f"trace size limit ({format_bytes(chars)}) reached"
 
 
+def scratch_bytes_message(limit: int) -> str:
+    return f"disk limit ({format_bytes(limit)}) exceeded in the scratch directory"
+
+
+def scratch_files_message(limit: int) -> str:
+    return f"file count limit ({limit}) exceeded in the scratch directory"
+
+
 PROCESS_LIMIT_MESSAGE = "process limit: the sandbox does not allow starting processes"
 CANCELLED_MESSAGE = "cancelled"
 
@@ -76,6 +86,8 @@ __all__ = [
     "format_bytes",
     "frame_limit_message",
     "memory_limit_message",
+    "scratch_bytes_message",
+    "scratch_files_message",
     "time_limit_message",
     "trace_size_message",
 ]

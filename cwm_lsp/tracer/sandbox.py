@@ -35,6 +35,8 @@ from cwm_lsp.tracer.limits import (
     SandboxLimits,
     cpu_limit_message,
     format_bytes,
+    scratch_bytes_message,
+    scratch_files_message,
     time_limit_message,
 )
 from cwm_lsp.tracer.recorder import EntryError, find_entry
@@ -43,6 +45,7 @@ BUBBLEWRAP = "bubblewrap"
 AUDIT_HOOK = "audit-hook"
 SANDBOX_ENV = "CWM_LSP_SANDBOX"  # "auto" (default), "bubblewrap" or "audit-hook"
 _POLL_SECONDS = 0.05
+_SCRATCH_CHECK_SECONDS = 0.2
 _READ_CHUNK = 1 << 16
 
 
@@ -130,7 +133,9 @@ def _child_command(sandbox: str, scratch: str, visible_dirs: list[str]) -> list[
     for path in [_package_root(), *visible_dirs]:
         if path == "/tmp" or path.startswith("/tmp/"):
             args += ["--ro-bind", path, path]  # the private /tmp would hide it
-    args += ["--bind", scratch, scratch, "--chdir", scratch, "--"]
+    args += ["--bind", scratch, scratch, "--chdir", scratch]
+    # the private /tmp is a tmpfs (RAM): read-only, so only the disk-backed scratch is writable
+    args += ["--remount-ro", "/tmp", "--"]
     return args + python
 
 
@@ -196,10 +201,11 @@ class _Run:
         self.stderr = _CappedStream(limits.output_bytes)
         self.pending = b""
         self.limit: str | None = None
+        self.scratch = ""
 
     def execute(self) -> TraceRecording:
         start = time.monotonic()
-        scratch = tempfile.mkdtemp(prefix="cwm-lsp-run-")
+        scratch = self.scratch = tempfile.mkdtemp(prefix="cwm-lsp-run-")
         result_read, result_write = os.pipe()
         proc: subprocess.Popen[bytes] | None = None
         try:
@@ -253,6 +259,7 @@ class _Run:
         selector.register(proc.stdout.fileno(), selectors.EVENT_READ, self.stdout.add)
         selector.register(proc.stderr.fileno(), selectors.EVENT_READ, self.stderr.add)
         grace_end: float | None = None
+        next_scratch_check = 0.0
         try:
             while selector.get_map():
                 if self.cancel is not None and self.cancel.cancelled:
@@ -270,6 +277,11 @@ class _Run:
                     return
                 else:
                     wait = deadline - now
+                if now >= next_scratch_check:
+                    next_scratch_check = now + _SCRATCH_CHECK_SECONDS
+                    self.limit = scratch_limit(self.scratch, self.limits)
+                    if self.limit is not None:
+                        return
                 for key, _ in selector.select(min(_POLL_SECONDS, wait)):
                     chunk = os.read(key.fd, _READ_CHUNK)
                     if chunk:
@@ -341,6 +353,32 @@ class _Run:
             name = signal.Signals(signum).name if signum in signal.valid_signals() else signum
             return f"the sandboxed process was killed by {name}"
         return f"the sandboxed process exited with code {code} before finishing"
+
+
+def scratch_limit(scratch: str, limits: SandboxLimits) -> str | None:
+    """The message for the scratch-directory limit the program went over, if any."""
+    total = 0
+    entries = 0
+    pending = [scratch]
+    while pending:
+        try:
+            with os.scandir(pending.pop()) as listing:
+                for entry in listing:
+                    entries += 1
+                    if entries > limits.scratch_files:
+                        return scratch_files_message(limits.scratch_files)
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    total += getattr(info, "st_blocks", 0) * 512 or info.st_size
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+        except OSError:
+            continue
+    if total > limits.scratch_bytes:
+        return scratch_bytes_message(limits.scratch_bytes)
+    return None
 
 
 def _wait_unreaped(pid: int, seconds: float) -> None:

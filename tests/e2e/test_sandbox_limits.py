@@ -304,3 +304,35 @@ def test_sys_exit_is_reported_not_lost(sandbox: str) -> None:
     assert not recording.finished
     assert recording.frames == []
     assert recording.uncaught == "SystemExit: 4 (while defining the module)"
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_filling_the_scratch_disk_is_stopped(sandbox: str) -> None:
+    limits = SandboxLimits(wall_seconds=20, scratch_bytes=8 * 1024**2, file_bytes=1024**2)
+    source = (
+        "import time\n"
+        "def f():\n"
+        "    for i in range(1000):\n"
+        "        with open(f'blob{i}', 'wb') as handle:\n"
+        "            handle.write(bytes(1024**2))\n"
+        "        time.sleep(0.01)\n"
+    )
+    recording = run(source, sandbox, limits)
+    assert recording.limit == "disk limit (8 MiB) exceeded in the scratch directory"
+    assert not recording.finished
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_private_tmp_is_not_writable(sandbox: str) -> None:
+    source = (
+        "import os\n"
+        "def f():\n"
+        "    try:\n"
+        "        open('/tmp/cwm-lsp-private-probe', 'w').close()\n"
+        "    except OSError as exc:\n"
+        "        return type(exc).__name__\n"
+        "    return 'written'\n"
+    )
+    recording = run(source, sandbox, SandboxLimits(wall_seconds=10))
+    assert recording.frames[-1].arg in ("'OSError'", "'PermissionError'")
+    assert not Path("/tmp/cwm-lsp-private-probe").exists()
