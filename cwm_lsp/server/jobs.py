@@ -171,7 +171,8 @@ class PredictionJobs:
             run.context = context.context
         job = Job(spec, run, context.context, context.harness, settings, request_id=request_id)
         key = ResultKey.of(context.context, spec.call, settings.result_key())
-        cached = server.cache.get(key)
+        # A verification's observed half must be a fresh run, never a remembered one.
+        cached = server.cache.get(key) if shown else None
         if cached is not None:
             return self._finish(job, cached, status="cached")
 
@@ -208,7 +209,7 @@ class PredictionJobs:
             self._drop(job)
             server.notifier.problem(problem, details="\n".join(result.problems))
             return Outcome("failed", frames=len(result.frames), message=problem, result=result)
-        if result.finished and not result.limit:
+        if result.finished and not result.limit and shown:
             server.cache.put(key, result)
         if result.limit:
             server.notifier.problem(

@@ -21,8 +21,9 @@ class CodeActions(Feature):
         options = types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.Empty])
         self.on(types.TEXT_DOCUMENT_CODE_ACTION, self.code_actions, options)
 
-    def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+    async def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction] | None:
         server = self.server
+        await server.wait_for_settings()  # which actions apply depends on the settings
         uri = params.text_document.uri
         line = params.range.start.line
         source = server.document_source(uri)
