@@ -57,6 +57,7 @@ class PredictionRequest:
     step_over: bool = False  # force <|return_sep|> after calls into other functions
     temperature: float = 0.0
     seed: int | None = None
+    source_path: str | None = None  # the file the source came from (sibling imports in runs)
 
 
 class CancelToken:
