@@ -38,6 +38,7 @@ from cwm_lsp.trace.timeline import Timeline, build_timeline, timeline_to_json
 EXIT_OK = 0
 EXIT_RAISED = 1
 EXIT_USAGE = 2
+MAX_PROBLEMS_SHOWN = 5
 
 _EXCEPTION_TRIPLE = re.compile(
     r"^\(<class '(?P<type>[^']+)'>, (?P<value>.*), <traceback object>\)$", re.S
@@ -222,9 +223,15 @@ def _print_result(
     call = selection.call or "invented inputs"
     label = f"{selection.function.qualname}: {call} ({provenance_line(result.provenance)})"
     sys.stdout.write(_annotated(timeline, source, selection, args.width, result, label))
-    for problem in _problems(result, timeline):
-        if problem != result.limit:  # the limit is reported with the exit status
-            print(f"cwm-lsp predict: {problem}", file=sys.stderr)
+    problems = [p for p in _problems(result, timeline) if p != result.limit]  # limit: see exit
+    for problem in problems[:MAX_PROBLEMS_SHOWN]:
+        print(f"cwm-lsp predict: {problem}", file=sys.stderr)
+    if len(problems) > MAX_PROBLEMS_SHOWN:
+        hidden = len(problems) - MAX_PROBLEMS_SHOWN
+        print(
+            f"cwm-lsp predict: ... and {hidden} more problems (--format json lists all)",
+            file=sys.stderr,
+        )
 
 
 def _annotated(

@@ -215,3 +215,17 @@ def test_a_limit_stops_the_trace_and_exits_1(tmp_path: Path) -> None:
     trace = result.stdout.decode("utf-8")
     assert trace.count("<|frame_sep|>") == 20
     assert not trace.endswith("<|end_of_text|>")
+
+
+def test_a_random_model_gives_a_labelled_partial_prediction_not_a_crash(tmp_path: Path) -> None:
+    from cwm_lsp.runtime.testing import write_checkpoint
+
+    write_checkpoint(tmp_path / "random")
+    args = ("examples/loops.py", "--model", tmp_path / "random", "--max-frames", "3")
+    result = predict(*args)
+    message = stderr_of(result)
+    assert result.returncode in (0, 1), message
+    assert "Traceback" not in message
+    assert len(message.splitlines()) <= 7
+    header = result.stdout.decode("utf-8").splitlines()[0]
+    assert header == "# running_total: running_total([3, 1, 4, 1, 5]) (predicted by random)"
