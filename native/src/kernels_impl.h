@@ -88,17 +88,64 @@ inline float row_max(const float* s, int64_t n) {
 // handles (kv head, block) for the whole group of query heads sharing that kv head, producing a
 // partial softmax (max, sum, weighted V) that is merged afterwards (log-sum-exp merge).
 
+// O0 (and O1 when TWO) [SL * W floats at d0] = sum_j P0[j] (P1[j]) * V[j][d0 ..], with the
+// accumulators in registers; V rows are read once for both heads.
+template <int SL, bool TWO>
+inline void pv_slab(const float* const* vrow, int64_t nk, int64_t d0, const float* p0, const float* p1, float* o0,
+                    float* o1) {
+    reg a0[SL], a1[SL];
+    for (int c = 0; c < SL; ++c) a0[c] = a1[c] = Vec::zero();
+    for (int64_t j = 0; j < nk; ++j) {
+        const float* v = vrow[j] + d0;
+        reg b0 = Vec::set1(p0[j]);
+        reg b1 = TWO ? Vec::set1(p1[j]) : b0;
+        for (int c = 0; c < SL; ++c) {
+            reg x = Vec::load(v + c * W);
+            a0[c] = Vec::fma(b0, x, a0[c]);
+            if (TWO) a1[c] = Vec::fma(b1, x, a1[c]);
+        }
+    }
+    for (int c = 0; c < SL; ++c) {
+        Vec::store(o0 + d0 + c * W, a0[c]);
+        if (TWO) Vec::store(o1 + d0 + c * W, a1[c]);
+    }
+}
+
+template <bool TWO>
+inline void pv_heads(const float* const* vrow, int64_t nk, int64_t D, const float* p0, const float* p1, float* o0,
+                     float* o1) {
+    constexpr int kSlab = W == 8 ? 4 : 8;  // AVX2 has 16 registers, AVX-512 32
+    int64_t d0 = 0;
+    while (d0 < D) {
+        const int64_t chunks = (D - d0) / W;
+        if (chunks >= kSlab) {
+            pv_slab<kSlab, TWO>(vrow, nk, d0, p0, p1, o0, o1);
+            d0 += kSlab * W;
+        } else if (chunks >= 4) {
+            pv_slab<4, TWO>(vrow, nk, d0, p0, p1, o0, o1);
+            d0 += 4 * W;
+        } else if (chunks >= 2) {
+            pv_slab<2, TWO>(vrow, nk, d0, p0, p1, o0, o1);
+            d0 += 2 * W;
+        } else {
+            pv_slab<1, TWO>(vrow, nk, d0, p0, p1, o0, o1);
+            d0 += W;
+        }
+    }
+}
+
 template <typename KT>
 void attention_decode(const AttentionArgs& a) {
     const int64_t H = a.H, Hkv = a.Hkv, C = a.C, D = a.D, G = H / Hkv;
     const int64_t pos = a.start_pos;
     const int64_t lo = a.window > 0 ? max64(0, pos - a.window + 1) : 0;
     const int64_t n = pos - lo + 1;
-    const int64_t block = 512;
+    constexpr int64_t block = 256;
     const int64_t nblk = (n + block - 1) / block;
     const int64_t tasks = Hkv * nblk;
     const KT* K = static_cast<const KT*>(a.k);
     const KT* V = static_cast<const KT*>(a.v);
+    constexpr bool convert = sizeof(KT) != 4;
 
     Scratch qs(H * D);  // queries pre-scaled so that scores are in log2 units
     const float qscale = kLog2e / __builtin_sqrtf(static_cast<float>(D));
@@ -110,54 +157,57 @@ void attention_decode(const AttentionArgs& a) {
 #pragma omp parallel
     {
         Scratch scores(G * block);
-        Scratch row(D);
+        Scratch kbuf(convert ? block * D : 1), vbuf(convert ? block * D : 1);
+        const float* krow[block];
+        const float* vrow[block];
 #pragma omp for schedule(dynamic, 1)
         for (int64_t task = 0; task < tasks; ++task) {
             const int64_t hk = task / nblk, b = task % nblk;
             const int64_t j0 = lo + b * block;
             const int64_t nk = min64(pos + 1, j0 + block) - j0;
             const float* qg = qs.p + hk * G * D;
-            const KT* Kh = K + hk * C * D;
-            const KT* Vh = V + hk * C * D;
-            float* s = scores.p;
             int64_t slot = j0 % C;
-            for (int64_t jj = 0; jj < nk; ++jj) {
-                const KT* kr = Kh + slot * D;
-                const float* kf;
-                if constexpr (sizeof(KT) == 4) {
-                    kf = reinterpret_cast<const float*>(kr);
+            for (int64_t j = 0; j < nk; ++j) {
+                const KT* kr = K + (hk * C + slot) * D;
+                const KT* vr = V + (hk * C + slot) * D;
+                if constexpr (convert) {
+                    row_to_f32(kr, kbuf.p + j * D, D);
+                    row_to_f32(vr, vbuf.p + j * D, D);
+                    krow[j] = kbuf.p + j * D;
+                    vrow[j] = vbuf.p + j * D;
                 } else {
-                    row_to_f32(kr, row.p, D);
-                    kf = row.p;
+                    krow[j] = reinterpret_cast<const float*>(kr);
+                    vrow[j] = reinterpret_cast<const float*>(vr);
                 }
-                for (int64_t g = 0; g < G; ++g) s[g * block + jj] = dot(qg + g * D, kf, D);
                 if (++slot == C) slot = 0;
             }
-            float* acc = part_acc.p + task * G * D;
+            // Scores: W keys at a time for each head of the group, reduced with one transpose.
+            float* s = scores.p;
+            const int64_t nfull = nk / W * W;
+            for (int64_t jb = 0; jb < nfull; jb += W) {
+                for (int64_t g = 0; g < G; ++g) {
+                    const float* qv = qg + g * D;
+                    reg acc[W];
+                    for (int j = 0; j < W; ++j) acc[j] = Vec::zero();
+                    for (int64_t d = 0; d < D; d += W) {
+                        reg x = Vec::load(qv + d);
+                        for (int j = 0; j < W; ++j) acc[j] = Vec::fma(x, Vec::load(krow[jb + j] + d), acc[j]);
+                    }
+                    Vec::store(s + g * block + jb, Vec::transpose_sum(acc));
+                }
+            }
+            for (int64_t j = nfull; j < nk; ++j)
+                for (int64_t g = 0; g < G; ++g) s[g * block + j] = dot(qg + g * D, krow[j], D);
             for (int64_t g = 0; g < G; ++g) {
                 float m = row_max(s + g * block, nk);
                 part_m.p[task * G + g] = m;
                 part_l.p[task * G + g] = exp2_shift_sum(s + g * block, nk, m);
             }
-            for (int64_t i = 0; i < G * D; ++i) acc[i] = 0.0f;
-            slot = j0 % C;
-            for (int64_t jj = 0; jj < nk; ++jj) {
-                const KT* vr = Vh + slot * D;
-                const float* vf;
-                if constexpr (sizeof(KT) == 4) {
-                    vf = reinterpret_cast<const float*>(vr);
-                } else {
-                    row_to_f32(vr, row.p, D);
-                    vf = row.p;
-                }
-                for (int64_t g = 0; g < G; ++g) {
-                    reg p = Vec::set1(s[g * block + jj]);
-                    float* ag = acc + g * D;
-                    for (int64_t d = 0; d < D; d += W)
-                        Vec::store(ag + d, Vec::fma(p, Vec::load(vf + d), Vec::load(ag + d)));
-                }
-                if (++slot == C) slot = 0;
-            }
+            float* acc = part_acc.p + task * G * D;
+            int64_t g = 0;
+            for (; g + 2 <= G; g += 2)
+                pv_heads<true>(vrow, nk, D, s + g * block, s + (g + 1) * block, acc + g * D, acc + (g + 1) * D);
+            if (g < G) pv_heads<false>(vrow, nk, D, s + g * block, nullptr, acc + g * D, nullptr);
         }
     }
 

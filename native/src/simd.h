@@ -40,6 +40,8 @@ struct Vec {
     static float reduce_add(reg v) { return v; }
     static float reduce_max(reg v) { return v; }
     static reg exp2(reg x) { return __builtin_exp2f(x); }
+    // Lane j of the result = horizontal sum of acc[j], for j < W.
+    static reg transpose_sum(const reg* acc) { return acc[0]; }
     // 16 nibbles (8 bytes) -> low nibbles (even k) and high nibbles (odd k), W values each.
     static void load_u4(const uint8_t* p, reg* lo, reg* hi) {
         *lo = static_cast<float>(p[0] & 15);
@@ -95,6 +97,22 @@ struct Vec {
         p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kExpC1));
         p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
         return _mm512_scalef_ps(p, n);
+    }
+    static reg transpose_sum(const reg* a) {
+        // 16 -> 8: each b holds two keys' partial sums, interleaved.
+        __m512 b[8];
+        for (int i = 0; i < 8; ++i)
+            b[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]), _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+        // 8 -> 4: each 128-bit lane of c[i] holds keys 4i..4i+3 summed over that lane.
+        __m512 c[4];
+        for (int i = 0; i < 4; ++i) {
+            __m512d x = _mm512_castps_pd(b[2 * i]), y = _mm512_castps_pd(b[2 * i + 1]);
+            c[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)), _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
+        }
+        // Fold the four 128-bit lanes.
+        __m512 d0 = _mm512_add_ps(_mm512_shuffle_f32x4(c[0], c[1], 0x88), _mm512_shuffle_f32x4(c[0], c[1], 0xDD));
+        __m512 d1 = _mm512_add_ps(_mm512_shuffle_f32x4(c[2], c[3], 0x88), _mm512_shuffle_f32x4(c[2], c[3], 0xDD));
+        return _mm512_add_ps(_mm512_shuffle_f32x4(d0, d1, 0x88), _mm512_shuffle_f32x4(d0, d1, 0xDD));
     }
     static void load_u4(const uint8_t* p, reg* lo, reg* hi) {
         __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
@@ -153,6 +171,17 @@ struct Vec {
         // 2^n built in the exponent field; n = -127 gives exponent 0 and mantissa 0, i.e. 0.0.
         __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
         return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+    }
+    static reg transpose_sum(const reg* a) {
+        __m256 b[4];
+        for (int i = 0; i < 4; ++i)
+            b[i] = _mm256_add_ps(_mm256_unpacklo_ps(a[2 * i], a[2 * i + 1]), _mm256_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+        __m256 c[2];
+        for (int i = 0; i < 2; ++i) {
+            __m256d x = _mm256_castps_pd(b[2 * i]), y = _mm256_castps_pd(b[2 * i + 1]);
+            c[i] = _mm256_add_ps(_mm256_castpd_ps(_mm256_unpacklo_pd(x, y)), _mm256_castpd_ps(_mm256_unpackhi_pd(x, y)));
+        }
+        return _mm256_add_ps(_mm256_permute2f128_ps(c[0], c[1], 0x20), _mm256_permute2f128_ps(c[0], c[1], 0x31));
     }
     static void load_u4(const uint8_t* p, reg* lo, reg* hi) {
         __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));

@@ -1,0 +1,163 @@
+"""Hybrid-attention benchmark: native kernels vs the runtime's PyTorch path vs torch SDPA.
+
+    .venv/bin/python benchmarks/attention.py [--quick] [--dtype bf16|f32] [--threads N]
+
+Decode: one query against contexts of 1k..128k keys. Prefill: a chunk of queries appended at
+the end of a context (the runtime prefills in chunks). Each row runs one layer of a layout:
+"cwm" = 48 query heads / 8 kv heads / head_dim 128 (CWM-32B); "small" = 12 / 2 / 64.
+Sliding layers use window 8192 and a ring buffer of window + 512 slots, global layers a cache
+of the full context.
+
+Columns: native = cwm_lsp._native; pytorch = cwm_lsp.runtime.ops.attention_reference (masked
+SDPA over the ring buffer); sdpa+mask = torch SDPA over the whole linear context with an
+explicit causal/window mask and enable_gqa (what a generic implementation does). GB/s counts
+the K/V bytes the native kernel must read (decode) and compares them with a copy benchmark run
+first (bytes read + written per second).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import memory_bandwidth, ms, print_table, ratio, timeit  # noqa: E402
+
+from cwm_lsp.runtime import native, ops  # noqa: E402
+
+WINDOW = 8192
+CHUNK_SLACK = 512
+
+
+@dataclass(frozen=True)
+class Layout:
+    name: str
+    heads: int
+    kv_heads: int
+    head_dim: int
+
+
+LAYOUTS = {"cwm": Layout("cwm", 48, 8, 128), "small": Layout("small", 12, 2, 64)}
+
+
+def sdpa_masked(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, start: int, window: int | None) -> torch.Tensor:
+    """SDPA over linear K/V [n_kv, L, D] with an explicit mask, in the cache dtype."""
+    length = q.shape[0]
+    total = k.shape[1]
+    qpos = torch.arange(start, start + length)[:, None]
+    kpos = torch.arange(total)[None, :]
+    mask = kpos <= qpos
+    if window is not None:
+        mask &= kpos > qpos - window
+    return F.scaled_dot_product_attention(
+        q.to(k.dtype).transpose(0, 1).unsqueeze(0),
+        k.unsqueeze(0),
+        v.unsqueeze(0),
+        attn_mask=mask,
+        enable_gqa=True,
+    )
+
+
+def bench_case(
+    layout: Layout, context: int, queries: int, sliding: bool, dtype: torch.dtype, with_baselines: bool
+) -> dict[str, float | None]:
+    gen = torch.Generator().manual_seed(0)
+    window = WINDOW if sliding else None
+    start = context - queries
+    linear_k = torch.randn(layout.kv_heads, context, layout.head_dim, generator=gen).to(dtype)
+    linear_v = torch.randn(layout.kv_heads, context, layout.head_dim, generator=gen).to(dtype)
+    if sliding:
+        capacity = min(context, WINDOW + CHUNK_SLACK)
+        slots = torch.arange(context - capacity, context)
+        k = torch.empty(layout.kv_heads, capacity, layout.head_dim, dtype=dtype)
+        v = torch.empty_like(k)
+        k[:, slots % capacity] = linear_k[:, slots]
+        v[:, slots % capacity] = linear_v[:, slots]
+    else:
+        k, v = linear_k, linear_v
+    q = torch.randn(queries, layout.heads, layout.head_dim, generator=gen)
+    budget = 0.3 if queries == 1 else 0.1
+    result: dict[str, float | None] = {"native": None, "pytorch": None, "sdpa": None}
+    if native.available():
+        result["native"] = timeit(lambda: native.attention(q, k, v, start, window), budget_s=budget)
+    if with_baselines:
+        reps = 3 if queries == 1 else 1
+        result["pytorch"] = timeit(lambda: ops.attention_reference(q, k, v, start, window), budget_s=budget, min_reps=reps)
+        result["sdpa"] = timeit(lambda: sdpa_masked(q, linear_k, linear_v, start, window), budget_s=budget, min_reps=reps)
+    lo = 0 if window is None else max(0, context - 1 - window + 1)
+    kv_bytes = 2 * layout.kv_heads * (context - lo) * layout.head_dim * k.element_size()
+    result["kv_bytes"] = float(kv_bytes)
+    del linear_k, linear_v, k, v
+    gc.collect()
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller contexts (about a minute)")
+    parser.add_argument("--dtype", choices=("bf16", "f32"), default="bf16", help="K/V cache dtype")
+    parser.add_argument("--threads", type=int, default=None, help="threads for torch and the native kernels")
+    parser.add_argument("--path", default="auto", help="native kernel path (auto, scalar, avx2, avx512)")
+    args = parser.parse_args()
+    dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        if native.available():
+            native.set_num_threads(args.threads)
+    if native.available():
+        native.set_path(args.path)
+    else:
+        print(f"native kernels unavailable: {native.unavailable_reason()}")
+
+    copy_bw, read_bw = memory_bandwidth()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; native: {native.active_paths()['attention']}")
+    print(f"memory bandwidth: copy {copy_bw:.1f} GB/s (read+write), read-only sum {read_bw:.1f} GB/s; K/V dtype {args.dtype}")
+
+    if args.quick:
+        decode_contexts = [1024, 8192, 32768]
+        prefill_contexts = [1024, 8192]
+        chunk = 128
+    else:
+        decode_contexts = [1024, 8192, 32768, 131072]
+        prefill_contexts = [1024, 8192, 32768]
+        chunk = 256
+
+    rows = []
+    for layout in LAYOUTS.values():
+        for context in decode_contexts:
+            for sliding in (True, False):
+                baselines = context <= 32768 or layout.name == "small"
+                r = bench_case(layout, context, 1, sliding, dtype, baselines)
+                gbs = r["kv_bytes"] / r["native"] / 1e9 if r["native"] else None
+                rows.append([
+                    layout.name, "decode", "sliding" if sliding else "global", f"{context // 1024}k",
+                    ms(r["native"]), ms(r["pytorch"]), ms(r["sdpa"]), ratio(r["sdpa"], r["native"]),
+                    ratio(r["pytorch"], r["native"]),
+                    "-" if gbs is None else f"{gbs:.1f}", "-" if gbs is None else f"{100 * gbs / copy_bw:.0f}%",
+                ])  # fmt: skip
+                print(*rows[-1], sep="\t", flush=True)
+    for layout in LAYOUTS.values():
+        for context in prefill_contexts:
+            for sliding in (True, False):
+                r = bench_case(layout, context, chunk, sliding, dtype, True)
+                rows.append([
+                    layout.name, f"prefill {chunk}", "sliding" if sliding else "global", f"{context // 1024}k",
+                    ms(r["native"]), ms(r["pytorch"]), ms(r["sdpa"]), ratio(r["sdpa"], r["native"]),
+                    ratio(r["pytorch"], r["native"]), "-", "-",
+                ])  # fmt: skip
+                print(*rows[-1], sep="\t", flush=True)
+    print()
+    headers = ["layout", "op", "layer", "context", "native ms", "pytorch ms", "sdpa+mask ms",
+               "vs sdpa", "vs pytorch", "native GB/s", "of copy BW"]  # fmt: skip
+    print_table(headers, rows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
