@@ -33,6 +33,9 @@ _BACKENDS: dict[str, tuple[str, str]] = {
     "openai": ("cwm_lsp.backends.openai", "OpenAIPredictor"),
 }
 
+# third-party modules a backend may need, and the package that provides each
+_PIP_NAMES = {"llama_cpp": "llama-cpp-python", "httpx": "httpx", "requests": "requests"}
+
 _RUN_NEEDS_CONSENT = (
     "the run backend executes your code; it is used only when you opt in "
     "(CLI: --backend run; editor: setting cwm.allowExecution = true)"
@@ -132,8 +135,11 @@ def _load(backend: str) -> type[Any]:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         missing = exc.name or "a module"
+        hint = ""
+        if missing.split(".")[0] in _PIP_NAMES:
+            hint = f" (pip install {_PIP_NAMES[missing.split('.')[0]]})"
         raise BackendError(
-            f"backend {backend} is not available in this build: module {missing} is missing"
+            f"backend {backend} is not available in this build: module {missing} is missing{hint}"
         ) from exc
     predictor_class = getattr(module, class_name, None)
     if predictor_class is None:
