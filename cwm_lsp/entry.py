@@ -475,7 +475,7 @@ def _prophecy_calls(
         if not match:
             continue
         raw = match.group("expr")
-        expression = raw.strip()
+        expression = _without_comment(raw).strip()
         column = match.start("expr") + (len(raw) - len(raw.lstrip()))
         calls.append(
             ExampleCall(
@@ -505,6 +505,8 @@ def _doctest_calls(node: FunctionNode) -> list[ExampleCall]:
     for example in examples:
         source = example.source.rstrip("\n")
         if _is_expression(source):
+            if not _contains_call(source):
+                continue  # `>>> value` only shows state; nothing to trace
             line = literal.lineno + example.lineno
             continuation = source.count("\n")
             calls.append(
@@ -529,6 +531,21 @@ def _is_expression(text: str) -> bool:
     except SyntaxError:
         return False
     return True
+
+
+def _contains_call(text: str) -> bool:
+    return any(isinstance(node, ast.Call) for node in ast.walk(ast.parse(text, mode="eval")))
+
+
+def _without_comment(text: str) -> str:
+    """``f(2)  # checks the empty case`` -> ``f(2)``; text that does not tokenize is kept."""
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type == tokenize.COMMENT:
+                return text[: token.start[1]]
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return text
 
 
 def _call_problem(expression: str) -> str | None:

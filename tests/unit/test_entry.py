@@ -300,3 +300,27 @@ def test_multiline_call_is_joined_into_one_harness_line() -> None:
     source = "def f(a, b):\n    return a\n"
     context = build_context(source, "f(\n    1,\n    'x\\ny',\n)", find_function(source))
     assert context.context.endswith("    return f(1, 'x\\ny')\n")
+
+
+def test_prophecy_trailing_comment_is_not_part_of_the_call() -> None:
+    source = "# prophecy: f('#', 2)  # hash sign\ndef f(c, n):\n    return c * n\n"
+    [call] = example_calls(source, find_function(source))
+    assert call.expression == "f('#', 2)"
+
+
+def test_doctest_lines_without_a_call_are_not_example_calls() -> None:
+    source = src(
+        '''
+        def f(x):
+            """
+            >>> y = 2
+            >>> y
+            2
+            >>> f(y)
+            2
+            """
+            return x
+        '''
+    )
+    [call] = example_calls(source, find_function(source))
+    assert (call.expression, call.setup, call.expected) == ("f(y)", ("y = 2",), "2")
