@@ -1,0 +1,287 @@
+"""Finding the Python files under the given paths and the example calls written in them.
+
+Directories are walked with version-control metadata, virtual environments (any directory
+holding ``pyvenv.cfg``), ``site-packages``, ``node_modules``, caches and ``.gitignore``d paths
+left out. A file named explicitly is always read.
+"""
+
+from __future__ import annotations
+
+import ast
+import doctest
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cwm_lsp.checking.gitignore import GitignoreMatcher, git_ignored, git_toplevel
+from cwm_lsp.entry import EntryError, ExampleCall, FunctionInfo, list_functions
+
+SKIPPED_DIRECTORIES = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        "__pycache__",
+        "node_modules",
+        "site-packages",
+        ".tox",
+        ".nox",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".cwm-lsp-cache",
+    }
+)
+_EXAMPLE_MARKERS = ("prophecy:", ">>>")
+
+
+class CheckUsageError(Exception):
+    """The command cannot run as asked (bad path, bad option); exit code 2."""
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: Path  # absolute
+    relative: str  # posix path relative to the report root (absolute when outside it)
+
+    @property
+    def module(self) -> str:
+        """Dotted module path (``pkg/mod.py`` -> ``pkg.mod``), used as JUnit classname."""
+        parts = list(Path(self.relative).with_suffix("").parts)
+        if parts and parts[-1] == "__init__" and len(parts) > 1:
+            parts.pop()
+        return ".".join(part for part in parts if part not in ("/", "")) or self.relative
+
+
+@dataclass(frozen=True)
+class DoctestInfo:
+    """What doctest itself knows about one ``>>>`` example."""
+
+    want: str  # expected output, with its trailing newline ("" when none was written)
+    exc_msg: str | None  # the exception line(s) when a traceback is expected
+    options: dict[int, bool] = field(default_factory=dict)  # doctest option flags from directives
+
+
+@dataclass(frozen=True)
+class Example:
+    """One example call to check, or a file whose examples cannot be read (``problem``)."""
+
+    file: SourceFile
+    source: str
+    function: str  # qualified name ("" for a file-level problem)
+    call: str  # the call expression as written ("" for a file-level problem)
+    line: int
+    end_line: int
+    column: int
+    kind: str  # "prophecy", "doctest" or "source"
+    setup: tuple[str, ...] = ()
+    doctest: DoctestInfo | None = None
+    problem: str | None = None  # set when it cannot be predicted at all
+    skip: str | None = None  # set when it is deliberately not checked
+    info: FunctionInfo | None = None
+
+    @property
+    def title(self) -> str:
+        if not self.function:
+            return self.file.relative
+        return f"{self.function}: {self.call}" if self.call else self.function
+
+
+def report_root() -> Path:
+    """Paths in reports and baselines are relative to the repository root (else the cwd)."""
+    cwd = Path.cwd().resolve()
+    return git_toplevel(cwd) or cwd
+
+
+def relative_name(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def find_python_files(paths: Sequence[str], root: Path) -> list[SourceFile]:
+    """Every Python file under ``paths``, sorted by relative name; raises on a missing path."""
+    found: dict[Path, SourceFile] = {}
+    for given in paths:
+        path = Path(given).expanduser()
+        if not path.exists():
+            raise CheckUsageError(f"no such file or directory: {given}")
+        resolved = path.resolve()
+        if resolved.is_file():
+            found.setdefault(resolved, SourceFile(resolved, relative_name(resolved, root)))
+        elif resolved.is_dir():
+            for file in _walk(resolved):
+                found.setdefault(file, SourceFile(file, relative_name(file, root)))
+        else:
+            raise CheckUsageError(f"{given} is neither a file nor a directory")
+    return sorted(found.values(), key=lambda source: source.relative)
+
+
+def _walk(directory: Path) -> list[Path]:
+    toplevel = git_toplevel(directory)
+    matcher = None if toplevel is not None else GitignoreMatcher(directory)
+    files = list(_candidate_files(directory, matcher))
+    if toplevel is None:
+        return files
+    ignored = git_ignored(toplevel, files)
+    if ignored is None:  # git could not answer: fall back to reading .gitignore ourselves
+        matcher = GitignoreMatcher(toplevel)
+        return list(_candidate_files(directory, matcher))
+    return [file for file in files if file not in ignored]
+
+
+def _candidate_files(directory: Path, matcher: GitignoreMatcher | None) -> Iterator[Path]:
+    for current, dirnames, filenames in os.walk(directory):
+        base = Path(current)
+        kept = []
+        for name in sorted(dirnames):
+            sub = base / name
+            if name in SKIPPED_DIRECTORIES or (sub / "pyvenv.cfg").exists():
+                continue
+            if matcher is not None and matcher.ignored(sub, is_dir=True):
+                continue
+            kept.append(name)
+        dirnames[:] = kept
+        for name in sorted(filenames):
+            if not name.endswith(".py"):
+                continue
+            file = base / name
+            if matcher is not None and matcher.ignored(file, is_dir=False):
+                continue
+            yield file
+
+
+# --------------------------------------------------------------------------- examples
+
+
+def read_examples(file: SourceFile) -> list[Example]:
+    """The example calls of one file, in source order (file problems as pseudo-examples)."""
+    try:
+        source = file.path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return _file_problem(file, "", 1, f"not UTF-8 text (byte {exc.start})", always=False)
+    except OSError as exc:
+        return _file_problem(file, "", 1, f"cannot read: {exc.strerror or exc}", always=True)
+    try:
+        functions = list_functions(source)
+    except EntryError as exc:
+        return _file_problem(file, source, exc.line or 1, str(exc), always=False)
+    docstrings = _docstring_nodes(source)
+    examples: list[Example] = []
+    for fn in functions:
+        doctests = _doctest_details(docstrings.get(fn.def_line))
+        for call in fn.examples:
+            examples.append(_example(file, source, fn, call, doctests))
+    return examples
+
+
+def _file_problem(
+    file: SourceFile, source: str, line: int, message: str, *, always: bool
+) -> list[Example]:
+    # A file we cannot parse matters only when it looks like it holds examples.
+    if not always and not any(marker in source for marker in _EXAMPLE_MARKERS):
+        return []
+    return [
+        Example(
+            file=file,
+            source=source,
+            function="",
+            call="",
+            line=line,
+            end_line=line,
+            column=0,
+            kind="source",
+            problem=message,
+        )
+    ]
+
+
+def _example(
+    file: SourceFile,
+    source: str,
+    fn: FunctionInfo,
+    call: ExampleCall,
+    doctests: dict[int, tuple[DoctestInfo, tuple[str, ...]]],
+) -> Example:
+    info: DoctestInfo | None = None
+    setup = call.setup
+    skip: str | None = None
+    if call.kind == "doctest":
+        details = doctests.get(call.line)
+        if details is not None:
+            info, setup = details
+            if info.options.get(doctest.SKIP):
+                skip = "doctest directive +SKIP"
+        else:  # entry and doctest disagree on this docstring: check the value only
+            want = "" if call.expected is None else call.expected + "\n"
+            info = DoctestInfo(want, None)
+    if fn.is_async and skip is None:
+        skip = "async functions cannot be traced yet"
+    return Example(
+        file=file,
+        source=source,
+        function=fn.qualname,
+        call=call.expression,
+        line=call.line,
+        end_line=call.end_line,
+        column=call.column,
+        kind=call.kind,
+        setup=setup,
+        doctest=info,
+        problem=call.error,
+        skip=skip,
+        info=fn,
+    )
+
+
+def _docstring_nodes(source: str) -> dict[int, ast.Constant]:
+    """Function docstring literals by the function's ``def`` line."""
+    found: dict[int, ast.Constant] = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.body:
+            first = node.body[0]
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                found[node.lineno] = first.value
+    return found
+
+
+def _doctest_details(
+    literal: ast.Constant | None,
+) -> dict[int, tuple[DoctestInfo, tuple[str, ...]]]:
+    """Each ``>>>`` expression's doctest facts and setup, by file line.
+
+    The setup is every earlier example of the docstring (expressions included, as a doctest
+    session runs them), except those expected to raise, which would stop the harness early.
+    """
+    if literal is None:
+        return {}
+    try:
+        examples = doctest.DocTestParser().get_examples(str(literal.value))
+    except ValueError:
+        return {}
+    details: dict[int, tuple[DoctestInfo, tuple[str, ...]]] = {}
+    earlier: list[str] = []
+    for example in examples:
+        text = example.source.rstrip("\n")
+        line = literal.lineno + example.lineno
+        if _is_expression(text):
+            options = {int(flag): bool(on) for flag, on in example.options.items()}
+            info = DoctestInfo(example.want, example.exc_msg, options)
+            details[line] = (info, tuple(earlier))
+        if example.exc_msg is None:
+            earlier.append(text)
+    return details
+
+
+def _is_expression(text: str) -> bool:
+    try:
+        ast.parse(text, mode="eval")
+    except SyntaxError:
+        return False
+    return True

@@ -1,0 +1,186 @@
+"""Predicting every example (cached, optionally in parallel) and checking each prediction."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any
+
+from cwm_lsp.backends.base import (
+    BackendError,
+    PredictionCancelled,
+    PredictionRequest,
+    PredictionResult,
+    Predictor,
+)
+from cwm_lsp.checking.baseline import BaselineKey
+from cwm_lsp.checking.cache import PredictionCache, cache_key, imported_siblings
+from cwm_lsp.checking.checks import (
+    BACKEND_ERROR,
+    INVALID_EXAMPLE,
+    Failure,
+    check_prediction,
+    check_verification,
+)
+from cwm_lsp.checking.discovery import Example
+from cwm_lsp.entry import EntryError, HarnessContext, build_context
+
+PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
+ProgressCallback = Callable[[int, int], None]
+
+_REQUEST_FIELDS = {f.name for f in dataclasses.fields(PredictionRequest)}
+
+
+@dataclass
+class CheckResult:
+    example: Example
+    status: str  # PASSED, FAILED or SKIPPED
+    failures: list[Failure] = field(default_factory=list)
+    predicted: str | None = None  # "returns 3", "raises ValueError: bad", ...
+    cached: bool = False  # every trace it needed came from the cache
+    skip_reason: str | None = None
+    seconds: float = 0.0
+    provenance: str | None = None
+
+    @property
+    def new_failures(self) -> list[Failure]:
+        return [failure for failure in self.failures if not failure.baselined]
+
+    def key(self, failure: Failure) -> BaselineKey:
+        example = self.example
+        return BaselineKey(example.file.relative, example.function, example.call, failure.rule)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A predictor and what identifies its output in the cache."""
+
+    predictor: Predictor
+    identity: dict[str, Any]
+
+
+class Checker:
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        observer: Backend | None = None,
+        cache: PredictionCache | None = None,
+        max_frames: int = 10_000,
+    ) -> None:
+        self.backend = backend
+        self.observer = observer
+        self.cache = cache or PredictionCache(None)
+        self.max_frames = max_frames
+
+    def check(self, example: Example) -> CheckResult:
+        started = time.monotonic()
+        result = self._check(example)
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _check(self, example: Example) -> CheckResult:
+        if example.problem is not None:
+            failure = Failure(INVALID_EXAMPLE, _problem_message(example), example.line)
+            return CheckResult(example, FAILED, [failure])
+        if example.skip is not None:
+            return CheckResult(example, SKIPPED, skip_reason=example.skip)
+        assert example.info is not None
+        try:
+            context = build_context(example.source, example.call, example.info, setup=example.setup)
+        except EntryError as exc:
+            failure = Failure(INVALID_EXAMPLE, f"{example.call}: {exc}", example.line)
+            return CheckResult(example, FAILED, [failure])
+        try:
+            predicted, from_cache = self._trace(self.backend, example, context)
+            failures, outcome = check_prediction(example, predicted, context.context)
+            cached = from_cache
+            if self.observer is not None:
+                observed, observed_cached = self._trace(self.observer, example, context)
+                cached = cached and observed_cached
+                divergence = check_verification(example, predicted, observed, context.context)
+                if divergence is not None:
+                    failures.append(divergence)
+        except (BackendError, PredictionCancelled, OSError, RuntimeError, MemoryError) as exc:
+            failure = Failure(BACKEND_ERROR, f"{example.call}: {exc}", example.line)
+            return CheckResult(example, FAILED, [failure])
+        return CheckResult(
+            example,
+            FAILED if failures else PASSED,
+            failures,
+            predicted=outcome.describe(),
+            cached=cached,
+            provenance=predicted.provenance.describe(),
+        )
+
+    def _trace(
+        self, backend: Backend, example: Example, context: HarnessContext
+    ) -> tuple[PredictionResult, bool]:
+        request = self._request(example, context)
+        key = cache_key(
+            {
+                "backend": backend.identity,
+                "context": context.context,
+                "call": context.call,
+                "harness": context.harness,
+                "function": example.function,
+                "max_frames": request.max_frames,
+                "siblings": imported_siblings(example.source, example.file.path.parent),
+            }
+        )
+        stored = self.cache.get(key)
+        if stored is not None:
+            return stored, True
+        result = backend.predictor.predict(request)
+        self.cache.put(key, result)
+        return result, False
+
+    def _request(self, example: Example, context: HarnessContext) -> PredictionRequest:
+        extra: dict[str, Any] = {}
+        if "source_path" in _REQUEST_FIELDS:
+            extra["source_path"] = str(example.file.path)  # sibling modules importable
+        return PredictionRequest(
+            **extra,
+            context=context.context,
+            source=example.source,
+            call=context.call,
+            function=example.function,
+            harness=context.harness,
+            max_frames=self.max_frames,
+        )
+
+
+def _problem_message(example: Example) -> str:
+    if example.kind == "source":
+        return f"cannot read the examples of {example.file.relative}: {example.problem}"
+    return f"line {example.line}: {example.problem}"
+
+
+def run_checks(
+    checker: Checker,
+    examples: Sequence[Example],
+    *,
+    jobs: int = 1,
+    progress: ProgressCallback | None = None,
+) -> list[CheckResult]:
+    """Check every example; results come back in the order of ``examples``."""
+    results: list[CheckResult | None] = [None] * len(examples)
+    total = len(examples)
+    if progress is not None:
+        progress(0, total)
+    if jobs <= 1:
+        for index, example in enumerate(examples):
+            results[index] = checker.check(example)
+            if progress is not None:
+                progress(index + 1, total)
+    else:
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="trace-check") as pool:
+            futures = {pool.submit(checker.check, example): i for i, example in enumerate(examples)}
+            for done, future in enumerate(as_completed(futures), start=1):
+                results[futures[future]] = future.result()
+                if progress is not None:
+                    progress(done, total)
+    return [result for result in results if result is not None]
