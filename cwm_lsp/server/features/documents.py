@@ -61,7 +61,8 @@ class Documents(Feature):
             self.server.jobs.cancel_run(run)  # its values would describe old code
         self.server.results_changed(uri)
 
-    def on_save(self, params: types.DidSaveTextDocumentParams) -> None:
+    async def on_save(self, params: types.DidSaveTextDocumentParams) -> None:
+        await self.server.wait_for_settings()
         uri = params.text_document.uri
         source = self.server.document_source(uri)
         if source is None:
