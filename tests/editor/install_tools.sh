@@ -10,7 +10,7 @@ mkdir -p "$tools"
 cd "$tools"
 
 need_apt=()
-for package in chromium libkrb5-dev libx11-dev libxkbfile-dev libsecret-1-dev; do
+for package in chromium fonts-symbola libkrb5-dev libx11-dev libxkbfile-dev libsecret-1-dev; do
   dpkg -s "$package" >/dev/null 2>&1 || need_apt+=("$package")
 done
 if ((${#need_apt[@]})); then

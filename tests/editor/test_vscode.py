@@ -17,7 +17,6 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -74,23 +73,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def code_server(*args: str, **kwargs: Any) -> list[str]:
-    del kwargs
+def code_server(*args: str) -> list[str]:
     return [str(NODE24 / "node"), str(CODE_SERVER), *args]
 
 
 @pytest.fixture(scope="module")
 def vsix() -> Path:
-    missing = [str(p) for p in (NODE24 / "node", CODE_SERVER, TOOLS / "playwright-core", CHROMIUM) if not p.exists()]
+    missing = [
+        str(p)
+        for p in (NODE24 / "node", CODE_SERVER, TOOLS / "playwright-core", CHROMIUM)
+        if not p.exists()
+    ]
     if missing:
         pytest.fail(f"editor test tools missing: {missing}; run tests/editor/install_tools.sh")
     subprocess.run(["npm", "run", "--silent", "compile"], cwd=EXTENSION, check=True)
-    subprocess.run(["npm", "run", "--silent", "package"], cwd=EXTENSION, check=True, capture_output=True)
+    subprocess.run(
+        ["npm", "run", "--silent", "package"], cwd=EXTENSION, check=True, capture_output=True
+    )
     return VSIX
 
 
 @pytest.fixture()
-def workbench(tmp_path: Path, vsix: Path) -> Iterator[str]:
+def workbench(tmp_path: Path, vsix: Path) -> Iterator[tuple[str, Path]]:
     user_data = tmp_path / "user-data"
     extensions = tmp_path / "extensions"
     workspace = tmp_path / "workspace"
@@ -98,7 +102,9 @@ def workbench(tmp_path: Path, vsix: Path) -> Iterator[str]:
     (workspace / ".vscode").mkdir(parents=True)
     (workspace / "loops.py").write_text(EXAMPLE, encoding="utf-8")
     (workspace / ".vscode" / "settings.json").write_text(
-        json.dumps({"cwm.backend": "run", "cwm.allowExecution": True, "cwm.serverPython": sys.executable}),
+        json.dumps(
+            {"cwm.backend": "run", "cwm.allowExecution": True, "cwm.serverPython": sys.executable}
+        ),
         encoding="utf-8",
     )
     (user_data / "User" / "settings.json").write_text(
@@ -113,13 +119,18 @@ def workbench(tmp_path: Path, vsix: Path) -> Iterator[str]:
                 "editor.minimap.enabled": False,
                 "extensions.autoCheckUpdates": False,
                 "update.mode": "none",
+                "chat.disableAIFeatures": True,
+                "workbench.secondarySideBar.defaultVisibility": "hidden",
             }
         ),
         encoding="utf-8",
     )
     dirs = ["--user-data-dir", str(user_data), "--extensions-dir", str(extensions)]
     installed = subprocess.run(
-        code_server(*dirs, "--install-extension", str(vsix)), capture_output=True, text=True, timeout=180
+        code_server(*dirs, "--install-extension", str(vsix)),
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert installed.returncode == 0, installed.stdout + installed.stderr
     port = free_port()
@@ -127,8 +138,10 @@ def workbench(tmp_path: Path, vsix: Path) -> Iterator[str]:
     process = subprocess.Popen(
         code_server(
             *dirs,
-            "--auth", "none",
-            "--bind-addr", f"127.0.0.1:{port}",
+            "--auth",
+            "none",
+            "--bind-addr",
+            f"127.0.0.1:{port}",
             "--disable-telemetry",
             "--disable-update-check",
             "--disable-workspace-trust",
@@ -148,9 +161,11 @@ def workbench(tmp_path: Path, vsix: Path) -> Iterator[str]:
                     break
             except OSError:
                 if time.monotonic() > deadline or process.poll() is not None:
-                    raise AssertionError("code-server did not start:\n" + (tmp_path / "code-server.log").read_text()) from None
+                    raise AssertionError(
+                        "code-server did not start:\n" + (tmp_path / "code-server.log").read_text()
+                    ) from None
                 time.sleep(0.5)
-        yield url
+        yield url, user_data
     finally:
         process.terminate()
         try:
@@ -160,11 +175,22 @@ def workbench(tmp_path: Path, vsix: Path) -> Iterator[str]:
         log.close()
 
 
-def test_predict_from_the_command_palette_shows_hints_in_the_editor(workbench: str) -> None:
+def keep_extension_log(user_data: Path) -> str:
+    """Copies the extension's output channel (client and server log) next to the screenshots."""
+    logs = sorted((user_data / "logs").rglob("*Prophecy*.log"))
+    text = "\n".join(log.read_text(encoding="utf-8", errors="replace") for log in logs)
+    (OUTPUT / "prophecy-output.log").write_text(text, encoding="utf-8")
+    return text
+
+
+def test_predict_from_the_command_palette_shows_hints_in_the_editor(
+    workbench: tuple[str, Path],
+) -> None:
+    url, user_data = workbench
     if OUTPUT.exists():
         shutil.rmtree(OUTPUT)
     completed = subprocess.run(
-        ["node", str(DRIVER), workbench, str(OUTPUT)],
+        ["node", str(DRIVER), url, str(OUTPUT)],
         env={**os.environ, "NODE_PATH": str(TOOLS), "CHROMIUM": str(CHROMIUM)},
         capture_output=True,
         text=True,
@@ -173,7 +199,10 @@ def test_predict_from_the_command_palette_shows_hints_in_the_editor(workbench: s
     report_file = OUTPUT / "report.json"
     assert report_file.exists(), completed.stdout + completed.stderr
     report = json.loads(report_file.read_text(encoding="utf-8"))
-    assert report["ok"], f"{report.get('error')}\n{completed.stdout[-3000:]}"
+    log = keep_extension_log(user_data)
+    assert report["ok"], (
+        f"{report.get('error')}\n{completed.stdout[-3000:]}\nextension log:\n{log[-3000:]}"
+    )
     steps = {step["name"]: step for step in report["steps"]}
     assert steps["status"]["status"] == "Prophecy: ready"
     single = steps["single call"]["text"]

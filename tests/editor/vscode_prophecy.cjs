@@ -43,8 +43,10 @@ async function goToLine(page, line) {
   await page.waitForTimeout(300);
 }
 
+// The editor renders spaces (also in inlay hints) as no-break spaces.
 async function editorText(page) {
-  return page.locator('.monaco-editor .view-lines').first().innerText();
+  const text = await page.locator('.monaco-editor .view-lines').first().innerText();
+  return text.replace(/\u00a0/g, ' ');
 }
 
 async function waitForText(page, needle, timeout) {
@@ -104,7 +106,7 @@ async function main() {
     await page.screenshot({ path: path.join(outputDir, 'vscode-prophecy.png') });
 
     // A function with two example calls: the extension asks which one.
-    await goToLine(page, 15);
+    await goToLine(page, 17);
     await runCommand(page, 'Prophecy: Predict the function at the cursor');
     const rows = page.locator('.quick-input-list .monaco-list-row');
     await rows.filter({ hasText: 'collatz_steps(27)' }).first().waitFor({ timeout: 30000 });

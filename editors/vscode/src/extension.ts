@@ -16,13 +16,12 @@ import {
   RevealOutputChannelOn,
   ServerOptions,
   State,
-  TransportKind,
   WorkDoneProgress,
   WorkDoneProgressCancelNotification,
   WorkDoneProgressCreateRequest,
 } from 'vscode-languageclient/node';
 import { IMPORT_CHECK_ARGS, PythonChoice, SERVER_MODULE_ARGS, choosePython, describeChoice, missingServerMessage, pipInstallCommand } from './interpreter';
-import { Cursor, argumentsFor, choiceLabel, parseIteration, predictChoices } from './predictArgs';
+import { Cursor, argumentsFor, choiceLabel, parseIteration, predictionChoices, verifyChoice } from './predictArgs';
 import { toServerSettings } from './settings';
 import { StatusModel, statusView } from './status';
 
@@ -222,7 +221,7 @@ async function executeWithoutArguments(command: string, next: (command: string, 
     return undefined;
   }
   if (command === 'cwm.predict') {
-    const choices = predictChoices((await serverActionsAt(cursor)) as never);
+    const choices = predictionChoices((await serverActionsAt(cursor)) as never);
     if (choices.length === 1) {
       return next(choices[0].command, choices[0].arguments ?? []);
     }
@@ -234,11 +233,17 @@ async function executeWithoutArguments(command: string, next: (command: string, 
       return picked ? next(picked.choice.command, picked.choice.arguments ?? []) : undefined;
     }
   }
-  let iteration: number | undefined;
+  if (command === 'cwm.verify') {
+    const choice = verifyChoice((await serverActionsAt(cursor)) as never);
+    if (choice) {
+      return next(choice.command, choice.arguments ?? []);
+    }
+  }
+  let iteration: number | null | undefined;
   if (command === 'cwm.showIteration') {
     const typed = await vscode.window.showInputBox({
-      prompt: 'Show the values of which iteration of this line? (1 = first)',
-      validateInput: (text) => (parseIteration(text) === undefined ? 'Type a whole number, 1 or more' : undefined),
+      prompt: 'Show the values of which pass of the loop around this line? (1 = first; empty = all)',
+      validateInput: (text) => (parseIteration(text) === undefined ? 'Type a whole number, 1 or more, or nothing for all' : undefined),
     });
     if (typed === undefined) {
       return undefined;
@@ -326,13 +331,14 @@ async function startServer(): Promise<void> {
   const serverOptions: ServerOptions = {
     command: choice.command,
     args: [...choice.prefixArgs, ...SERVER_MODULE_ARGS],
-    transport: TransportKind.stdio,
+    // No `transport`: TransportKind.stdio would append --stdio, which `serve` does not take.
     options: { cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath, env: { ...process.env, PYTHONUNBUFFERED: '1' } },
   };
   const clientOptions: LanguageClientOptions = {
     documentSelector: PYTHON_SELECTOR,
     outputChannel: output,
     revealOutputChannelOn: RevealOutputChannelOn.Never,
+    // The server also reads these at initialize, so the first request already sees them.
     initializationOptions: { [SECTION]: serverSettings() },
     middleware: middleware(),
   };

@@ -2,6 +2,7 @@
 // arguments) rather than from a code action (arguments given by the server).
 
 export const PREDICT_TITLE_PREFIX = 'Prophecy: predict';
+export const VERIFY_TITLE_PREFIX = 'Prophecy: verify';
 
 export interface Cursor {
   readonly uri: string;
@@ -37,6 +38,28 @@ export function predictChoices(actions: readonly CodeActionLike[]): CommandLike[
   return out;
 }
 
+/** The server's "predict with invented inputs" action carries `true` as its fourth argument. */
+export function inventsInputs(choice: CommandLike): boolean {
+  return choice.arguments?.[3] === true;
+}
+
+/** What "Prophecy: Predict" offers: the example calls; invented inputs only when there is none. */
+export function predictionChoices(actions: readonly CodeActionLike[]): CommandLike[] {
+  const all = predictChoices(actions);
+  const examples = all.filter((choice) => !inventsInputs(choice));
+  return examples.length > 0 ? examples : all;
+}
+
+/** The server's "Prophecy: verify …" action, whose arguments name the call last predicted. */
+export function verifyChoice(actions: readonly CodeActionLike[]): CommandLike | undefined {
+  for (const action of actions) {
+    if (action.title.startsWith(VERIFY_TITLE_PREFIX) && typeof action.command === 'object' && action.command.command === 'cwm.verify') {
+      return { title: action.title, command: action.command.command, arguments: action.command.arguments };
+    }
+  }
+  return undefined;
+}
+
 /** The label shown in a quick pick: "predict add(2, 3)" without the common prefix. */
 export function choiceLabel(choice: CommandLike): string {
   return choice.title.replace(/^Prophecy:\s*/, '');
@@ -47,7 +70,7 @@ export function choiceLabel(choice: CommandLike): string {
  * cwm.predict / cwm.verify: [uri, line]; cwm.clear: [uri]; cwm.showIteration: [uri, line, iteration].
  * Arguments that are already there are kept as they are.
  */
-export function argumentsFor(command: string, given: readonly unknown[], cursor: Cursor | undefined, iteration?: number): unknown[] | undefined {
+export function argumentsFor(command: string, given: readonly unknown[], cursor: Cursor | undefined, iteration?: number | null): unknown[] | undefined {
   if (given.length > 0) {
     return [...given];
   }
@@ -58,15 +81,21 @@ export function argumentsFor(command: string, given: readonly unknown[], cursor:
     case 'cwm.clear':
       return [cursor.uri];
     case 'cwm.showIteration':
-      return iteration === undefined ? [cursor.uri, cursor.line] : [cursor.uri, cursor.line, iteration];
+      return [cursor.uri, cursor.line, iteration ?? null];
     default:
       return [cursor.uri, cursor.line];
   }
 }
 
-/** Parses the iteration number typed by the user (1-based in the UI, 0-based for the server). */
-export function parseIteration(text: string): number | undefined {
+/**
+ * Parses the iteration number typed by the user (1-based in the UI, 0-based for the server);
+ * an empty answer or "all" gives null (show all iterations again).
+ */
+export function parseIteration(text: string): number | null | undefined {
   const trimmed = text.trim();
+  if (trimmed === '' || trimmed.toLowerCase() === 'all') {
+    return null;
+  }
   if (!/^\d+$/.test(trimmed)) {
     return undefined;
   }

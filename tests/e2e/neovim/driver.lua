@@ -25,6 +25,9 @@ end
 
 local function wait_for_client(bufnr)
   local ok = vim.wait(60000, function()
+    if #report.messages > 0 and report.messages[#report.messages].message:find("quit with exit code", 1, true) then
+      error(report.messages[#report.messages].message)
+    end
     local client = compat.clients('cwm_lsp', bufnr)[1]
     return client ~= nil and client.initialized ~= false and client.server_capabilities ~= nil
   end, 50)

@@ -105,6 +105,8 @@ local function lsp_config(bufnr)
     cmd = M.config.cmd,
     root_dir = compat.root_dir(path ~= '' and path or vim.fn.getcwd() .. '/x', M.config.root_markers),
     settings = M.config.settings,
+    -- The server also reads these at initialize, so the first request already sees them.
+    init_options = M.config.settings,
     capabilities = capabilities(),
     handlers = handlers(),
     on_attach = M.on_attach,
@@ -161,6 +163,20 @@ local function execute(ctx, command, arguments)
   end, ctx.bufnr)
 end
 
+--- True for the server's "predict with invented inputs" action (arguments[4] == true).
+local function invents_inputs(choice)
+  return type(choice.arguments) == 'table' and choice.arguments[4] == true
+end
+
+--- The choices :Prophecy offers: the example calls; invented inputs only when there is none.
+function M.prediction_choices(actions)
+  local all = M.actions_with_prefix(actions, M.predict_prefix)
+  local examples = vim.tbl_filter(function(choice)
+    return not invents_inputs(choice)
+  end, all)
+  return #examples > 0 and examples or all
+end
+
 --- The server's code actions whose title starts with `prefix`, as {title=, command=, arguments=}.
 function M.actions_with_prefix(actions, prefix)
   local found = {}
@@ -203,7 +219,7 @@ function M.predict(call)
     return
   end
   with_code_actions(ctx, function(actions)
-    local choices = M.actions_with_prefix(actions, M.predict_prefix)
+    local choices = M.prediction_choices(actions)
     if #choices == 0 then
       execute(ctx, 'cwm.predict', { ctx.uri, ctx.line })
     elseif #choices == 1 then
