@@ -7,13 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import goldens
 import pytest
 
 from cwm_lsp.backends.registry import demo_model_path
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-GOLDEN_DIR = Path("/work/shared/golden")
+GOLDEN_DIR = goldens.GOLDEN_DIR
 GOLDENS = sorted(GOLDEN_DIR.glob("*.json"))
 
 

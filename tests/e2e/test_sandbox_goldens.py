@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import goldens
 import pytest
 
 from cwm_lsp.backends.base import (
@@ -30,7 +31,7 @@ from cwm_lsp.tracer import (
     record_call,
 )
 
-GOLDEN_FILES = sorted(Path("/work/shared/golden").glob("*.json"))
+GOLDEN_FILES = sorted(goldens.GOLDEN_DIR.glob("*.json"))
 SANDBOXES = [
     pytest.param(
         BUBBLEWRAP,

@@ -6,6 +6,7 @@ import json
 import textwrap
 from pathlib import Path
 
+import goldens
 import pytest
 
 from cwm_lsp.entry import (
@@ -17,7 +18,7 @@ from cwm_lsp.entry import (
     parse_call,
 )
 
-GOLDEN_DIR = Path("/work/shared/golden")
+GOLDEN_DIR = goldens.GOLDEN_DIR
 GOLDENS = sorted(GOLDEN_DIR.glob("*.json"))
 
 

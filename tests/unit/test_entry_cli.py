@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import goldens
 import pytest
 
 from cwm_lsp.backends.base import BackendError, Origin, Provenance
@@ -20,7 +21,7 @@ from cwm_lsp.commands.predict import (
 from cwm_lsp.entry import EntryError, find_function
 from cwm_lsp.trace.frames import Frame
 
-GOLDENS = sorted(Path("/work/shared/golden").glob("*.json"))
+GOLDENS = sorted(goldens.GOLDEN_DIR.glob("*.json"))
 
 
 @pytest.mark.parametrize("path", GOLDENS, ids=lambda p: p.stem)

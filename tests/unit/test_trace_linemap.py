@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import types
-from pathlib import Path
 from typing import Any
 
+import goldens
 import pytest
 
 from cwm_lsp.trace.frames import Event, Frame
 from cwm_lsp.trace.linemap import ContextIndex, map_lines
 
-GOLDEN_DIR = Path(os.environ.get("CWM_LSP_GOLDEN_DIR") or "/work/shared/golden")
+GOLDEN_DIR = goldens.GOLDEN_DIR
 GOLDENS = {p.stem: json.loads(p.read_text()) for p in sorted(GOLDEN_DIR.glob("*.json"))}
 FILENAME = "<linemap-test>"
 

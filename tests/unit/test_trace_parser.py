@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
+import goldens
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,20 +20,7 @@ from cwm_lsp.trace.parser import (
     parse_trace,
 )
 
-GOLDEN_DIR = Path(
-    os.environ.get("CWM_LSP_GOLDEN_DIR")
-    or next(
-        (
-            str(path)
-            for path in (
-                Path(__file__).resolve().parents[1] / "golden",
-                Path("/work/shared/golden"),
-            )
-            if path.is_dir()
-        ),
-        "/work/shared/golden",
-    )
-)
+GOLDEN_DIR = goldens.GOLDEN_DIR
 GOLDENS = {p.stem: json.loads(p.read_text()) for p in sorted(GOLDEN_DIR.glob("*.json"))}
 GOLDEN_FRAMES = {
     name: [Frame.from_json(item) for item in data["frames"]] for name, data in GOLDENS.items()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
+
+import goldens
 
 from cwm_lsp.backends.base import Origin
 from cwm_lsp.trace.frames import Event, Frame
@@ -19,7 +19,7 @@ from cwm_lsp.trace.render import (
 )
 from cwm_lsp.trace.timeline import LineExecution, Timeline, build_timeline
 
-GOLDEN_DIR = Path(os.environ.get("CWM_LSP_GOLDEN_DIR") or "/work/shared/golden")
+GOLDEN_DIR = goldens.GOLDEN_DIR
 GOLDENS = {p.stem: json.loads(p.read_text()) for p in sorted(GOLDEN_DIR.glob("*.json"))}
 
 

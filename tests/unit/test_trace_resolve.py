@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
+import goldens
 import pytest
 
 from cwm_lsp.trace.codec import encode_trace
 from cwm_lsp.trace.frames import Event, Frame
 from cwm_lsp.trace.resolve import UNKNOWN_VALUE, diff_states, resolve_states
 
-GOLDEN_DIR = Path(
-    os.environ.get("CWM_LSP_GOLDEN_DIR")
-    or next(
-        (
-            str(path)
-            for path in (
-                Path(__file__).resolve().parents[1] / "golden",
-                Path("/work/shared/golden"),
-            )
-            if path.is_dir()
-        ),
-        "/work/shared/golden",
-    )
-)
+GOLDEN_DIR = goldens.GOLDEN_DIR
 GOLDENS = {p.stem: json.loads(p.read_text()) for p in sorted(GOLDEN_DIR.glob("*.json"))}
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
+import goldens
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,7 +20,7 @@ from cwm_lsp.trace.timeline import (
     timeline_to_json,
 )
 
-GOLDEN_DIR = Path(os.environ.get("CWM_LSP_GOLDEN_DIR") or "/work/shared/golden")
+GOLDEN_DIR = goldens.GOLDEN_DIR
 GOLDENS = {p.stem: json.loads(p.read_text()) for p in sorted(GOLDEN_DIR.glob("*.json"))}
 
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import goldens
 import pytest
 
 from cwm_lsp.trace.codec import encode_trace
@@ -19,7 +20,7 @@ from cwm_lsp.tracer.recorder import (
     safe_repr,
 )
 
-GOLDEN_DIR = Path("/work/shared/golden")
+GOLDEN_DIR = goldens.GOLDEN_DIR
 GOLDEN_FILES = sorted(GOLDEN_DIR.glob("*.json"))
 py311 = pytest.mark.skipif(
     sys.version_info[:2] != (3, 11), reason="golden traces were recorded on CPython 3.11"

@@ -1,0 +1,16 @@
+"""Where the shared reference traces live: ``../shared/golden`` beside the checkout (as in CI)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+GOLDEN_DIR = Path(
+    os.environ.get("CWM_LSP_GOLDEN_DIR")
+    or Path(__file__).resolve().parents[2] / "shared" / "golden"
+)
+GOLDEN_FILES = sorted(GOLDEN_DIR.glob("*.json"))
+if len(GOLDEN_FILES) != 10:
+    raise RuntimeError(
+        f"expected the ten reference traces in {GOLDEN_DIR}; set CWM_LSP_GOLDEN_DIR to their folder"
+    )
