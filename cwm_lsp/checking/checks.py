@@ -72,14 +72,14 @@ def outcome_of(result: PredictionResult, context: str) -> tuple[Outcome, Timelin
     problems: list[str] = []
     if result.limit:
         problems.append(result.limit)
+    elif not result.finished:
+        problems.append("the trace did not reach its end")
+    elif not timeline.complete:
+        problems.append("the trace ended before the call returned")
     problems += [problem for problem in result.problems if problem != result.limit]
     if result.provenance.origin is Origin.PREDICTED:
         # An observed trace is right by construction; a model's must also map onto the code.
         problems += [str(problem) for problem in timeline.problems]
-    if not result.finished and not result.limit:
-        problems.append("the trace did not reach its end")
-    elif result.finished and not timeline.complete:
-        problems.append("the trace ended before the call returned")
     entry = timeline.result
     outcome = Outcome(entry.value, entry.exception, timeline.complete, problems)
     origin = entry.exception
@@ -136,17 +136,21 @@ def check_verification(
         return None
     return Failure(
         VERIFY_DIVERGENCE,
-        f"{example.call}: predicted and observed traces diverge at {divergence.describe()}",
+        f"{example.call}: predicted and observed traces diverge at "
+        + divergence.describe(in_file=_in_file(divergence.line, example)),
         _reported_line(divergence, example),
         expected=divergence.observed,
         predicted=divergence.predicted,
     )
 
 
+def _in_file(line: int | None, example: Example) -> bool:
+    return line is not None and 1 <= line <= len(example.source.splitlines())
+
+
 def _reported_line(divergence: Divergence, example: Example) -> int:
     """The divergence's own line when it is in the file (not in the harness), else the call's."""
-    line_count = len(example.source.splitlines())
-    if divergence.line is not None and 1 <= divergence.line <= line_count:
+    if divergence.line is not None and _in_file(divergence.line, example):
         return divergence.line
     return example.line
 

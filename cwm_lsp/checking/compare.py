@@ -33,8 +33,14 @@ class Divergence:
     predicted: str | None
     observed: str | None
 
-    def describe(self) -> str:
-        at = f"line {self.line}" if self.line is not None else f"frame {self.frame_index}"
+    def describe(self, *, in_file: bool = True) -> str:
+        """``line 5 `total += v`: total predicted 4, observed 5``; ``in_file=False`` names the
+        frame instead of a line of the harness the check added after the module."""
+        at = (
+            f"line {self.line}"
+            if self.line is not None and in_file
+            else f"frame {self.frame_index}"
+        )
         code = f" `{self.source_line.strip()}`" if self.source_line.strip() else ""
         if self.what == "variable":
             return (

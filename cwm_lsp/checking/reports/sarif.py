@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from urllib.parse import quote
 from typing import Any
 
 from cwm_lsp.checking.checks import RULES
@@ -53,7 +54,7 @@ def render(report: Report) -> str:
                     {
                         "physicalLocation": {
                             "artifactLocation": {
-                                "uri": result.example.file.relative,
+                                "uri": quote(result.example.file.relative),
                                 "uriBaseId": ROOT_ID,
                             },
                             "region": {"startLine": failure.line},
