@@ -220,7 +220,7 @@ def test_github_annotations_escape_properties_and_data(project: Path, shared_cac
     )
     assert lines[1].startswith(
         "::error file=failing.py,line=15,title=prophecy/doctest-mismatch%3A lookup%3A "
-        "lookup({}%2C \"k\")::"
+        'lookup({}%2C "k")::'
     )
     assert lines[-1] == "cwm-lsp trace-check: 0 passed, 2 failed"
 
@@ -267,7 +267,9 @@ def test_baseline_accepts_known_failures_and_reports_only_new_ones(
     written = baseline.read_text(encoding="utf-8")
     entries = json.loads(written)["known_failures"]
     assert len(entries) == 6
-    assert entries == sorted(entries, key=lambda e: (e["file"], e["function"], e["call"], e["rule"]))
+    assert entries == sorted(
+        entries, key=lambda e: (e["file"], e["function"], e["call"], e["rule"])
+    )
     assert {"file": "raising.py", "function": "average", "call": "average([])",
             "rule": "prophecy/uncaught-exception"} in entries  # fmt: skip
     assert all("line" not in entry for entry in entries)
