@@ -77,6 +77,10 @@ def _kernels() -> list[tuple[str, str]]:
         )
     else:
         rows.append(("native extension", f"NOT available: {native.unavailable_reason()}"))
+        if native.build_log():
+            rows.append(
+                ("", "full build log: python -c 'import cwm_lsp._native_build as b; print(b.LOG)'")
+            )
     if native.built() and not native.available():
         rows.append(("native kernels", f"not used: {native.unavailable_reason()}"))
     warning = native.path_warning()

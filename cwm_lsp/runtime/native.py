@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from types import ModuleType
 
 import torch
@@ -53,6 +54,11 @@ def _build_record() -> ModuleType | None:
         return None
 
 
+_TELLING = re.compile(
+    r"error:|not able to compile|Could NOT find|not found|No such file", re.IGNORECASE
+)
+
+
 def unavailable_reason() -> str | None:
     """Why :func:`available` is false, in one line; None when it is true."""
     if os.environ.get("CWM_LSP_NATIVE") == "0":
@@ -63,8 +69,10 @@ def unavailable_reason() -> str | None:
     if record is None:
         return f"extension not built (no build record; import said {_import_error})"
     if not record.BUILT:
-        lines = [line for line in str(record.LOG).splitlines() if line.strip()]
-        return "extension build failed at install time: " + (lines[0] if lines else "no log")
+        lines = [line.strip() for line in str(record.LOG).splitlines() if line.strip()]
+        reason = "extension build failed at install time: " + (lines[0] if lines else "no log")
+        telling = [line for line in lines[1:] if _TELLING.search(line)]
+        return f"{reason} ({telling[0]})" if telling else reason
     return f"extension built but cannot be imported: {_import_error}"
 
 
@@ -109,8 +117,8 @@ def set_num_threads(n: int) -> None:
 def active_paths() -> dict[str, str]:
     """Which implementation each operation uses right now, e.g. {"attention": "native avx512"}."""
     if not available():
-        reason = unavailable_reason() or "unavailable"
-        return {op: f"pytorch ({reason})" for op in ("attention", "int8_linear", "int4_linear")}
+        why = "CWM_LSP_NATIVE=0" if _module is not None else "native kernels not built"
+        return {op: f"pytorch ({why})" for op in ("attention", "int8_linear", "int4_linear")}
     path = get_path()
     matmul = path
     if path == "avx512-vnni":
