@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from cwm_lsp.backends.base import Origin, PredictionResult
-from cwm_lsp.checking.compare import Divergence, canonical_repr, first_divergence
+from cwm_lsp.checking.compare import Divergence, first_divergence, same_up_to_set_order
 from cwm_lsp.checking.discovery import DoctestInfo, Example
 from cwm_lsp.trace.timeline import ExceptionInfo, Timeline, build_timeline
 
@@ -207,7 +207,7 @@ def _output_matches(want: str, shown: str, stdout: str | None, has_setup: bool, 
     for got in candidates:
         if checker.check_output(want, got, flags):
             return True
-        if canonical_repr(want.strip()) == canonical_repr(got.strip()) and got.strip():
+        if got.strip() and same_up_to_set_order(want.strip(), got.strip()):
             return True  # set displays in another order
     return False
 

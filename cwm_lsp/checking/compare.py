@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -79,7 +80,21 @@ def same_value(predicted: str | None, observed: str | None) -> bool:
         return True
     if predicted is None or observed is None:
         return False
-    return canonical_repr(predicted) == canonical_repr(observed)
+    return same_up_to_set_order(predicted, observed)
+
+
+def same_up_to_set_order(first: str, second: str) -> bool:
+    """Equal once set elements are sorted and addresses blanked, and nothing else differs.
+
+    Reordering a set keeps the characters of its repr, so the character counts must match:
+    that keeps ``[1,\n 2]`` different from ``[1, 2]``, as a repr comparison should.
+    """
+    first, second = _ADDRESS.sub(" at 0x?", first), _ADDRESS.sub(" at 0x?", second)
+    if first == second:
+        return True
+    if Counter(first) != Counter(second):
+        return False
+    return canonical_repr(first) == canonical_repr(second)
 
 
 def first_divergence(

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from urllib.parse import quote
 from typing import Any
+from urllib.parse import quote
 
 from cwm_lsp.checking.checks import RULES
 from cwm_lsp.checking.report import Report
