@@ -257,7 +257,8 @@ def _doctest_details(
     """Each ``>>>`` expression's doctest facts and setup, by file line.
 
     The setup is every earlier example of the docstring (expressions included, as a doctest
-    session runs them), except those expected to raise, which would stop the harness early.
+    session runs them), except skipped ones and those expected to raise, which would stop the
+    harness early.
     """
     if literal is None:
         return {}
@@ -274,7 +275,7 @@ def _doctest_details(
             options = {int(flag): bool(on) for flag, on in example.options.items()}
             info = DoctestInfo(example.want, example.exc_msg, options)
             details[line] = (info, tuple(earlier))
-        if example.exc_msg is None:
+        if example.exc_msg is None and not example.options.get(doctest.SKIP):
             earlier.append(text)
     return details
 
