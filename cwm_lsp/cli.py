@@ -63,20 +63,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     check = commands.add_parser("trace-check", help="check documented examples headlessly (for CI)")
-    check.add_argument("paths", nargs="+", metavar="PATH")
+    check.add_argument(
+        "paths", nargs="+", metavar="PATH", help="Python files or directories to check"
+    )
     _add_backend_options(check)
     check.add_argument(
-        "--verify", action="store_true", help="compare predictions with sandboxed runs"
+        "--verify",
+        action="store_true",
+        help="also compare each prediction with a sandboxed run (executes the examples)",
     )
-    check.add_argument("--jobs", type=int, default=1, metavar="N")
     check.add_argument(
-        "--format", choices=("text", "json", "junit", "sarif", "github"), default="text"
+        "--jobs", type=int, default=1, metavar="N", help="predict N examples at a time"
     )
-    check.add_argument("--output", metavar="FILE")
-    check.add_argument("--baseline", metavar="FILE")
-    check.add_argument("--update-baseline", action="store_true")
     check.add_argument(
-        "--no-cache", action="store_true", help="ignore and do not write the result cache"
+        "--format",
+        choices=("text", "json", "junit", "sarif", "github"),
+        default="text",
+        help="report format (github: workflow-command annotations)",
+    )
+    check.add_argument("--output", metavar="FILE", help="write the report to FILE")
+    check.add_argument(
+        "--baseline", metavar="FILE", help="known failures: only failures not in FILE fail"
+    )
+    check.add_argument(
+        "--update-baseline",
+        action="store_true",
+        help="write this run's failures to the --baseline file and exit 0",
+    )
+    check.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="ignore and do not write the result cache (.cwm-lsp-cache/ or $CWM_LSP_CACHE_DIR)",
     )
 
     model = commands.add_parser(
