@@ -100,6 +100,14 @@ def load_model(
     the checkpoint's). Raises :class:`ModelLoadError` with a message meant for the user.
     """
     directory = Path(path).expanduser()
+    # -- other formats (owned by the deployments part): GGUF files and AutoAWQ checkpoints. --
+    from cwm_lsp.runtime import awq, gguf_loader
+
+    if directory.suffix.lower() == ".gguf" and directory.is_file():
+        return gguf_loader.load_gguf(directory, quantize=quantize, device=device, dtype=dtype)
+    if directory.is_dir() and awq.is_awq_checkpoint(directory):
+        return awq.load_awq(directory, quantize=quantize, device=device, dtype=dtype)
+    # -- end of other formats --
     if not directory.exists():
         raise ModelLoadError(f"{directory}: no such model directory")
     if not directory.is_dir():
