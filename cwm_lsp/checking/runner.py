@@ -179,8 +179,12 @@ def run_checks(
     else:
         with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="trace-check") as pool:
             futures = {pool.submit(checker.check, example): i for i, example in enumerate(examples)}
-            for done, future in enumerate(as_completed(futures), start=1):
-                results[futures[future]] = future.result()
-                if progress is not None:
-                    progress(done, total)
+            try:
+                for done, future in enumerate(as_completed(futures), start=1):
+                    results[futures[future]] = future.result()
+                    if progress is not None:
+                        progress(done, total)
+            except KeyboardInterrupt:
+                pool.shutdown(wait=False, cancel_futures=True)  # only running ones finish
+                raise
     return [result for result in results if result is not None]

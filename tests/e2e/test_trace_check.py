@@ -396,3 +396,49 @@ def test_unusable_baseline_and_missing_model_exit_2(project: Path) -> None:
 
     missing = trace_check(".", "--backend", "native", "--model", project / "no-model", cwd=project)
     assert_usage_error(missing, "model not found")
+
+
+# --------------------------------------------------------------------------- progress
+
+
+def test_progress_bar_only_on_a_terminal_outside_ci(project: Path, shared_cache: Path) -> None:
+    import pty
+
+    environment = {
+        key: value for key, value in os.environ.items() if key not in ("CI", "GITHUB_ACTIONS")
+    }
+    environment["CWM_LSP_CACHE_DIR"] = str(shared_cache)
+
+    def stderr_on_terminal(extra: dict[str, str]) -> str:
+        controller, terminal = pty.openpty()
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "cwm_lsp", "trace-check", "passing.py", *FAST],
+                stdout=subprocess.PIPE,
+                stderr=terminal,
+                cwd=project,
+                env={**environment, **extra},
+                timeout=240,
+                check=False,
+            )
+            os.close(terminal)
+            terminal = -1
+            chunks = []
+            while True:
+                try:
+                    chunk = os.read(controller, 65536)
+                except OSError:  # EIO: the terminal is closed and drained
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        finally:
+            if terminal != -1:
+                os.close(terminal)
+            os.close(controller)
+        assert done.returncode == 0
+        return b"".join(chunks).decode("utf-8", "replace")
+
+    shown = stderr_on_terminal({})
+    assert "trace-check [" in shown and "9/9 examples" in shown
+    assert stderr_on_terminal({"CI": "true"}) == ""

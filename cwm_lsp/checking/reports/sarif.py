@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -53,10 +54,7 @@ def render(report: Report) -> str:
                 "locations": [
                     {
                         "physicalLocation": {
-                            "artifactLocation": {
-                                "uri": quote(result.example.file.relative),
-                                "uriBaseId": ROOT_ID,
-                            },
+                            "artifactLocation": _artifact(result.example.file.relative),
                             "region": {"startLine": failure.line},
                         },
                         "logicalLocations": [
@@ -99,3 +97,10 @@ def render(report: Report) -> str:
 def _directory_uri(report: Report) -> str:
     uri = report.root.as_uri()
     return uri if uri.endswith("/") else uri + "/"
+
+
+def _artifact(relative: str) -> dict[str, str]:
+    """A location under the root is relative to ``%SRCROOT%``; any other is a file URI."""
+    if relative.startswith("/"):
+        return {"uri": Path(relative).as_uri()}
+    return {"uri": quote(relative), "uriBaseId": ROOT_ID}
