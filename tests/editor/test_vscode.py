@@ -94,7 +94,7 @@ def vsix() -> Path:
 
 
 @pytest.fixture()
-def workbench(tmp_path: Path, vsix: Path) -> Iterator[tuple[str, Path]]:
+def workbench(tmp_path: Path, vsix: Path) -> Iterator[tuple[str, Path, Path]]:
     user_data = tmp_path / "user-data"
     extensions = tmp_path / "extensions"
     workspace = tmp_path / "workspace"
@@ -165,7 +165,7 @@ def workbench(tmp_path: Path, vsix: Path) -> Iterator[tuple[str, Path]]:
                         "code-server did not start:\n" + (tmp_path / "code-server.log").read_text()
                     ) from None
                 time.sleep(0.5)
-        yield url, user_data
+        yield url, user_data, workspace
     finally:
         process.terminate()
         try:
@@ -173,6 +173,17 @@ def workbench(tmp_path: Path, vsix: Path) -> Iterator[tuple[str, Path]]:
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+def bare_interpreter() -> str:
+    """A Python that cannot import cwm_lsp: a fresh virtual environment without it."""
+    bare = OUTPUT.parent / ".bare-venv"
+    python = bare / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    probe = subprocess.run([str(python), "-c", "import cwm_lsp"], capture_output=True, cwd=bare)
+    assert probe.returncode != 0, f"{python} can import cwm_lsp"
+    return str(python)
 
 
 def keep_extension_log(user_data: Path) -> str:
@@ -186,11 +197,12 @@ def keep_extension_log(user_data: Path) -> str:
 def test_predict_from_the_command_palette_shows_hints_in_the_editor(
     workbench: tuple[str, Path],
 ) -> None:
-    url, user_data = workbench
+    url, user_data, workspace = workbench
+    bare_python = bare_interpreter()
     if OUTPUT.exists():
         shutil.rmtree(OUTPUT)
     completed = subprocess.run(
-        ["node", str(DRIVER), url, str(OUTPUT)],
+        ["node", str(DRIVER), url, str(OUTPUT), str(workspace), bare_python],
         env={**os.environ, "NODE_PATH": str(TOOLS), "CHROMIUM": str(CHROMIUM)},
         capture_output=True,
         text=True,
@@ -215,3 +227,7 @@ def test_predict_from_the_command_palette_shows_hints_in_the_editor(
     assert any("collatz_steps(27)" in choice for choice in chosen["choices"])
     assert "⮐ 111" in chosen["text"]
     assert (OUTPUT / "vscode-prophecy.png").stat().st_size > 10_000
+    missing = steps["missing server"]
+    assert "cwm_lsp package is not installed in" in missing["message"], missing
+    assert f"{bare_python} -m pip install cwm-lsp" in missing["message"], missing
+    assert missing["status"].startswith("Prophecy: error"), missing

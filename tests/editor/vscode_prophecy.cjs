@@ -1,13 +1,15 @@
 // Drives the real VS Code (code-server) in headless Chromium: opens the example, runs
 // "Prophecy: Predict" from the command palette, waits for the inlay hints in the editor DOM and
 // writes what it saw to OUTPUT_DIR/report.json (+ screenshots). Assertions are in
-// test_vscode.py. Usage: node vscode_prophecy.cjs URL OUTPUT_DIR
+// test_vscode.py. Usage: node vscode_prophecy.cjs URL OUTPUT_DIR [WORKSPACE BARE_PYTHON]
+// With WORKSPACE and BARE_PYTHON (a Python without cwm_lsp) it finally points cwm.serverPython
+// there and records what the extension tells the user.
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { chromium } = require('playwright-core');
 
-const [url, outputDir] = process.argv.slice(2);
+const [url, outputDir, workspace, barePython] = process.argv.slice(2);
 const report = { steps: [], ok: false };
 
 function step(name, data) {
@@ -116,6 +118,17 @@ async function main() {
     await page.waitForTimeout(1000);
     step('chosen call', { choices, text: await editorText(page), status: await statusText(page) });
     await page.screenshot({ path: path.join(outputDir, 'vscode-prophecy-choice.png') });
+
+    if (workspace && barePython) {
+      const settingsFile = path.join(workspace, '.vscode', 'settings.json');
+      const settings = JSON.parse(fs.readFileSync(settingsFile, 'utf8'));
+      fs.writeFileSync(settingsFile, JSON.stringify({ ...settings, 'cwm.serverPython': barePython }));
+      const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'not installed' }).first();
+      await toast.waitFor({ timeout: 60000 });
+      await page.waitForTimeout(500);
+      step('missing server', { message: (await toast.innerText()).replace(/\u00a0/g, ' '), status: await statusText(page) });
+      await page.screenshot({ path: path.join(outputDir, 'vscode-missing-server.png') });
+    }
     report.ok = true;
   } catch (error) {
     report.error = String(error && error.stack ? error.stack : error);

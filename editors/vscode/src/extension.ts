@@ -145,9 +145,14 @@ async function choosePythonNow(): Promise<PythonChoice> {
   return choosePython(configured, fromExtension);
 }
 
+/** The server's working directory; the import check runs there too (`-m` imports from it). */
+function serverCwd(): string | undefined {
+  return vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+}
+
 function checkServerImport(choice: PythonChoice): Promise<string | undefined> {
   return new Promise((resolve) => {
-    execFile(choice.command, [...choice.prefixArgs, ...IMPORT_CHECK_ARGS], { timeout: 60_000 }, (error, _stdout, stderr) => {
+    execFile(choice.command, [...choice.prefixArgs, ...IMPORT_CHECK_ARGS], { timeout: 60_000, cwd: serverCwd() }, (error, _stdout, stderr) => {
       resolve(error ? `${stderr || ''}\n${error.message}` : undefined);
     });
   });
@@ -332,7 +337,7 @@ async function startServer(): Promise<void> {
     command: choice.command,
     args: [...choice.prefixArgs, ...SERVER_MODULE_ARGS],
     // No `transport`: TransportKind.stdio would append --stdio, which `serve` does not take.
-    options: { cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath, env: { ...process.env, PYTHONUNBUFFERED: '1' } },
+    options: { cwd: serverCwd(), env: { ...process.env, PYTHONUNBUFFERED: '1' } },
   };
   const clientOptions: LanguageClientOptions = {
     documentSelector: PYTHON_SELECTOR,
