@@ -61,7 +61,7 @@ class Outcome:
 
     def describe(self) -> str:
         if self.exception is not None:
-            return f"raises {self.exception.describe()}"
+            return f"raises {exception_text(self.exception)}"
         if self.value is not None:
             return f"returns {self.value}"
         return "does not finish"
@@ -113,7 +113,7 @@ def check_prediction(
         mismatch = doctest_failure(example, example.doctest, outcome, stdout)
         return ([mismatch] if mismatch else []), outcome
     if outcome.exception is not None:
-        raised = outcome.exception.describe()
+        raised = exception_text(outcome.exception)
         where = _raising_line(outcome.raised_line, example)
         message = f"{example.call} raises {raised}{where}"
         return [Failure(UNCAUGHT_EXCEPTION, message, example.line, None, f"raises {raised}")], (
@@ -254,3 +254,12 @@ def exception_messages(exception: ExceptionInfo) -> list[str]:
             else:
                 found.append(str(parsed))
     return found
+
+
+def exception_text(exception: ExceptionInfo) -> str:
+    """``Type: message`` as a traceback's last line shows it (``KeyError: 'k'``)."""
+    if exception.type_name == "KeyError":
+        candidates = exception_messages(exception)
+        if len(candidates) == 3:  # [message, str(key), repr(key)]
+            return f"KeyError: {candidates[2]}"
+    return exception.describe()

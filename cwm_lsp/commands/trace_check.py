@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -159,6 +160,8 @@ def _identity(
         "quantize": args.quantize,
         "device": args.device if backend != "run" else None,
         "timeout": args.timeout if backend == "run" else None,
+        # an observed trace is what this interpreter does (line events differ across versions)
+        "python": platform.python_version() if backend == "run" else None,
     }
 
 
