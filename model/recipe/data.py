@@ -1,0 +1,147 @@
+"""Build the demo model's corpus: generated programs traced by cwm-lsp's own tracer.
+
+Each example is one call of a generated function, recorded with the tracer's in-process core
+(``cwm_lsp.tracer.recorder.record_in_process``) inside a few worker processes of our own (the
+code is ours, so no sandbox; every example still has a frame cap and a wall-clock timeout).
+
+    python model/recipe/data.py --out model/work/corpus --examples 60000
+
+writes ``train.jsonl`` and ``heldout.jsonl``: one JSON object per line with ``prompt``
+(``codec.encode_prompt(context)``), ``trace`` (the recorded trace text, ending in
+``<|end_of_text|>``), ``context``, ``source``, ``call``, ``frames`` and ``uncaught``.
+Examples are deduplicated by prompt; the held-out split is chosen by a hash of the program
+source, so no program (with any input) of the held-out split is ever trained on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import random
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from programs import generate_program, harness
+
+from cwm_lsp.trace import codec
+from cwm_lsp.tracer.recorder import record_in_process
+
+MAX_FRAMES = 120
+MAX_CHARS = 2600  # prompt + trace; the token filter in train.py is the real length limit
+TIMEOUT_S = 2
+HELDOUT_PERCENT = 2
+
+
+class ExampleTimeout(BaseException):
+    """Raised by SIGALRM inside a traced call that runs too long."""
+
+
+def _on_alarm(signum: int, frame: FrameType | None) -> None:
+    raise ExampleTimeout
+
+
+def trace_example(source: str, call: str) -> dict[str, Any] | None:
+    """The corpus record for one call, or None when it is too long, too slow or broken."""
+    context = harness(source, call)
+    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.alarm(TIMEOUT_S)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            frames, outcome = record_in_process(context, max_frames=MAX_FRAMES, repr_chars=120)
+    except (ExampleTimeout, RecursionError, MemoryError):
+        return None
+    finally:
+        signal.alarm(0)
+        sys.settrace(None)
+    if not outcome.finished or outcome.limit is not None or not frames:
+        return None
+    if outcome.uncaught and "while defining the module" in outcome.uncaught:
+        return None
+    prompt = codec.encode_prompt(context)
+    trace = codec.encode_trace(frames)
+    if len(prompt) + len(trace) > MAX_CHARS or "...<cut" in trace:
+        return None
+    return {
+        "prompt": prompt,
+        "trace": trace,
+        "context": context,
+        "source": source,
+        "call": call,
+        "frames": len(frames),
+        "uncaught": outcome.uncaught,
+    }
+
+
+def _batch(seed: int, count: int = 200) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        program = generate_program(rng)
+        record = trace_example(program.source, program.call)
+        if record is not None:
+            out.append(record)
+    return out
+
+
+def is_heldout(source: str) -> bool:
+    digest = hashlib.sha256(source.encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 100 < HELDOUT_PERCENT
+
+
+def generate(examples: int, *, seed: int, workers: int) -> Iterator[dict[str, Any]]:
+    """Unique traced examples (deduplicated by prompt), until ``examples`` are produced."""
+    seen: set[str] = set()
+    produced = 0
+    batch_seeds = (seed * 1_000_003 + i for i in range(10**9))
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        for records in pool.imap_unordered(_batch, batch_seeds, chunksize=1):
+            for record in records:
+                key = hashlib.sha256(record["prompt"].encode()).hexdigest()
+                if key in seen:
+                    continue
+                seen.add(key)
+                produced += 1
+                yield record
+                if produced >= examples:
+                    pool.terminate()
+                    return
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("model/work/corpus"))
+    parser.add_argument("--examples", type=int, default=60000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    if os.environ.get("PYTHONHASHSEED") != "0":
+        print("note: set PYTHONHASHSEED=0 for reproducible set orders", file=sys.stderr)
+    args.out.mkdir(parents=True, exist_ok=True)
+    counts = {"train": 0, "heldout": 0}
+    with (
+        (args.out / "train.jsonl").open("w") as train,
+        (args.out / "heldout.jsonl").open("w") as heldout,
+    ):
+        for record in generate(args.examples, seed=args.seed, workers=args.workers):
+            split = "heldout" if is_heldout(record["source"]) else "train"
+            (heldout if split == "heldout" else train).write(json.dumps(record) + "\n")
+            counts[split] += 1
+            if sum(counts.values()) % 5000 == 0:
+                print(f"{counts}", flush=True)
+    print(f"wrote {counts} to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
