@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from cwm_lsp.checking.checks import RULES
+from cwm_lsp.checking.discovery import Example
 from cwm_lsp.checking.report import Report
 from cwm_lsp.checking.runner import FAILED
 
@@ -55,7 +56,7 @@ def render(report: Report) -> str:
                     {
                         "physicalLocation": {
                             "artifactLocation": _artifact(result.example.file.relative),
-                            "region": {"startLine": failure.line},
+                            "region": _region(result.example, failure.line),
                         },
                         "logicalLocations": [
                             {"fullyQualifiedName": result.example.function, "kind": "function"}
@@ -104,3 +105,10 @@ def _artifact(relative: str) -> dict[str, str]:
     if relative.startswith("/"):
         return {"uri": Path(relative).as_uri()}
     return {"uri": quote(relative), "uriBaseId": ROOT_ID}
+
+
+def _region(example: Example, line: int) -> dict[str, int]:
+    """The failure's line; on the example's own line, from the call's first character."""
+    if line == example.line and example.call:
+        return {"startLine": line, "startColumn": example.column + 1}
+    return {"startLine": line}
