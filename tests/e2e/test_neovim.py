@@ -141,7 +141,27 @@ def hints_by_source_line(step: dict[str, Any]) -> dict[str, str]:
 def test_prophecy_draws_observed_values_on_the_right_lines(tmp_path: Path) -> None:
     report = run_neovim(
         tmp_path,
-        [{"name": "predict", "action": "predict", "cursor_at": "total += value", "wait_for": "⮐"}],
+        [
+            {
+                "name": "predict",
+                "action": "predict",
+                "cursor_at": "total += value",
+                "wait_for": "⮐",
+            },
+            {
+                "name": "pass 2",
+                "action": "iteration",
+                "cursor_at": "total += value",
+                "pass": 2,
+                "wait_for": "iteration 2",
+            },
+            {
+                "name": "all passes",
+                "action": "iteration",
+                "cursor_at": "total += value",
+                "wait_for": "→",
+            },
+        ],
     )
     step = report["steps"][0]
     assert step["stable"], f"hints never settled: {step['hints']}"
@@ -155,6 +175,15 @@ def test_prophecy_draws_observed_values_on_the_right_lines(tmp_path: Path) -> No
     drawn_lines = {hint["line"] for hint in step["hints"]}
     assert all(1 <= line <= 7 for line in drawn_lines), step["hints"]
     assert report["selections"] == [], "one example call must not ask which one"
+    # The server's work-done progress reached the plugin (what it echoes and status() shows).
+    kinds = [event["kind"] for event in report["progress"]]
+    assert kinds[0] == "begin" and kinds[-1] == "end", report["progress"]
+    assert report["progress"][0]["title"].startswith("Running running_total"), report["progress"]
+    # :ProphecyIteration 2 pins the loop's hints to its second pass; without a number, all again.
+    one_pass = hints_by_source_line(report["steps"][1])
+    assert one_pass["total += value"] == "total = 4", one_pass
+    assert one_pass["for value in values:"] == "value = 1 (iteration 2 of 5)", one_pass
+    assert hints_by_source_line(report["steps"][2]) == shown
 
 
 def test_several_example_calls_ask_which_one_then_edit_and_clear_remove_hints(
@@ -233,3 +262,4 @@ def test_neovim_011_lsp_enable_with_native_inlay_hints(tmp_path: Path) -> None:
     assert shown["steps = 0"] == "steps = 0", shown
     # After an edit, no old value may be shown as current: hidden, or marked stale.
     assert all("stale" in hint["text"] for hint in edited["hints"]), edited["hints"]
+    assert [event["kind"] for event in report["progress"]][-1] == "end", report["progress"]

@@ -67,6 +67,14 @@ local function run()
       vim.api.nvim_win_set_cursor(0, { find_line(bufnr, step.cursor_at), 4 })
       vim.cmd('Prophecy')
       entry.stable = wait_for_stable_hints(bufnr, step.wait_for, 90000)
+    elseif step.action == 'iteration' then
+      vim.api.nvim_win_set_cursor(0, { find_line(bufnr, step.cursor_at), 4 })
+      local before = vim.fn.json_encode(cwm.drawn_hints(bufnr))
+      vim.cmd('ProphecyIteration ' .. (step.pass or ''))
+      vim.wait(10000, function()
+        return vim.fn.json_encode(cwm.drawn_hints(bufnr)) ~= before
+      end, 20)
+      entry.stable = wait_for_stable_hints(bufnr, step.wait_for, 10000)
     elseif step.action == 'edit' then
       local line = find_line(bufnr, step.cursor_at)
       vim.api.nvim_buf_set_lines(bufnr, line, line, false, { step.insert })
@@ -87,6 +95,7 @@ local function run()
 end
 
 local ok, err = xpcall(run, debug.traceback)
+report.progress = cwm.progress_events
 report.ok = ok
 report.error = ok and vim.NIL or tostring(err)
 report.nvim = vim.version()

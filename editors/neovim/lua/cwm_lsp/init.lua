@@ -25,8 +25,11 @@ local defaults = {
 
 M.config = vim.deepcopy(defaults)
 
--- Latest progress message per client, for statusline use via require('cwm_lsp').status().
+-- Latest progress message, for statusline use via require('cwm_lsp').status().
 local progress_message = nil
+-- The last progress values received ({kind=, title=, message=}), newest last, for inspection.
+M.progress_events = {}
+local MAX_PROGRESS_EVENTS = 50
 
 local function use_native_hints()
   if M.config.native_inlay_hints ~= nil then
@@ -53,6 +56,10 @@ end
 local function note_progress(value)
   if type(value) ~= 'table' or not value.kind then
     return
+  end
+  table.insert(M.progress_events, { kind = value.kind, title = value.title, message = value.message })
+  if #M.progress_events > MAX_PROGRESS_EVENTS then
+    table.remove(M.progress_events, 1)
   end
   if value.kind == 'begin' then
     progress_message = value.message or value.title
@@ -295,15 +302,20 @@ function M.clear()
   execute(ctx, 'cwm.clear', { ctx.uri })
 end
 
---- :ProphecyIteration N — show the values of the N-th pass (1 = first) of the cursor's line.
+--- :ProphecyIteration [N] — show the values of the N-th pass (1 = first) of the loop around the
+--- cursor's line; without N, all passes again.
 function M.show_iteration(n)
   local ctx = cursor_context()
-  local number = tonumber(n)
   if not ctx then
     return
   end
+  if n == nil or vim.trim(n) == '' then
+    execute(ctx, 'cwm.showIteration', { ctx.uri, ctx.line, vim.NIL })
+    return
+  end
+  local number = tonumber(n)
   if not number or number < 1 or number % 1 ~= 0 then
-    vim.notify('Prophecy: give an iteration number, 1 or more', vim.log.levels.ERROR)
+    vim.notify('Prophecy: give a pass number, 1 or more (or none for all passes)', vim.log.levels.ERROR)
     return
   end
   execute(ctx, 'cwm.showIteration', { ctx.uri, ctx.line, number - 1 })
@@ -351,7 +363,7 @@ function M.create_commands()
   vim.api.nvim_create_user_command('ProphecyClear', M.clear, { desc = 'Clear the predictions' })
   vim.api.nvim_create_user_command('ProphecyIteration', function(opts)
     M.show_iteration(opts.args)
-  end, { nargs = 1, desc = "Show one iteration of the cursor's line" })
+  end, { nargs = '?', desc = 'Show one pass of the loop around the cursor (none: all passes)' })
 end
 
 function M.setup(opts)
