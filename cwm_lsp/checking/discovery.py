@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import ast
 import doctest
+import io
 import os
+import tokenize
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,11 +161,16 @@ def _candidate_files(directory: Path, matcher: GitignoreMatcher | None) -> Itera
 def read_examples(file: SourceFile) -> list[Example]:
     """The example calls of one file, in source order (file problems as pseudo-examples)."""
     try:
-        source = file.path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        return _file_problem(file, "", 1, f"not UTF-8 text (byte {exc.start})", always=False)
+        data = file.path.read_bytes()
     except OSError as exc:
         return _file_problem(file, "", 1, f"cannot read: {exc.strerror or exc}", always=True)
+    try:
+        # A coding cookie (``# -*- coding: latin-1 -*-``) is honoured, as Python does.
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        source = data.decode(encoding)
+    except (SyntaxError, LookupError, UnicodeDecodeError) as exc:
+        text = data.decode("utf-8", errors="replace")
+        return _file_problem(file, text, 1, f"cannot decode the source: {exc}", always=False)
     try:
         functions = list_functions(source)
     except EntryError as exc:

@@ -124,3 +124,11 @@ def test_unparsable_files_matter_only_when_they_hold_examples(tmp_path: Path) ->
 def test_module_names_for_reports() -> None:
     assert SourceFile(Path("/r/pkg/mod.py"), "pkg/mod.py").module == "pkg.mod"
     assert SourceFile(Path("/r/pkg/__init__.py"), "pkg/__init__.py").module == "pkg"
+
+
+def test_a_coding_cookie_is_honoured(tmp_path: Path) -> None:
+    path = tmp_path / "latin.py"
+    source = "# -*- coding: latin-1 -*-\n# prophecy: name()\ndef name():\n    return 'café'\n"
+    path.write_bytes(source.encode("latin-1"))
+    [example] = read_examples(SourceFile(path, "latin.py"))
+    assert example.problem is None and "café" in example.source
