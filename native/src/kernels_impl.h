@@ -145,8 +145,6 @@ void attention_decode(const AttentionArgs& a) {
     const int64_t tasks = Hkv * nblk;
     const KT* K = static_cast<const KT*>(a.k);
     const KT* V = static_cast<const KT*>(a.v);
-    constexpr bool convert = sizeof(KT) != 4;
-
     Scratch qs(H * D);  // queries pre-scaled so that scores are in log2 units
     const float qscale = kLog2e / __builtin_sqrtf(static_cast<float>(D));
     for (int64_t i = 0; i < H * D; ++i) qs.p[i] = a.q[i] * qscale;
@@ -157,7 +155,9 @@ void attention_decode(const AttentionArgs& a) {
 #pragma omp parallel
     {
         Scratch scores(G * block);
-        Scratch kbuf(convert ? block * D : 1), vbuf(convert ? block * D : 1);
+        // Rows are staged into float32 buffers, also from float32 caches: one linear pass over
+        // memory streams better than the strided re-reads of the score and value passes.
+        Scratch kbuf(block * D), vbuf(block * D);
         const float* krow[block];
         const float* vrow[block];
 #pragma omp for schedule(dynamic, 1)
@@ -167,18 +167,24 @@ void attention_decode(const AttentionArgs& a) {
             const int64_t nk = min64(pos + 1, j0 + block) - j0;
             const float* qg = qs.p + hk * G * D;
             int64_t slot = j0 % C;
+            constexpr int64_t ahead = 8;  // rows prefetched ahead of the staging copy
+            const int64_t row_bytes = D * static_cast<int64_t>(sizeof(KT));
             for (int64_t j = 0; j < nk; ++j) {
                 const KT* kr = K + (hk * C + slot) * D;
                 const KT* vr = V + (hk * C + slot) * D;
-                if constexpr (convert) {
-                    row_to_f32(kr, kbuf.p + j * D, D);
-                    row_to_f32(vr, vbuf.p + j * D, D);
-                    krow[j] = kbuf.p + j * D;
-                    vrow[j] = vbuf.p + j * D;
-                } else {
-                    krow[j] = reinterpret_cast<const float*>(kr);
-                    vrow[j] = reinterpret_cast<const float*>(vr);
+                if (j + ahead < nk) {
+                    const int64_t far = (slot + ahead) % C;
+                    const char* kf = reinterpret_cast<const char*>(K + (hk * C + far) * D);
+                    const char* vf = reinterpret_cast<const char*>(V + (hk * C + far) * D);
+                    for (int64_t off = 0; off < row_bytes; off += 64) {
+                        __builtin_prefetch(kf + off);
+                        __builtin_prefetch(vf + off);
+                    }
                 }
+                row_to_f32(kr, kbuf.p + j * D, D);
+                row_to_f32(vr, vbuf.p + j * D, D);
+                krow[j] = kbuf.p + j * D;
+                vrow[j] = vbuf.p + j * D;
                 if (++slot == C) slot = 0;
             }
             // Scores: W keys at a time for each head of the group, reduced with one transpose.
@@ -581,7 +587,50 @@ void gemm_panels(const float* x, float* out, int64_t M, int64_t N, int64_t K, De
     }
 }
 
+// Decode (M == 1): four weight rows per step share each load of x.
+template <class V>
+void int8_gemv_rows4(const Int8Args& a) {
+    using vreg = typename V::reg;
+    constexpr int VW = V::W;
+    const int64_t N = a.N, K = a.K;
+    const int64_t kv = K / VW * VW;
+    const int64_t nquads = N / 4;
+#pragma omp parallel for schedule(static)
+    for (int64_t nq = 0; nq < nquads; ++nq) {
+        const int64_t n = nq * 4;
+        const int8_t* w0 = a.w + n * K;
+        vreg acc[4][2];
+        for (int r = 0; r < 4; ++r) acc[r][0] = acc[r][1] = V::zero();
+        int64_t k = 0;
+        for (; k + 2 * VW <= kv; k += 2 * VW) {
+            vreg x0 = V::load(a.x + k), x1 = V::load(a.x + k + VW);
+            for (int r = 0; r < 4; ++r) {
+                acc[r][0] = V::fma(V::load_i8(w0 + r * K + k), x0, acc[r][0]);
+                acc[r][1] = V::fma(V::load_i8(w0 + r * K + k + VW), x1, acc[r][1]);
+            }
+        }
+        for (; k < kv; k += VW) {
+            vreg x0 = V::load(a.x + k);
+            for (int r = 0; r < 4; ++r) acc[r][0] = V::fma(V::load_i8(w0 + r * K + k), x0, acc[r][0]);
+        }
+        for (int r = 0; r < 4; ++r) {
+            float s = V::reduce_add(V::add(acc[r][0], acc[r][1]));
+            for (int64_t kk = kv; kk < K; ++kk) s += a.x[kk] * static_cast<float>(w0[r * K + kk]);
+            a.out[n + r] = s * a.scales[n + r];
+        }
+    }
+    for (int64_t n = nquads * 4; n < N; ++n) {
+        float s = 0.0f;
+        for (int64_t k = 0; k < K; ++k) s += a.x[k] * static_cast<float>(a.w[n * K + k]);
+        a.out[n] = s * a.scales[n];
+    }
+}
+
 bool int8_entry(const Int8Args& a) {
+    if (a.M == 1) {
+        int8_gemv_rows4<VecI8>(a);
+        return true;
+    }
     if (a.M <= 4) {
         int64_t m = 0;
         for (; m + 4 <= a.M; m += 4) int8_gemv<4>(a, m);

@@ -48,6 +48,7 @@ struct Vec {
         *hi = static_cast<float>(p[0] >> 4);
     }
 };
+using VecI8 = Vec;
 
 #else
 
@@ -62,7 +63,7 @@ constexpr float kExpC6 = 0.00015403530393381606f;
 
 #if defined(CWM_ISA_AVX512)
 
-struct Vec {
+struct Vec512 {
     using reg = __m512;
     static constexpr int W = 16;
     static reg zero() { return _mm512_setzero_ps(); }
@@ -122,9 +123,10 @@ struct Vec {
     }
 };
 
-#else  // AVX2 + FMA
+#endif
 
-struct Vec {
+// AVX2 + FMA (also used inside the AVX-512 build where 256-bit code is faster, see VecI8).
+struct Vec256 {
     using reg = __m256;
     static constexpr int W = 8;
     static reg zero() { return _mm256_setzero_ps(); }
@@ -191,6 +193,14 @@ struct Vec {
     }
 };
 
+#if defined(CWM_ISA_AVX512)
+using Vec = Vec512;
+// int8 -> float32 widening is cheaper per element at 256 bits on CPUs that split 512-bit
+// operations (AMD Zen 4): the int8 decode GEMV uses 256-bit vectors in the AVX-512 build too.
+using VecI8 = Vec256;
+#else
+using Vec = Vec256;
+using VecI8 = Vec256;
 #endif
 #endif
 
