@@ -231,3 +231,11 @@ def test_predict_from_the_command_palette_shows_hints_in_the_editor(
     assert "cwm_lsp package is not installed in" in missing["message"], missing
     assert f"{bare_python} -m pip install cwm-lsp" in missing["message"], missing
     assert missing["status"].startswith("Prophecy: error"), missing
+    assert (
+        "server is not running: cwm_lsp is not installed"
+        in steps["command without server"]["message"]
+    )
+    # The status item followed the server's work-done progress while predicting.
+    labels = chosen["statusLabels"]
+    assert any(label.startswith("Prophecy: Running collatz_steps") for label in labels), labels
+    assert labels[-1] == "Prophecy: ready", labels

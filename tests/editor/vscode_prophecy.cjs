@@ -100,6 +100,22 @@ async function main() {
     }
     step('status', { status });
 
+    // Every label the status item shows from now on (a prediction passes quickly).
+    await page.evaluate(() => {
+      const seen = [];
+      window.cwmStatusLabels = seen;
+      const record = () => {
+        for (const item of document.querySelectorAll('.statusbar-item')) {
+          const label = item.getAttribute('aria-label') || '';
+          if (label.startsWith('Prophecy') && seen[seen.length - 1] !== label) {
+            seen.push(label);
+          }
+        }
+      };
+      new MutationObserver(record).observe(document.querySelector('.statusbar'), { subtree: true, attributes: true, childList: true, characterData: true });
+      record();
+    });
+
     await goToLine(page, 6);
     await runCommand(page, 'Prophecy: Predict the function at the cursor');
     const single = await waitForText(page, '⮐', 90000);
@@ -116,7 +132,12 @@ async function main() {
     await rows.filter({ hasText: 'collatz_steps(27)' }).first().click();
     await waitForText(page, '⮐ 111', 90000);
     await page.waitForTimeout(1000);
-    step('chosen call', { choices, text: await editorText(page), status: await statusText(page) });
+    step('chosen call', {
+      choices,
+      text: await editorText(page),
+      status: await statusText(page),
+      statusLabels: await page.evaluate(() => window.cwmStatusLabels),
+    });
     await page.screenshot({ path: path.join(outputDir, 'vscode-prophecy-choice.png') });
 
     if (workspace && barePython) {
@@ -128,6 +149,13 @@ async function main() {
       await page.waitForTimeout(500);
       step('missing server', { message: (await toast.innerText()).replace(/\u00a0/g, ' '), status: await statusText(page) });
       await page.screenshot({ path: path.join(outputDir, 'vscode-missing-server.png') });
+
+      // The server's commands now say why they cannot run.
+      await page.locator('.notifications-toasts .notification-toast .codicon-notifications-clear').first().click().catch(() => undefined);
+      await runCommand(page, 'Prophecy: Predict the function at the cursor');
+      const why = page.locator('.notifications-toasts .notification-toast', { hasText: 'is not running' }).first();
+      await why.waitFor({ timeout: 30000 });
+      step('command without server', { message: (await why.innerText()).replace(/\u00a0/g, ' ') });
     }
     report.ok = true;
   } catch (error) {

@@ -56,6 +56,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 }
 
 export async function deactivate(): Promise<void> {
+  removePlaceholders();
   await stopServer();
 }
 
@@ -324,12 +325,40 @@ function middleware(): Middleware {
   };
 }
 
+// The server's commands are registered by the language client once the server runs. While it
+// cannot run, these stand in for them and say why, instead of VS Code's "command not found".
+const SERVER_COMMANDS = ['cwm.predict', 'cwm.verify', 'cwm.clear', 'cwm.showIteration'];
+let placeholders: vscode.Disposable[] = [];
+
+function removePlaceholders(): void {
+  placeholders.forEach((placeholder) => placeholder.dispose());
+  placeholders = [];
+}
+
+function installPlaceholders(reason: string): void {
+  removePlaceholders();
+  placeholders = SERVER_COMMANDS.map((command) =>
+    vscode.commands.registerCommand(command, async () => {
+      const restart = 'Restart server';
+      const showLog = 'Show log';
+      const picked = await vscode.window.showErrorMessage(`Prophecy: the cwm-lsp server is not running: ${reason}`, restart, showLog);
+      if (picked === restart) {
+        await restartServer();
+      } else if (picked === showLog) {
+        output.show(true);
+      }
+    }),
+  );
+}
+
 async function startServer(): Promise<void> {
+  removePlaceholders();
   setPhase({ kind: 'starting' });
   const choice = await choosePythonNow();
   log(`server Python: ${describeChoice(choice)}`);
   const missing = await checkServerImport(choice);
   if (missing !== undefined) {
+    installPlaceholders(`cwm_lsp is not installed in ${describeChoice(choice)}`);
     await reportMissingServer(choice, missing);
     return;
   }
@@ -363,6 +392,9 @@ async function startServer(): Promise<void> {
   } catch (error) {
     log(`the server did not start: ${String(error)}`);
     setPhase({ kind: 'error', message: 'the server did not start; see the log' });
+    client = undefined;
+    languageClient.dispose().catch(() => undefined);
+    installPlaceholders('it did not start; see the "Prophecy (cwm-lsp)" output');
     void vscode.window.showErrorMessage(`Prophecy: the cwm-lsp server did not start (${String(error)}). See the "Prophecy (cwm-lsp)" output.`);
     return;
   }
