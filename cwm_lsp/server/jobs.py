@@ -28,6 +28,7 @@ from lsprotocol import types
 from cwm_lsp.backends.base import (
     BackendError,
     CancelToken,
+    Origin,
     PredictionCancelled,
     PredictionRequest,
     PredictionResult,
@@ -402,9 +403,8 @@ def _unusable(result: PredictionResult) -> str | None:
     """Why a finished prediction cannot be shown at all, or ``None`` when it can."""
     if result.frames:
         return None
-    if result.limit:
-        return f"no trace: {result.limit}"
-    detail = f" ({result.problems[0]})" if result.problems else ""
-    if result.provenance.origin.value == "observed":
+    details = [text for text in (result.limit, *result.problems[:1]) if text]
+    detail = f" ({details[0]})" if details else ""
+    if result.provenance.origin is Origin.OBSERVED:
         return f"the sandboxed run produced no trace{detail}"
     return f"the model's output could not be read as a trace{detail}"
