@@ -18,10 +18,10 @@ def run(args: argparse.Namespace) -> int:
         return info(args)
     if action == "quantize":
         return quantize(args)
-    # -- `convert` (GGUF) and `serve` (OpenAI-compatible API) are added by another part. --
-    if action in ("convert", "serve"):
-        print(f"cwm-lsp model {action}: not available yet", file=sys.stderr)
-        return 2
+    if action == "convert":
+        return convert(args)
+    if action == "serve":
+        return serve(args)
     print(f"unknown model action {action!r}", file=sys.stderr)
     return 2
 
@@ -184,4 +184,116 @@ def quantize(args: argparse.Namespace) -> int:
         + (f", group size {args.group_size}" if args.quantize == "int4" else "")
         + f"): {len(written)} file(s), {_size(total)} in {time.monotonic() - started:.1f}s"
     )
+    return 0
+
+
+# -- `convert` (GGUF) and `serve` (OpenAI-compatible API): the deployments part. --------------
+
+
+def convert(args: argparse.Namespace) -> int:
+    """``cwm-lsp model convert SRC DST.gguf --type f32|f16|q8_0|q4_0``."""
+    from cwm_lsp.runtime.gguf_writer import ConvertError, convert_checkpoint
+    from cwm_lsp.runtime.tokenizer import TokenizerError
+    from cwm_lsp.runtime.weights import WeightsError
+
+    src, dst = Path(args.src).expanduser(), Path(args.dst).expanduser()
+    if not src.is_dir():
+        print(f"{src}: not a checkpoint directory (config.json + safetensors)", file=sys.stderr)
+        return 2
+    if dst.suffix.lower() != ".gguf":
+        print(f"{dst}: the output name should end in .gguf", file=sys.stderr)
+        return 2
+    if dst.exists():
+        print(f"{dst}: exists; remove it or choose another name", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    try:
+        report = convert_checkpoint(src, dst, file_type=args.type)
+    except (ConvertError, ConfigError, WeightsError, TokenizerError) as err:
+        print(f"cannot convert {src}: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        print(f"cannot write {dst}: {err}", file=sys.stderr)
+        return 1
+    print(
+        f"wrote {dst} ({report.file_type}, llama architecture with CWM's layer pattern): "
+        f"{report.tensors} tensors, {_size(report.bytes_written)}, vocabulary "
+        f"{report.vocabulary} with {report.merges} merges, in {time.monotonic() - started:.1f}s"
+    )
+    if report.fallbacks:
+        print(
+            f"note: {len(report.fallbacks)} tensor(s) stored as f16 (rows not a multiple of 32): "
+            + ", ".join(report.fallbacks[:4]),
+            file=sys.stderr,
+        )
+    print(
+        "note: llama.cpp runs every layer with global attention; its output equals CWM's only "
+        "while prompt + trace stay within the sliding window "
+        "(our runtime and `--backend native` apply the window).",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    """``cwm-lsp model serve [PATH] --host --port [--quantize] [--token-env VAR] [--max-queue N]``."""
+    import os
+
+    from cwm_lsp.runtime import ModelLoadError, load_model
+    from cwm_lsp.serving import CompletionEngine, CompletionHTTPServer
+
+    path = Path(args.path).expanduser() if args.path else _default_model()
+    if path is None:
+        print(
+            "no model given and the demo model is not installed: cwm-lsp model serve PATH",
+            file=sys.stderr,
+        )
+        return 2
+    if args.max_queue < 0:
+        print("--max-queue must be 0 or more", file=sys.stderr)
+        return 2
+    token = None
+    if args.token_env:
+        token = os.environ.get(args.token_env, "")
+        if not token:
+            print(
+                f"--token-env: environment variable {args.token_env} is empty or unset",
+                file=sys.stderr,
+            )
+            return 2
+    if token is None and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"warning: serving on {args.host} without a token: anyone who can reach it can use "
+            "the model (use --token-env VAR)",
+            file=sys.stderr,
+        )
+    try:
+        model = load_model(path, quantize=args.quantize)
+        engine = CompletionEngine(model)
+    except (ModelLoadError, ValueError) as err:
+        print(f"cannot serve {path}: {err}", file=sys.stderr)
+        return 1
+    try:
+        server = CompletionHTTPServer(
+            engine,
+            args.host,
+            args.port,
+            token=token,
+            max_queue=args.max_queue,
+            log=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+    except OSError as err:
+        print(f"cannot listen on {args.host}:{args.port}: {err}", file=sys.stderr)
+        return 1
+    print(
+        f"serving {engine.name} ({model.quantization.label}) at {server.url}/v1 "
+        f"(completions, models; health at {server.url}/health)",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
     return 0

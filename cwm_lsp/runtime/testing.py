@@ -94,3 +94,115 @@ def write_byte_tokenizer(directory: str | Path) -> Path:
     lines = [f"{base64.b64encode(bytes([i])).decode()} {i}" for i in range(256)]
     path.write_text("\n".join(lines) + "\n", encoding="ascii")
     return path
+
+
+def trace_model_config(**overrides: Any) -> Any:
+    """A small config a trace can be taught to in a few seconds (window 32, two layer kinds)."""
+    values: dict[str, Any] = {
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 16,
+        "sliding_window": 32,
+        "layer_types": [FULL, SLIDING],
+    }
+    values.update(overrides)
+    return tiny_config(**values)
+
+
+def write_trace_model(
+    directory: str | Path,
+    sequences: list[list[int]],
+    *,
+    prompt_length: int = 0,
+    weights: list[int] | None = None,
+    config: Any = None,
+    steps: int = 400,
+    target_loss: float = 1e-2,
+    seed: int = 0,
+    extra_config: dict[str, Any] | None = None,
+) -> Any:
+    """Teach a small model to reproduce ``sequences`` (token ids of the byte tokenizer) and save
+    it with the byte tokenizer. ``weights`` repeats sequences (to make one continuation win where
+    two share a prefix); the first ``prompt_length`` tokens are context, not learned. Returns the trained transformers model."""
+    import json
+
+    torch.manual_seed(seed)
+    from transformers import CwmForCausalLM
+
+    model = CwmForCausalLM(config if config is not None else trace_model_config())
+    batch = [
+        seq
+        for seq, w in zip(sequences, weights or [1] * len(sequences), strict=True)
+        for _ in range(w)
+    ]
+    length = max(len(seq) for seq in batch)
+    ids = torch.zeros(len(batch), length, dtype=torch.long)
+    labels = torch.full((len(batch), length), -100, dtype=torch.long)
+    for row, seq in enumerate(batch):
+        ids[row, : len(seq)] = torch.tensor(seq)
+        labels[row, prompt_length : len(seq)] = torch.tensor(seq[prompt_length:])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=4e-3, weight_decay=0.0)
+    model.train()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: threads only add overhead (and fight other jobs)
+    try:
+        for _ in range(steps):
+            loss = model(input_ids=ids, labels=labels).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if loss.item() < target_loss:
+                break
+    finally:
+        torch.set_num_threads(threads)
+    model.eval()
+    directory = Path(directory)
+    model.save_pretrained(str(directory), safe_serialization=True)
+    write_byte_tokenizer(directory)
+    if extra_config:
+        path = directory / "config.json"
+        path.write_text(json.dumps(json.loads(path.read_text()) | extra_config, indent=2))
+    return model
+
+
+def write_random_safetensors(
+    directory: str | Path, config: Any, *, shard_bytes: int, seed: int = 0
+) -> list[Path]:
+    """A random float32 checkpoint written directly (no transformers model in memory), split
+    into shards of about ``shard_bytes``; for memory and speed measurements."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from cwm_lsp.runtime.config import CwmConfig
+    from cwm_lsp.runtime.weights import INDEX_FILE, expected_shapes
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    raw = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    (directory / "config.json").write_text(json.dumps(raw, indent=2))
+    shapes = expected_shapes(CwmConfig.from_dict(raw))
+    generator = torch.Generator().manual_seed(seed)
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for name, shape in shapes.items():
+        tensor = torch.randn(shape, generator=generator) / shape[-1] ** 0.5
+        if "norm" in name:
+            tensor = torch.ones(shape)
+        if size and size + tensor.numel() * 4 > shard_bytes:
+            shards.append({})
+            size = 0
+        shards[-1][name] = tensor
+        size += tensor.numel() * 4
+    paths, weight_map = [], {}
+    for number, tensors in enumerate(shards, 1):
+        path = directory / f"model-{number:05d}-of-{len(shards):05d}.safetensors"
+        save_file(tensors, str(path), metadata={"format": "pt"})
+        paths.append(path)
+        weight_map.update({name: path.name for name in tensors})
+    index = {"metadata": {}, "weight_map": weight_map}
+    (directory / INDEX_FILE).write_text(json.dumps(index, indent=2))
+    return paths

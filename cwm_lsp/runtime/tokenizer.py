@@ -8,13 +8,15 @@ special id is to pass a :class:`SpecialToken` to :meth:`Tokenizer.encode_parts`.
 from __future__ import annotations
 
 import base64
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from cwm_lsp.trace import tokens
+from cwm_lsp.trace import codec, tokens
+from cwm_lsp.trace.frames import Frame
 
 # The Llama-3 pre-tokenizer split pattern (case-insensitive contractions, letters, 1-3 digits,
 # punctuation runs, newlines, whitespace).
@@ -40,6 +42,16 @@ BOS = SpecialToken(tokens.BEGIN_OF_TEXT)
 EOS = SpecialToken(tokens.END_OF_TEXT)
 FRAME_SEP = SpecialToken(tokens.FRAME_SEP)
 TRACE_CONTEXT_START = SpecialToken(tokens.TRACE_CONTEXT_START)
+
+
+def frame_parts(frame: Frame) -> list[str | SpecialToken]:
+    """``codec.encode_frame(frame)`` as text pieces and special tokens."""
+    head = SpecialToken(codec.event_token(frame.event))
+    action = SpecialToken(tokens.ACTION_SEP)
+    if frame.has_locals:
+        return [head, json.dumps(frame.locals), action, frame.line, FRAME_SEP]
+    value = json.dumps(frame.arg if frame.arg is not None else "None")
+    return [head, action, frame.line, SpecialToken(tokens.ARG_SEP), value, FRAME_SEP]
 
 
 class _Backend(Protocol):
@@ -77,6 +89,16 @@ class Tokenizer:
     def encode_prompt(self, context: str) -> list[int]:
         """The ids of ``codec.encode_prompt(context)`` with its specials as special ids."""
         return self.encode_parts([BOS, TRACE_CONTEXT_START, context, FRAME_SEP])
+
+    def encode_frames(self, frames: Iterable[Frame], *, finished: bool = False) -> list[int]:
+        """The ids of ``codec.encode_trace(frames)``, built from the frames' structure (a value
+        that contains a special-token string stays plain text)."""
+        parts: list[str | SpecialToken] = []
+        for frame in frames:
+            parts.extend(frame_parts(frame))
+        if finished:
+            parts.append(EOS)
+        return self.encode_parts(parts)
 
     def special_id(self, text: str) -> int:
         try:

@@ -9,11 +9,14 @@ A pre-quantized checkpoint (written by :func:`save_quantized`) stores ``X.qweigh
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import json
 import re
 import shutil
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,6 +137,24 @@ def read_quantization(directory: Path) -> Quantization:
         raise WeightsError(f"{path}: unreadable quantization description ({err})") from err
 
 
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim: Callable[[int], int] = libc.malloc_trim
+        return trim
+    except (OSError, AttributeError):
+        return None  # not glibc
+
+
+def release_freed_memory() -> None:
+    """Hand freed heap pages back to the OS. Quantizing frees a large float temporary for
+    every small quantized tensor it keeps; glibc would otherwise keep the holes resident."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
 def expected_shapes(config: CwmConfig) -> dict[str, tuple[int, ...]]:
     """Float tensor names and shapes a checkpoint for ``config`` holds."""
     h, d, inter = config.hidden_size, config.head_dim, config.intermediate_size
@@ -196,8 +217,11 @@ def _iter_shard(
     dtype: torch.dtype | None = None,
     prequantized: bool = False,
 ) -> Iterator[tuple[str, dict[str, torch.Tensor]]]:
+    """One shard's tensors. Unquantized weights stay memory-mapped (no copy) unless quantizing,
+    where the few float tensors kept are copied so each shard's mapping is released."""
     from safetensors import safe_open
 
+    copy_kept = quantization.method is not None or prequantized
     try:
         handle = safe_open(str(shard.path), framework="pt", device="cpu")
     except Exception as err:
@@ -217,15 +241,21 @@ def _iter_shard(
             except Exception as err:
                 raise WeightsError(f"{shard.path}: cannot read tensor {name} ({err})") from err
             if suffix != "weight":
-                yield base, {suffix: tensor}
+                stored = {suffix: tensor.clone()}  # pre-quantized parts: small, copy them
             elif quantization.method and _is_linear(name):
-                method = quantization.method
-                if base == "lm_head":
-                    method = _head_method(method)
-                yield base, quant.quantized_tensors(method, tensor, quantization.group_size)
+                method = (
+                    _head_method(quantization.method) if base == "lm_head" else quantization.method
+                )
+                stored = quant.quantized_tensors(method, tensor, quantization.group_size)
             else:
-                yield base, {"weight": tensor if dtype is None else tensor.to(dtype)}
+                if dtype is not None:
+                    tensor = tensor.to(dtype)
+                # a tensor read from the file keeps the whole shard mapped (and resident)
+                stored = {"weight": tensor.clone() if copy_kept else tensor}
             del tensor
+            if quantization.method:
+                release_freed_memory()
+            yield base, stored
 
 
 def _check_float(
