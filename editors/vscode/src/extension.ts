@@ -1,5 +1,5 @@
 // Glue between VS Code and the cwm-lsp language server. The decisions live in small pure modules
-// (interpreter, settings, status, predictArgs, hints) that the unit tests cover; this file wires
+// (interpreter, settings, status, predictArgs) that the unit tests cover; this file wires
 // them to the editor.
 
 import { execFile } from 'child_process';
@@ -16,10 +16,10 @@ import {
   RevealOutputChannelOn,
   ServerOptions,
   State,
-  WorkDoneProgress,
-  WorkDoneProgressCancelNotification,
   WorkDoneProgressCreateRequest,
 } from 'vscode-languageclient/node';
+import { showProgress } from './progress';
+import { interpreterFromPythonExtension, pythonExtensionApi } from './pythonExtension';
 import { IMPORT_CHECK_ARGS, PythonChoice, SERVER_MODULE_ARGS, choosePython, describeChoice, missingServerMessage, pipInstallCommand } from './interpreter';
 import { Cursor, argumentsFor, choiceLabel, parseIteration, predictionChoices, verifyChoice } from './predictArgs';
 import { toServerSettings } from './settings';
@@ -80,51 +80,8 @@ function log(message: string): void {
 // ---------------------------------------------------------------------------------------------
 // Choosing and checking the interpreter
 
-interface PythonExtensionApi {
-  environments?: {
-    getActiveEnvironmentPath?(resource?: vscode.Uri): { path: string } | undefined;
-    resolveEnvironment?(env: { path: string } | string): Promise<{ executable?: { uri?: vscode.Uri } } | undefined>;
-    onDidChangeActiveEnvironmentPath?: vscode.Event<unknown>;
-  };
-  settings?: {
-    getExecutionDetails?(resource?: vscode.Uri): { execCommand?: string[] } | undefined;
-  };
-}
-
-async function pythonExtensionApi(): Promise<PythonExtensionApi | undefined> {
-  const extension = vscode.extensions.getExtension<PythonExtensionApi>('ms-python.python');
-  if (!extension) {
-    return undefined;
-  }
-  try {
-    return extension.isActive ? extension.exports : await extension.activate();
-  } catch (error) {
-    log(`the Python extension did not activate: ${String(error)}`);
-    return undefined;
-  }
-}
-
-async function interpreterFromPythonExtension(resource?: vscode.Uri): Promise<string[] | undefined> {
-  const api = await pythonExtensionApi();
-  try {
-    const active = api?.environments?.getActiveEnvironmentPath?.(resource);
-    if (active && api?.environments?.resolveEnvironment) {
-      const resolved = await api.environments.resolveEnvironment(active);
-      const executable = resolved?.executable?.uri?.fsPath;
-      if (executable) {
-        return [executable];
-      }
-    }
-    const command = api?.settings?.getExecutionDetails?.(resource)?.execCommand;
-    return command && command.length > 0 ? command : undefined;
-  } catch (error) {
-    log(`could not ask the Python extension for its interpreter: ${String(error)}`);
-    return undefined;
-  }
-}
-
 async function watchPythonExtension(context: vscode.ExtensionContext): Promise<void> {
-  const api = await pythonExtensionApi();
+  const api = await pythonExtensionApi(log);
   const event = api?.environments?.onDidChangeActiveEnvironmentPath;
   if (event) {
     context.subscriptions.push(
@@ -142,7 +99,7 @@ async function watchPythonExtension(context: vscode.ExtensionContext): Promise<v
 async function choosePythonNow(): Promise<PythonChoice> {
   const resource = vscode.workspace.workspaceFolders?.[0]?.uri;
   const configured = vscode.workspace.getConfiguration(SECTION, resource).get<string>('serverPython');
-  const fromExtension = configured?.trim() ? undefined : await interpreterFromPythonExtension(resource);
+  const fromExtension = configured?.trim() ? undefined : await interpreterFromPythonExtension(log, resource);
   return choosePython(configured, fromExtension);
 }
 
@@ -263,37 +220,10 @@ async function executeWithoutArguments(command: string, next: (command: string, 
 // Progress: drives the status bar and shows a cancellable notification
 
 function trackProgress(languageClient: LanguageClient, token: string | number): void {
-  let reporter: vscode.Progress<{ message?: string }> | undefined;
-  let finish: (() => void) | undefined;
-  let subscription: vscode.Disposable | undefined;
-  try {
-    subscription = languageClient.onProgress(WorkDoneProgress.type, token, (value) => {
-      statusModel.progress(token, value);
-      renderStatus();
-      if (value.kind === 'begin') {
-        void vscode.window.withProgress(
-          { location: value.cancellable ? vscode.ProgressLocation.Notification : vscode.ProgressLocation.Window, title: value.title, cancellable: value.cancellable },
-          (progress, cancellation) => {
-            reporter = progress;
-            cancellation.onCancellationRequested(() => {
-              void languageClient.sendNotification(WorkDoneProgressCancelNotification.type, { token });
-            });
-            if (value.message) {
-              progress.report({ message: value.message });
-            }
-            return new Promise<void>((resolve) => (finish = resolve));
-          },
-        );
-      } else if (value.kind === 'report') {
-        reporter?.report({ message: value.message });
-      } else {
-        finish?.();
-        subscription?.dispose();
-      }
-    });
-  } catch (error) {
-    log(`progress token ${String(token)}: ${String(error)}`);
-  }
+  showProgress(languageClient, token, (value) => {
+    statusModel.progress(token, value);
+    renderStatus();
+  }, log);
 }
 
 // ---------------------------------------------------------------------------------------------
