@@ -1,0 +1,81 @@
+"""Parsing the ``cwm`` settings section."""
+
+from __future__ import annotations
+
+from cwm_lsp.server.settings import Settings, parse_settings, settings_to_json
+
+
+def test_defaults_when_nothing_is_given() -> None:
+    assert parse_settings(None) == (Settings(), [])
+    assert parse_settings({}) == (Settings(), [])
+    settings = Settings()
+    assert settings.backend == "auto" and not settings.allow_execution
+    assert settings.hint_width == 60 and settings.predict_on == "demand" and settings.step_into
+
+
+def test_every_setting_is_read_from_its_json_name() -> None:
+    raw = {
+        "backend": "run",
+        "modelPath": "/models/cwm",
+        "quantize": "int8",
+        "device": "cuda",
+        "allowExecution": True,
+        "maxFrames": 500,
+        "temperature": 0.5,
+        "predictOn": "save",
+        "stepInto": False,
+        "hintWidth": 40,
+        "timeout": 30,
+    }
+    settings, warnings = parse_settings(raw)
+    assert warnings == []
+    assert settings == Settings(
+        "run", "/models/cwm", "int8", "cuda", True, 500, 0.5, "save", False, 40, 30.0
+    )
+    assert settings_to_json(settings) == {**raw, "timeout": 30.0}
+
+
+def test_a_whole_settings_object_with_a_cwm_section_is_accepted() -> None:
+    settings, warnings = parse_settings({"cwm": {"backend": "run"}, "python": {"x": 1}})
+    assert settings.backend == "run" and warnings == []
+
+
+def test_bad_values_fall_back_to_defaults_with_a_warning_each() -> None:
+    settings, warnings = parse_settings(
+        {
+            "backend": "gpt",
+            "hintWidth": "wide",
+            "maxFrames": 0,
+            "allowExecution": "yes",
+            "temperature": float("nan"),
+        }
+    )
+    assert settings == Settings()
+    assert warnings == [
+        "cwm.backend must be one of 'auto', 'native', 'llama-cpp', 'openai', 'run', got 'gpt'; using 'auto'",
+        "cwm.hintWidth must be a whole number from 8 to 1000, got 'wide'; using 60",
+        "cwm.maxFrames must be a whole number from 1 to 1000000, got 0; using 10000",
+        "cwm.allowExecution must be true or false, got 'yes'; using False",
+        "cwm.temperature must be a number from 0 to 2, got nan; using 0.0",
+    ]
+
+
+def test_booleans_are_not_numbers_and_unknown_keys_are_ignored() -> None:
+    settings, warnings = parse_settings({"hintWidth": True, "somethingNew": 1})
+    assert settings.hint_width == 60
+    assert len(warnings) == 1 and warnings[0].startswith("cwm.hintWidth")
+
+
+def test_a_non_object_is_refused_as_a_whole() -> None:
+    settings, warnings = parse_settings(["backend", "run"])
+    assert settings == Settings()
+    assert warnings == ["cwm settings must be an object, got ['backend', 'run']; using defaults"]
+
+
+def test_keys_separate_model_loads_from_result_changes() -> None:
+    base = Settings()
+    assert Settings(hint_width=10).predictor_key() == base.predictor_key()
+    assert Settings(hint_width=10).result_key() == base.result_key()
+    assert Settings(temperature=1.0).predictor_key() == base.predictor_key()
+    assert Settings(temperature=1.0).result_key() != base.result_key()
+    assert Settings(model_path="x").predictor_key() != base.predictor_key()
