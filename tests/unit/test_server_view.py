@@ -38,7 +38,7 @@ def test_loop_passes_and_focus() -> None:
     passes = loop_iterations(view, 2)
     assert len(passes) == 4  # the final check that leaves the loop is not a pass
     shown, suffix = focused_executions(view, view.lines[3], (2, 1))
-    assert hint_label(shown, 60, observed=True) == "y = 4"
+    assert hint_label(shown, 60, observed=True) == "y = 4" and suffix == ""
     header, header_suffix = focused_executions(view, view.lines[2], (2, 1))
     assert (
         hint_label(header, 60, observed=True) == "i = 1" and header_suffix == " (iteration 2 of 4)"
