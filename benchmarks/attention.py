@@ -117,6 +117,8 @@ def main() -> int:
 
     copy_bw, read_bw = memory_bandwidth()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; native: {native.active_paths()['attention']}")
+    load = os.getloadavg()[0]
+    print(f"load average {load:.1f} on {os.cpu_count()} cores (other processes skew timings; best-of-N shown)")
     print(f"memory bandwidth: copy {copy_bw:.1f} GB/s (read+write), read-only sum {read_bw:.1f} GB/s; K/V dtype {args.dtype}")
 
     if args.quick:

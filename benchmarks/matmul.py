@@ -104,6 +104,8 @@ def main() -> int:
         print(f"native kernels unavailable: {native.unavailable_reason()}")
     copy_bw, read_bw = memory_bandwidth()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; native: {native.active_paths()['int8_linear']}")
+    load = os.getloadavg()[0]
+    print(f"load average {load:.1f} on {os.cpu_count()} cores (other processes skew timings; best-of-N shown)")
     print(f"memory bandwidth: copy {copy_bw:.1f} GB/s (read+write), read-only sum {read_bw:.1f} GB/s")
     hidden, mlp = (1536, 5376) if args.quick else (6144, 21504)
     shapes = [("q/o proj", hidden, hidden), ("gate/up", mlp, hidden), ("down", hidden, mlp)]

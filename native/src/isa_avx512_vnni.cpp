@@ -46,7 +46,7 @@ bool int8_gemv(const cwm::Int8Args& a) {
     // vpdpbusd wants unsigned activations: use xq + 128 and subtract 128 * sum(w) afterwards.
     for (int64_t k = 0; k < K; ++k) xq.p[k] = static_cast<uint8_t>(static_cast<int8_t>(xq.p[k]) + 128);
     const __m512i ones = _mm512_set1_epi8(1);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (double(N) * K >= (1 << 21))
     for (int64_t n = 0; n < N; ++n) {
         const int8_t* wr = a.w + n * K;
         __m512i acc = _mm512_setzero_si512(), wsum = _mm512_setzero_si512();
@@ -81,7 +81,7 @@ bool int4_gemv(const cwm::Int4Args& a) {
         gsum[g] = s;
     }
     const __m512i low4 = _mm512_set1_epi8(15);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (double(N) * K >= (1 << 21))
     for (int64_t n = 0; n < N; ++n) {
         const uint8_t* wr = a.w + n * K2;
         __m512 tot = _mm512_setzero_ps();

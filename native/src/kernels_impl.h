@@ -35,6 +35,11 @@ struct Scratch {
     Scratch& operator=(const Scratch&) = delete;
 };
 
+// Parallel regions only pay off above this many multiply-adds (about 50 us of work): below it,
+// thread wake-up dominates, and on a busy machine a descheduled helper thread stalls the call.
+constexpr double kParallelWork = 1 << 20;
+inline bool worth_parallel(double fmas) { return fmas >= kParallelWork; }
+
 inline float to_float(float x) { return x; }
 inline float to_float(uint16_t x) { return bf16_to_float(x); }
 inline reg load_kv(const float* p) { return Vec::load(p); }
@@ -152,7 +157,7 @@ void attention_decode(const AttentionArgs& a) {
     Scratch part_m(tasks * G);
     Scratch part_l(tasks * G);
 
-#pragma omp parallel
+#pragma omp parallel if (worth_parallel(2.0 * H * n * D))
     {
         Scratch scores(G * block);
         // Rows are staged into float32 buffers, also from float32 caches: one linear pass over
@@ -316,8 +321,9 @@ void attention_tiled(const AttentionArgs& a) {
     const KT* V = static_cast<const KT*>(a.v);
     const float qscale = kLog2e / __builtin_sqrtf(static_cast<float>(D));
     constexpr int MR = 4;
+    const double span = win > 0 ? min64(win, a.start_pos + T) : a.start_pos + T;
 
-#pragma omp parallel
+#pragma omp parallel if (worth_parallel(2.0 * T * H * span * D))
     {
         Scratch Q(R * D), O(R * D), S(R * kKeyTile), Kt(D * kKeyTile), Vt(kKeyTile * D);
         Scratch mrow(R), lrow(R);
@@ -421,7 +427,7 @@ template <int MM>
 void int8_gemv(const Int8Args& a, int64_t m0) {
     const int64_t N = a.N, K = a.K;
     const int64_t kv = K / W * W;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_parallel(double(MM) * N * K))
     for (int64_t n = 0; n < N; ++n) {
         const int8_t* wr = a.w + n * K;
         reg acc[MM][2];
@@ -473,7 +479,7 @@ void int4_gemv(const Int4Args& a, int64_t m0) {
     const int64_t N = a.N, K = a.K, K2 = K / 2, G2 = a.G / 2, ng = K / a.G;
     Int4Prep prep(a, m0, MM);
     const int64_t gv = G2 / W * W;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_parallel(double(MM) * N * K))
     for (int64_t n = 0; n < N; ++n) {
         const uint8_t* wr = a.w + n * K2;
         reg tot[MM];
@@ -549,7 +555,7 @@ template <typename Dequant>
 void gemm_panels(const float* x, float* out, int64_t M, int64_t N, int64_t K, Dequant dequant) {
     const int64_t npanels = (N + kNr - 1) / kNr;
     const int64_t tasks = (npanels + kPanels - 1) / kPanels;
-#pragma omp parallel
+#pragma omp parallel if (worth_parallel(double(M) * N * K))
     {
         Scratch Wp(kPanels * kKc * kNr);
         Scratch Ct(static_cast<int64_t>(kMr) * kNr);  // edge tiles (N not a multiple of kNr)
@@ -595,7 +601,7 @@ void int8_gemv_rows4(const Int8Args& a) {
     const int64_t N = a.N, K = a.K;
     const int64_t kv = K / VW * VW;
     const int64_t nquads = N / 4;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_parallel(double(N) * K))
     for (int64_t nq = 0; nq < nquads; ++nq) {
         const int64_t n = nq * 4;
         const int8_t* w0 = a.w + n * K;
