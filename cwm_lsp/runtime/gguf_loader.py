@@ -622,3 +622,15 @@ def load_gguf(
     )
     loaded.gguf_info = parts.info  # type: ignore[attr-defined]
     return loaded
+
+
+def gguf_tokenizer(path: str | Path) -> Tokenizer | None:
+    """Only the tokenizer of a GGUF file (no tensors are read)."""
+    from gguf import GGUFReader
+
+    path = Path(path).expanduser()
+    try:
+        reader = GGUFReader(str(path))
+    except (OSError, ValueError, KeyError, IndexError) as err:
+        raise GGUFError(f"{path}: not a readable GGUF file ({err})") from err
+    return tokenizer_from_gguf(_Metadata(reader, path))

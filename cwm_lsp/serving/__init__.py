@@ -1,0 +1,8 @@
+"""``cwm-lsp model serve``: our runtime behind an OpenAI/vLLM-compatible completions API."""
+
+from __future__ import annotations
+
+from cwm_lsp.serving.engine import CompletionEngine, RequestError
+from cwm_lsp.serving.http import CompletionHTTPServer
+
+__all__ = ["CompletionEngine", "CompletionHTTPServer", "RequestError"]
