@@ -37,6 +37,7 @@ from cwm_lsp.backends.base import (
 )
 from cwm_lsp.entry import EntryError, FunctionInfo, build_context, list_functions
 from cwm_lsp.server.cache import ResultKey
+from cwm_lsp.server.labels import render_lines
 from cwm_lsp.server.runs import FunctionRun, RunStatus
 from cwm_lsp.server.settings import Settings
 from cwm_lsp.server.view import RunView, build_view, view_of
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STREAM_INTERVAL = 0.25  # seconds between partial views (and so hint refreshes) of one run
+STREAM_COST_FACTOR = 10.0  # at least this many times the last rebuild's time between rebuilds
 
 
 @dataclass
@@ -92,6 +94,7 @@ class Job:
     frames: list[Frame] = field(default_factory=list)
     last_stream: float = 0.0
     builder: TimelineBuilder | None = None
+    stream_interval: float = STREAM_INTERVAL
     provenance: Provenance | None = None  # known once the predictor is built
 
     @property
@@ -291,15 +294,21 @@ class PredictionJobs:
     def _on_frame(self, job: Job, frame: Frame) -> None:
         job.frames.append(frame)
         now = time.monotonic()
-        if now - job.last_stream < STREAM_INTERVAL or job.token.cancelled:
+        if now - job.last_stream < job.stream_interval or job.token.cancelled:
             return
-        job.last_stream = now
         view = None
         if job.run is not None:
             if job.builder is None:
                 job.builder = TimelineBuilder(job.context)
             job.builder.add(job.frames[len(job.builder.frames) :])
             view = view_of(job.builder.timeline(), job.context, finished=False)
+            observed = job.provenance is not None and job.provenance.origin is Origin.OBSERVED
+            render_lines(view, job.settings.hint_width, observed=observed)  # here, not on the loop
+        # Rebuilding takes time linear in the trace: keep it to a small share of the CPU (and
+        # of the interpreter lock the event loop needs to answer requests).
+        spent = time.monotonic() - now
+        job.stream_interval = max(STREAM_INTERVAL, STREAM_COST_FACTOR * spent)
+        job.last_stream = time.monotonic()
         loop = self._loop
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._stream, job, view, len(job.frames))
@@ -313,7 +322,6 @@ class PredictionJobs:
         if run is None or view is None or run.stale or not self._server.runs.is_current(run):
             return
         run.view = view
-        run.frames = list(job.frames)
         run.provenance = run.provenance or job.provenance
         self._server.results_changed(run.uri, diagnostics=False)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cwm_lsp.backends.base import Origin
+from cwm_lsp.server.view import RunView, focused_executions
 from cwm_lsp.trace import render
 from cwm_lsp.trace.timeline import LineExecution
 
@@ -70,3 +71,21 @@ def execution_table(executions: Sequence[LineExecution]) -> str:
     if len(rows) > MAX_ROWS:
         out.append(f"\n… and {len(rows) - MAX_ROWS} more runs")
     return "\n".join(out)
+
+
+def render_lines(
+    view: RunView, width: int, *, observed: bool, focus: tuple[int, int] | None = None
+) -> dict[int, tuple[str, str] | None]:
+    """``(label, tooltip table)`` for every line of ``view`` (``None``: nothing to show),
+    rendered once per view, width, origin and focus."""
+    key = (width, observed, focus)
+    rendered = view.rendered.get(key)
+    if rendered is None:
+        rendered = {}
+        for number, line in view.lines.items():
+            executions, suffix = focused_executions(view, line, focus)
+            label = hint_label(executions, width, observed=observed, suffix=suffix)
+            table = tooltip_table(executions, observed=observed) if label else ""
+            rendered[number] = (label, table) if label else None
+        view.rendered[key] = rendered
+    return rendered

@@ -34,6 +34,11 @@ class RunView:
     lines: dict[int, LineView]
     finished: bool
     loops: dict[int, int] = field(default_factory=dict)  # loop header -> last body line (0-based)
+    # Rendered (label, tooltip table) per line, per (width, observed, focus): a line run 100 000
+    # times takes a while to render, so it is rendered once per view, not once per request.
+    rendered: dict[tuple[object, ...], dict[int, tuple[str, str] | None]] = field(
+        default_factory=dict
+    )
 
     @property
     def returned(self) -> str | None:

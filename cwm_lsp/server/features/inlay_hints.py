@@ -7,9 +7,8 @@ from collections.abc import Sequence
 from lsprotocol import types
 
 from cwm_lsp.server.features.base import Feature
-from cwm_lsp.server.labels import RUNNING_LABEL, STALE_LABEL, hint_label, tooltip_table
+from cwm_lsp.server.labels import RUNNING_LABEL, STALE_LABEL, render_lines
 from cwm_lsp.server.runs import FunctionRun, RunStatus
-from cwm_lsp.server.view import focused_executions
 
 
 def provenance_text(run: FunctionRun) -> str:
@@ -57,17 +56,14 @@ class InlayHints(Feature):
                         self._hint(lines, def_line, RUNNING_LABEL, provenance_text(run), document)
                     )
                 continue
-            for line_view in run.view.lines.values():
-                line = run.document_line(line_view.line)
-                if line is None or not first <= line <= last or line >= len(lines):
+            rendered = render_lines(run.view, width, observed=run.observed, focus=run.focus)
+            for context_line, shown in rendered.items():
+                line = run.document_line(context_line)
+                if shown is None or line is None or not first <= line <= last:
                     continue
-                if server.runs.at_line(uri, line) is not run:
+                if line >= len(lines) or server.runs.at_line(uri, line) is not run:
                     continue
-                executions, suffix = focused_executions(run.view, line_view, run.focus)
-                label = hint_label(executions, width, observed=run.observed, suffix=suffix)
-                if label is None:
-                    continue
-                table = tooltip_table(executions, observed=run.observed)
+                label, table = shown
                 tooltip = f"{table}\n\n{provenance_text(run)}"
                 hints.append(self._hint(lines, line, label, tooltip, document))
         hints.sort(key=lambda hint: (hint.position.line, hint.position.character))
