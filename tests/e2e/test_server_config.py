@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import pytest_lsp
 from lsprotocol import types
-from pytest_lsp import LanguageClient
+from pytest_lsp import LanguageClient, client_capabilities
+from pytest_lsp.client import DEFAULT_CLIENT_FEATURES
 from server_support import (
     CLIENTS,
     RUN,
@@ -116,3 +121,49 @@ async def test_predict_on_save_predicts_functions_whose_examples_changed(
     found = await wait_for_hints(client, uri, lambda found: 9 in found)
     assert found[9] == "⮐ 48"
     assert 1 not in found  # g has no example call: not predicted
+
+
+async def test_serve_over_tcp(tmp_path: Path) -> None:
+    """``cwm-lsp serve --tcp HOST:PORT`` speaks the same protocol on a socket."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cwm_lsp", "serve", "--tcp", f"127.0.0.1:{port}"
+    )
+    client = LanguageClient(configuration={"": {"cwm": RUN}})
+    try:
+        for _ in range(100):  # wait for the port to open
+            try:
+                await client.start_tcp("127.0.0.1", port)
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        for method, handler in DEFAULT_CLIENT_FEATURES.items():
+            client.feature(method)(handler)
+        result = await client.initialize_session(
+            types.InitializeParams(capabilities=client_capabilities("neovim"))
+        )
+        assert result.server_info is not None and result.server_info.name == "cwm-lsp"
+        assert result.capabilities.inlay_hint_provider
+        uri = open_file(client, tmp_path / "loop.py", LOOP)
+        assert (await execute(client, "cwm.predict", uri, 1))["status"] == "done"
+        assert labels(await hints(client, uri))[5] == "⮐ 48"
+        await client.shutdown_async(None)
+        client.exit(None)
+        assert await asyncio.wait_for(server.wait(), 10) == 0
+    finally:
+        if server.returncode is None:
+            server.kill()
+        await client.stop()
+
+
+def test_a_bad_tcp_address_is_a_clear_error() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "cwm_lsp", "serve", "--tcp", "localhost"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "--tcp needs HOST:PORT" in done.stderr and "Traceback" not in done.stderr
