@@ -82,11 +82,11 @@ def test_transformers_incremental_decoding_agrees_step_by_step(
     ours = session.prefill(ids[:5])
     with torch.no_grad():
         out = reference(torch.tensor([ids[:5]]), use_cache=True)
-        cache = out.past_key_values
+        cache = out.cache
         assert torch.allclose(ours, out.logits[0, -1], atol=TOL, rtol=0)
         for token in ids[5:]:
-            out = reference(torch.tensor([[token]]), past_key_values=cache, use_cache=True)
-            cache = out.past_key_values
+            out = reference(torch.tensor([[token]]), cache=cache, use_cache=True)
+            cache = out.cache
             assert torch.allclose(session.step(token), out.logits[0, -1], atol=TOL, rtol=0)
 
 
