@@ -17,10 +17,26 @@ METHODS = ("int8", "int4")
 DEFAULT_GROUP_SIZE = 128
 
 
+# Rows quantized at a time: bounds the float temporaries for very large matrices.
+_ROW_BLOCK_ELEMENTS = 1 << 24
+# int4 clipping candidates: each group keeps the range shrink with the smallest squared error.
+INT4_CLIP_RATIOS = (1.0, 0.95, 0.9, 0.85, 0.8, 0.75)
+
+
+def _row_blocks(weight: torch.Tensor) -> list[slice]:
+    rows = max(1, _ROW_BLOCK_ELEMENTS // max(1, weight.shape[1]))
+    return [slice(start, start + rows) for start in range(0, weight.shape[0], rows)]
+
+
 def quantize_int8(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    w = weight.float()
-    scales = (w.abs().amax(dim=1) / 127.0).clamp(min=1e-10)
-    qweight = torch.round(w / scales[:, None]).clamp(-127, 127).to(torch.int8)
+    """Symmetric per-output-channel int8 (scale = max |w| / 127)."""
+    qweight = torch.empty(weight.shape, dtype=torch.int8)
+    scales = torch.empty(weight.shape[0], dtype=torch.float32)
+    for rows in _row_blocks(weight):
+        w = weight[rows].float()
+        block_scales = (w.abs().amax(dim=1) / 127.0).clamp(min=1e-10)
+        qweight[rows] = torch.round(w / block_scales[:, None]).clamp(-127, 127).to(torch.int8)
+        scales[rows] = block_scales
     return qweight, scales
 
 
@@ -34,21 +50,43 @@ def int4_group_size(in_features: int, requested: int) -> int:
     raise ValueError(f"int4 needs an even input size, got {in_features}")
 
 
+def _int4_groups(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Codes, scales and zeros for groups ``w`` [R, groups, G], choosing each group's range
+    (its min/max shrunk by one of INT4_CLIP_RATIOS) to minimise the squared error."""
+    low = w.amin(dim=-1).clamp(max=0.0)
+    high = w.amax(dim=-1).clamp(min=0.0)
+    best_error = torch.full(low.shape, float("inf"))
+    best_scales = torch.ones_like(low)
+    best_zeros = torch.zeros_like(low)
+    for ratio in INT4_CLIP_RATIOS:
+        scales = ((high - low) * ratio / 15.0).clamp(min=1e-10)
+        zeros = torch.round(-low * ratio / scales).clamp(0, 15)
+        q = torch.round(w / scales.unsqueeze(-1) + zeros.unsqueeze(-1)).clamp(0, 15)
+        error = ((q - zeros.unsqueeze(-1)) * scales.unsqueeze(-1) - w).square().sum(dim=-1)
+        better = error < best_error
+        best_error = torch.where(better, error, best_error)
+        best_scales = torch.where(better, scales, best_scales)
+        best_zeros = torch.where(better, zeros, best_zeros)
+    codes = torch.round(w / best_scales.unsqueeze(-1) + best_zeros.unsqueeze(-1)).clamp(0, 15)
+    return codes.to(torch.uint8), best_scales, best_zeros.to(torch.uint8)
+
+
 def quantize_int4(
     weight: torch.Tensor, group_size: int = DEFAULT_GROUP_SIZE
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Group-wise asymmetric int4 with zero points, packed two per byte (low nibble = even k)."""
     n, k = weight.shape
     if k % group_size or group_size % 2:
         raise ValueError(f"group size {group_size} must be even and divide {k}")
-    w = weight.float().view(n, k // group_size, group_size)
-    low = w.amin(dim=-1).clamp(max=0.0)
-    high = w.amax(dim=-1).clamp(min=0.0)
-    scales = ((high - low) / 15.0).clamp(min=1e-10)
-    zeros = torch.round(-low / scales).clamp(0, 15)
-    q = torch.round(w / scales.unsqueeze(-1) + zeros.unsqueeze(-1)).clamp(0, 15).to(torch.uint8)
-    q = q.view(n, k)
-    packed = (q[:, 0::2] | (q[:, 1::2] << 4)).contiguous()
-    return packed, scales, zeros.to(torch.uint8)
+    packed = torch.empty((n, k // 2), dtype=torch.uint8)
+    scales = torch.empty((n, k // group_size), dtype=torch.float32)
+    zeros = torch.empty((n, k // group_size), dtype=torch.uint8)
+    for rows in _row_blocks(weight):
+        w = weight[rows].float()
+        codes, scales[rows], zeros[rows] = _int4_groups(w.view(w.shape[0], -1, group_size))
+        codes = codes.view(w.shape[0], k)
+        packed[rows] = codes[:, 0::2] | (codes[:, 1::2] << 4)
+    return packed, scales, zeros
 
 
 class Int8Linear(nn.Module):
