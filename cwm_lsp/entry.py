@@ -59,10 +59,14 @@ class ExampleCall:
 
     ``expression`` is the call as written (continuation lines joined with newlines for a
     multi-line doctest example); ``line``/``end_line`` are 1-based file lines and ``column`` the
-    0-based column where the expression starts. ``setup`` holds the doctest statements that came
-    before it in the same docstring (``>>> c = Counter(5)``), run in the harness before the call.
-    ``expected`` is the doctest's expected output (``None`` when none was written). ``error`` is
-    set when the expression does not parse; such a call cannot be traced.
+    0-based column where the expression starts. ``setup`` replays the doctest session before
+    it: every earlier example of the same docstring, expressions included (``>>> c.bump()``
+    changes ``c``), except those marked ``+SKIP`` and those expected to raise (they would stop
+    the harness early); it runs in the harness before the call. ``expected`` is the doctest's
+    expected output (``None`` when none was written), ``raises`` the exception line(s) when a
+    traceback is expected and ``options`` the doctest directive flags (``doctest.SKIP`` ...)
+    written on the example. ``error`` is set when the expression does not parse; such a call
+    cannot be traced.
     """
 
     expression: str
@@ -73,6 +77,13 @@ class ExampleCall:
     expected: str | None = None
     setup: tuple[str, ...] = ()
     error: str | None = None
+    raises: str | None = None
+    options: tuple[tuple[int, bool], ...] = ()
+
+    @property
+    def skipped(self) -> bool:
+        """The doctest is marked ``# doctest: +SKIP``."""
+        return dict(self.options).get(doctest.SKIP, False)
 
 
 @dataclass(frozen=True)
@@ -501,27 +512,26 @@ def _doctest_calls(node: FunctionNode) -> list[ExampleCall]:
     except ValueError:  # malformed doctest (e.g. bad indentation); not ours to report here
         return []
     calls: list[ExampleCall] = []
-    setup: list[str] = []
+    session: list[str] = []  # earlier examples, replayed as a doctest session would run them
     for example in examples:
         source = example.source.rstrip("\n")
-        if _is_expression(source):
-            if not _contains_call(source):
-                continue  # `>>> value` only shows state; nothing to trace
+        if _is_expression(source) and _contains_call(source):  # `>>> value` only shows state
             line = literal.lineno + example.lineno
-            continuation = source.count("\n")
             calls.append(
                 ExampleCall(
                     expression=source,
                     line=line,
-                    end_line=line + continuation,
+                    end_line=line + source.count("\n"),
                     column=example.indent + 4,
                     kind="doctest",
                     expected=example.want.rstrip("\n") if example.want else None,
-                    setup=tuple(setup),
+                    setup=tuple(session),
+                    raises=example.exc_msg,
+                    options=tuple(sorted((int(f), bool(on)) for f, on in example.options.items())),
                 )
             )
-        else:
-            setup.append(source)
+        if example.exc_msg is None and not example.options.get(doctest.SKIP):
+            session.append(source)
     return calls
 
 

@@ -7,8 +7,6 @@ left out. A file named explicitly is always read.
 
 from __future__ import annotations
 
-import ast
-import doctest
 import io
 import os
 import tokenize
@@ -175,12 +173,10 @@ def read_examples(file: SourceFile) -> list[Example]:
         functions = list_functions(source)
     except EntryError as exc:
         return _file_problem(file, source, exc.line or 1, str(exc), always=False)
-    docstrings = _docstring_nodes(source)
     examples: list[Example] = []
     for fn in functions:
-        doctests = _doctest_details(docstrings.get(fn.def_line))
         for call in fn.examples:
-            examples.append(_example(file, source, fn, call, doctests))
+            examples.append(_example(file, source, fn, call))
     return examples
 
 
@@ -205,25 +201,14 @@ def _file_problem(
     ]
 
 
-def _example(
-    file: SourceFile,
-    source: str,
-    fn: FunctionInfo,
-    call: ExampleCall,
-    doctests: dict[int, tuple[DoctestInfo, tuple[str, ...]]],
-) -> Example:
+def _example(file: SourceFile, source: str, fn: FunctionInfo, call: ExampleCall) -> Example:
     info: DoctestInfo | None = None
-    setup = call.setup
     skip: str | None = None
     if call.kind == "doctest":
-        details = doctests.get(call.line)
-        if details is not None:
-            info, setup = details
-            if info.options.get(doctest.SKIP):
-                skip = "doctest directive +SKIP"
-        else:  # entry and doctest disagree on this docstring: check the value only
-            want = "" if call.expected is None else call.expected + "\n"
-            info = DoctestInfo(want, None)
+        want = "" if call.expected is None else call.expected + "\n"
+        info = DoctestInfo(want, call.raises, dict(call.options))
+        if call.skipped:
+            skip = "doctest directive +SKIP"
     if fn.is_async and skip is None:
         skip = "async functions cannot be traced yet"
     return Example(
@@ -235,61 +220,9 @@ def _example(
         end_line=call.end_line,
         column=call.column,
         kind=call.kind,
-        setup=setup,
+        setup=call.setup,
         doctest=info,
         problem=call.error,
         skip=skip,
         info=fn,
     )
-
-
-def _docstring_nodes(source: str) -> dict[int, ast.Constant]:
-    """Function docstring literals by the function's ``def`` line."""
-    found: dict[int, ast.Constant] = {}
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.body:
-            first = node.body[0]
-            if (
-                isinstance(first, ast.Expr)
-                and isinstance(first.value, ast.Constant)
-                and isinstance(first.value.value, str)
-            ):
-                found[node.lineno] = first.value
-    return found
-
-
-def _doctest_details(
-    literal: ast.Constant | None,
-) -> dict[int, tuple[DoctestInfo, tuple[str, ...]]]:
-    """Each ``>>>`` expression's doctest facts and setup, by file line.
-
-    The setup is every earlier example of the docstring (expressions included, as a doctest
-    session runs them), except skipped ones and those expected to raise, which would stop the
-    harness early.
-    """
-    if literal is None:
-        return {}
-    try:
-        examples = doctest.DocTestParser().get_examples(str(literal.value))
-    except ValueError:
-        return {}
-    details: dict[int, tuple[DoctestInfo, tuple[str, ...]]] = {}
-    earlier: list[str] = []
-    for example in examples:
-        text = example.source.rstrip("\n")
-        line = literal.lineno + example.lineno
-        if _is_expression(text):
-            options = {int(flag): bool(on) for flag, on in example.options.items()}
-            info = DoctestInfo(example.want, example.exc_msg, options)
-            details[line] = (info, tuple(earlier))
-        if example.exc_msg is None and not example.options.get(doctest.SKIP):
-            earlier.append(text)
-    return details
-
-
-def _is_expression(text: str) -> bool:
-    try:
-        ast.parse(text, mode="eval")
-    except SyntaxError:
-        return False
-    return True

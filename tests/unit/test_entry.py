@@ -176,14 +176,51 @@ def test_doctest_examples_with_continuations_expected_output_and_setup() -> None
     assert [(c.line, c.end_line) for c in calls] == [(8, 8), (11, 13), (15, 15)]
     assert [c.expected for c in calls] == ["9", "7", None]
     assert calls[0].setup == ()
-    assert calls[1].setup == ("c = Counter(1)",)
+    assert calls[1].setup == ("Counter(5).bump(2)", "c = Counter(1)")
     assert all(c.kind == "doctest" for c in calls)
     assert source.splitlines()[7][calls[0].column :] == "Counter(5).bump(2)"
 
     context = build_context(source, calls[1].expression, fn, setup=calls[1].setup)
     assert context.context.endswith(
-        "\ndef main():  # << START_OF_TRACE\n    c = Counter(1)\n    return c.bump(3)\n"
+        "\ndef main():  # << START_OF_TRACE\n    Counter(5).bump(2)\n    c = Counter(1)\n"
+        "    return c.bump(3)\n"
     )
+
+
+def test_doctest_session_replays_earlier_calls_but_not_skipped_or_raising_ones() -> None:
+    source = src(
+        '''
+        class Counter:
+            def __init__(self, start):
+                self.value = start
+
+            def bump(self):
+                """
+                >>> c = Counter(5)
+                >>> c.bump()
+                6
+                >>> c.bump()
+                7
+                >>> c.explode()  # doctest: +SKIP
+                >>> c.bump(1)
+                Traceback (most recent call last):
+                TypeError: too many
+                >>> c.bump()
+                8
+                """
+                self.value += 1
+                return self.value
+        '''
+    )
+    calls = example_calls(source, find_function(source, name="bump"))
+    last = calls[-1]
+    assert (last.expression, last.expected) == ("c.bump()", "8")
+    assert last.setup == ("c = Counter(5)", "c.bump()", "c.bump()")
+    skipped = [c for c in calls if c.skipped]
+    assert [c.expression for c in skipped] == ["c.explode()  # doctest: +SKIP"]
+    [raising] = [c for c in calls if c.raises is not None]
+    assert (raising.expression, raising.raises) == ("c.bump(1)", "TypeError: too many\n")
+    assert not last.skipped and last.raises is None
 
 
 def test_nested_functions_methods_and_lambdas_by_line() -> None:
@@ -324,4 +361,4 @@ def test_doctest_lines_without_a_call_are_not_example_calls() -> None:
         '''
     )
     [call] = example_calls(source, find_function(source))
-    assert (call.expression, call.setup, call.expected) == ("f(y)", ("y = 2",), "2")
+    assert (call.expression, call.setup, call.expected) == ("f(y)", ("y = 2", "y"), "2")
