@@ -144,3 +144,19 @@ def test_unreachable_server_gives_up_after_bounded_retries() -> None:
         OpenAIPredictor(f"http://127.0.0.1:{port}", retry=policy).predict(REQUEST)
     with pytest.raises(BackendError, match="not a server URL"):
         OpenAIPredictor("ftp://example")
+
+
+def test_step_over_matches_the_native_backend(
+    server: str, trace_model: Path, api_key: None
+) -> None:
+    # Entry scope depth 1 (no harness): the call into f is stepped over by forcing
+    # <|return_sep|>, which the openai backend does with a second request.
+    request = PredictionRequest(
+        context=CONTEXT, source=SOURCE, call=None, function="main", step_over=True, max_frames=12
+    )
+    native = NativePredictor(trace_model).predict(request)
+    remote = OpenAIPredictor(server).predict(request)
+    assert '<|call_sep|>{"x": "1"}' in native.trace_text
+    assert "def f(x):\n<|frame_sep|><|return_sep|>" in native.trace_text
+    assert remote.trace_text == native.trace_text
+    assert remote.finished == native.finished
