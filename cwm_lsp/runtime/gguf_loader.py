@@ -634,3 +634,22 @@ def gguf_tokenizer(path: str | Path) -> Tokenizer | None:
     except (OSError, ValueError, KeyError, IndexError) as err:
         raise GGUFError(f"{path}: not a readable GGUF file ({err})") from err
     return tokenizer_from_gguf(_Metadata(reader, path))
+
+
+def gguf_config(
+    path: str | Path, *, cwm_config: str | Path | dict[str, Any] | None = None
+) -> CwmConfig:
+    """The model config a GGUF file describes (metadata only, no tensor data is read)."""
+    from gguf import GGUFReader
+
+    path = Path(path).expanduser()
+    try:
+        reader = GGUFReader(str(path))
+    except (OSError, ValueError, KeyError, IndexError) as err:
+        raise GGUFError(f"{path}: not a readable GGUF file ({err})") from err
+    meta = _Metadata(reader, path)
+    tensors = {t.name: t for t in reader.tensors}
+    try:
+        return config_from_gguf(meta, tensors, _read_cwm_config(cwm_config), GGUFInfo())
+    except ConfigError as err:
+        raise GGUFError(f"{path}: {err}") from err
