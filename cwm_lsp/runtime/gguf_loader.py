@@ -152,6 +152,12 @@ class _Metadata:
         return value
 
 
+def _f32(value: Any) -> float:
+    """A float32 metadata value as the shortest decimal that rounds to it (1e-05, not
+    9.99999974e-06), i.e. the number the original config.json most likely held."""
+    return float(str(np.float32(value)))
+
+
 def _read_cwm_config(cwm_config: str | Path | dict[str, Any] | None) -> dict[str, Any] | None:
     if cwm_config is None:
         cwm_config = os.environ.get(CONFIG_ENV) or None
@@ -229,9 +235,9 @@ def _rope(
         return RopeScaling(
             theta=theta,
             rope_type="llama3",
-            factor=float(meta.get(CWM_ROPE_KEYS["factor"])),
-            low_freq_factor=float(meta.get(CWM_ROPE_KEYS["low_freq_factor"])),
-            high_freq_factor=float(meta.get(CWM_ROPE_KEYS["high_freq_factor"])),
+            factor=_f32(meta.get(CWM_ROPE_KEYS["factor"])),
+            low_freq_factor=_f32(meta.get(CWM_ROPE_KEYS["low_freq_factor"])),
+            high_freq_factor=_f32(meta.get(CWM_ROPE_KEYS["high_freq_factor"])),
             original_max_position_embeddings=int(
                 meta.get(CWM_ROPE_KEYS["original_context_length"])
             ),
@@ -273,7 +279,7 @@ def config_from_gguf(
         or shape["hidden_size"] // shape["num_attention_heads"]
     )
     kinds, window = _layer_types(meta, layers, extra, info)
-    theta = float(meta.arch_key("rope.freq_base", 10_000.0))
+    theta = _f32(meta.arch_key("rope.freq_base", 10_000.0))
     return CwmConfig(
         vocab_size=vocab,
         hidden_size=shape["hidden_size"],
@@ -282,7 +288,7 @@ def config_from_gguf(
         num_attention_heads=shape["num_attention_heads"],
         num_key_value_heads=shape["num_key_value_heads"],
         head_dim=head_dim,
-        rms_norm_eps=float(meta.arch_key("attention.layer_norm_rms_epsilon", 1e-5)),
+        rms_norm_eps=_f32(meta.arch_key("attention.layer_norm_rms_epsilon", 1e-5)),
         max_position_embeddings=int(meta.arch_key("context_length", 131072)),
         tie_word_embeddings="output.weight" not in tensors,
         sliding_window=window,
