@@ -72,6 +72,11 @@ class NativePredictor:
             is_demo_model=self.config.is_demo_model,
         )
 
+    @property
+    def reused_prompt_tokens(self) -> int:
+        """Prompt tokens the last prediction took from the KV cache instead of recomputing."""
+        return self._session.reused_tokens if self._session is not None else 0
+
     def load(self) -> LoadedModel:
         """Load the weights now (otherwise the first prediction does)."""
         with self._lock:

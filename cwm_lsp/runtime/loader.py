@@ -11,6 +11,7 @@ import torch
 from cwm_lsp.runtime import quant
 from cwm_lsp.runtime.config import ConfigError, CwmConfig
 from cwm_lsp.runtime.generate import Sampling, Session
+from cwm_lsp.runtime.kvcache import DEFAULT_MAX_CHUNK, DEFAULT_ROLLBACK
 from cwm_lsp.runtime.model import Transformer
 from cwm_lsp.runtime.tokenizer import Tokenizer, TokenizerError, load_tokenizer
 from cwm_lsp.runtime.weights import Quantization, WeightsError, load_transformer, read_quantization
@@ -50,8 +51,17 @@ class LoadedModel:
     def device(self) -> torch.device:
         return self.transformer.device
 
-    def new_session(self, **options: object) -> Session:
-        return Session(self.transformer, **options)  # type: ignore[arg-type]
+    def new_session(
+        self,
+        *,
+        max_chunk: int = DEFAULT_MAX_CHUNK,
+        rollback: int = DEFAULT_ROLLBACK,
+        cache_dtype: torch.dtype = torch.float32,
+    ) -> Session:
+        """A KV cache of its own; see :class:`cwm_lsp.runtime.generate.Session`."""
+        return Session(
+            self.transformer, max_chunk=max_chunk, rollback=rollback, cache_dtype=cache_dtype
+        )
 
     def logits(self, ids: Sequence[int] | torch.Tensor) -> torch.Tensor:
         """Logits [T, vocab] float32 for every position of ``ids``, from a fresh state."""

@@ -123,8 +123,7 @@ def test_cancel_then_predict_again_reusing_the_prompt(model_dir: Path) -> None:
     assert len(seen) == 2
     result = predictor.predict(_request())
     assert result.frames == INTO
-    session = predictor._session
-    assert session is not None and session.reused_tokens > len(CONTEXT) // 2
+    assert predictor.reused_prompt_tokens > len(CONTEXT) // 2
 
 
 def test_concurrent_predictions_are_serialised(model_dir: Path) -> None:
