@@ -51,7 +51,7 @@ def _on_alarm(signum: int, frame: FrameType | None) -> None:
     raise ExampleTimeout
 
 
-def trace_example(source: str, call: str) -> dict[str, Any] | None:
+def trace_example(source: str, call: str, *, max_chars: int = MAX_CHARS) -> dict[str, Any] | None:
     """The corpus record for one call, or None when it is too long, too slow or broken."""
     context = harness(source, call)
     signal.signal(signal.SIGALRM, _on_alarm)
@@ -70,7 +70,7 @@ def trace_example(source: str, call: str) -> dict[str, Any] | None:
         return None
     prompt = codec.encode_prompt(context)
     trace = codec.encode_trace(frames)
-    if len(prompt) + len(trace) > MAX_CHARS or "...<cut" in trace:
+    if len(prompt) + len(trace) > max_chars or "...<cut" in trace:
         return None
     return {
         "prompt": prompt,

@@ -22,6 +22,7 @@ right when every token of it is the greedy choice), next to the "copy previous f
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -160,7 +161,7 @@ def floor_trace(context: str) -> str:
 def copy_previous_scores(truth: str) -> ForcedTally:
     frames = parse_trace(truth).frames
     tally = ForcedTally(frames=len(frames))
-    for previous, frame in zip(frames, frames[1:], strict=False):
+    for previous, frame in itertools.pairwise(frames):
         action = previous.event is frame.event and previous.line == frame.line
         state = (
             frame.has_locals
@@ -218,7 +219,7 @@ def generate_trace(model: LoadedModel, tokenizer: Tokenizer, context: str, limit
 
 
 def heldout_cases(path: Path, limit: int) -> list[Case]:
-    cases = []
+    cases: list[Case] = []
     with path.open() as f:
         for number, line in enumerate(f):
             if len(cases) >= limit:
@@ -229,7 +230,7 @@ def heldout_cases(path: Path, limit: int) -> list[Case]:
 
 
 def golden_cases(directory: Path) -> list[Case]:
-    cases = []
+    cases: list[Case] = []
     for path in sorted(directory.glob("*.json")):
         data = json.loads(path.read_text())
         cases.append(Case(data["name"], data["context"], data["trace_text"]))

@@ -127,7 +127,7 @@ class Builder:
             lambda: (
                 f"{s}.{r.choice(['upper', 'lower', 'strip', 'title', 'capitalize', 'swapcase'])}()"
             ),
-            lambda: f"{s}.replace({r.choice(CHARS)!r}, {r.choice(CHARS + [''])!r})",
+            lambda: f"{s}.replace({r.choice(CHARS)!r}, {r.choice([*CHARS, ''])!r})",
             lambda: f"{s}[::-1]",
             lambda: f"{s}[{r.randint(0, 2)}:{r.randint(2, 5)}]",
             lambda: f"{s} + {self.const(STR)}",

@@ -17,6 +17,7 @@ real token, so causal attention never lets a real token see it, and its labels a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -131,17 +132,17 @@ class Example:
 def load_examples(path: Path, tokenizer: Tokenizer, max_len: int) -> list[Example]:
     """Tokenized examples of at most max_len tokens (cached beside the corpus file)."""
     stat = path.stat()
-    key = f"{stat.st_size}-{stat.st_mtime_ns}-{max_len}-{tokenizer.path.stat().st_mtime_ns}"
+    key = f"{stat.st_size}-{stat.st_mtime_ns}-{tokenizer.path.stat().st_mtime_ns}"
     cache = path.with_suffix(".tokens.pt")
     if cache.exists():
         cached = torch.load(cache, weights_only=False)
-        if cached.get("key") == key:
-            return [Example(ids, start) for ids, start in cached["examples"]]
+        if cached.get("key") == key and cached.get("max_len", 0) >= max_len:
+            return [Example(i, s) for i, s in cached["examples"] if len(i) <= max_len]
     examples = _tokenize(path, tokenizer, max_len)
-    try:
-        torch.save({"key": key, "examples": [(e.ids, e.trace_start) for e in examples]}, cache)
-    except OSError:
-        pass  # a read-only corpus directory only costs the tokenizing time next run
+    # a read-only corpus directory only costs the tokenizing time next run
+    with contextlib.suppress(OSError):
+        pairs = [(e.ids, e.trace_start) for e in examples]
+        torch.save({"key": key, "max_len": max_len, "examples": pairs}, cache)
     return examples
 
 
@@ -205,7 +206,7 @@ class BatchStream:
         limit = self.cfg.curriculum_len if short else self.cfg.max_len
         if limit != self.limit or not self.queue:
             self.limit = limit
-            usable = [e for e in self.examples if len(e.ids) <= limit]
+            usable = [e for e in self.examples if len(e.ids) <= limit] or self.examples
             self.queue = make_batches(usable, self.cfg.batch_tokens, self.rng)
         return self.queue.pop()
 

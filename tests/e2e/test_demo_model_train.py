@@ -1,0 +1,102 @@
+"""The demo model's training recipe end to end on a tiny corpus: tokenizer, two steps, resume."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from goldens import GOLDEN_FILES
+from transformers import CwmForCausalLM
+
+RECIPE = Path(__file__).resolve().parents[2] / "model" / "recipe"
+TINY = [
+    "hidden_size=32",
+    "intermediate_size=64",
+    "num_attention_heads=4",
+    "num_key_value_heads=2",
+    "head_dim=8",
+    "sliding_window=16",
+    "max_len=4096",
+    "batch_tokens=4096",
+    "eval_every=2",
+    "log_every=1",
+    "warmup_steps=1",
+    "threads=1",
+]
+
+
+def run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(RECIPE / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def write_corpus(directory: Path) -> None:
+    directory.mkdir()
+    rows = []
+    for path in GOLDEN_FILES:
+        golden = json.loads(path.read_text())
+        rows.append(
+            {
+                "prompt": golden["prompt_text"],
+                "trace": golden["trace_text"],
+                "context": golden["context"],
+                "source": golden["source"],
+                "call": golden["call"],
+            }
+        )
+    (directory / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:8]))
+    (directory / "heldout.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[8:]))
+
+
+def test_tokenizer_then_two_training_steps_then_resume(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus)
+    tok = run(
+        "tokenizer.py",
+        "--corpus",
+        str(corpus / "train.jsonl"),
+        "--out",
+        str(tmp_path / "tok" / "tokenizer.model"),
+        "--ranks",
+        "320",
+    )
+    assert tok.returncode == 0, tok.stderr
+
+    out = tmp_path / "run"
+    args = ["--corpus", str(corpus), "--tokenizer", str(tmp_path / "tok"), "--out", str(out)]
+    sets = [f"--set={item}" for item in TINY]
+    first = run("train.py", *args, *sets, "--set=max_steps=2")
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "step 2 loss" in first.stdout
+    assert "8 train / 2 held-out examples" in first.stdout
+
+    config = json.loads((out / "best" / "config.json").read_text())
+    assert config["model_type"] == "cwm"
+    assert config["cwm_lsp_demo_model"] is True
+    assert "not CWM" in config["cwm_lsp_model_name"]
+    assert config["layer_types"].count("full_attention") > 1
+    assert "sliding_attention" in config["layer_types"]
+    assert config["num_key_value_heads"] < config["num_attention_heads"]
+    assert config["rope_parameters"]["rope_type"] == "llama3"
+    assert (out / "best" / "tokenizer.model").is_file()
+    model = CwmForCausalLM.from_pretrained(out / "best")
+    assert model.config.vocab_size == 320 + 256
+
+    second = run("train.py", *args, *sets, "--set=max_steps=3")
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "resumed from" in second.stdout and "at step 2" in second.stdout
+    assert "step 3 loss" in second.stdout and "step 1 loss" not in second.stdout
+
+
+def test_unknown_setting_is_a_clear_error(tmp_path: Path) -> None:
+    result = run("train.py", "--out", str(tmp_path), "--set", "hiden_size=3")
+    assert result.returncode != 0
+    assert "unknown setting 'hiden_size'" in result.stderr
+    assert "Traceback" not in result.stderr
