@@ -1,0 +1,133 @@
+"""Prefill and decode tokens/s of our runtime vs llama.cpp on the same GGUF weights, same run.
+
+    .venv/bin/python benchmarks/llama_cpp.py                 # a random CWM-shaped model
+    .venv/bin/python benchmarks/llama_cpp.py --gguf M.gguf   # an existing GGUF
+    .venv/bin/python benchmarks/llama_cpp.py --type q4_0 --hidden 1024 --layers 8
+
+Both engines read the same file: ours through ``load_model(M.gguf)`` (Q4_0 as our int4, Q8_0
+requantized to int8, F16/F32 as float), llama.cpp through llama-cpp-python. Ratios are
+ours / llama.cpp throughput (above 1: ours is faster). Threads: both use ``--threads``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import print_table
+
+from cwm_lsp.runtime import load_model
+from cwm_lsp.runtime.gguf_writer import convert_checkpoint
+
+
+def _model(args: argparse.Namespace, workdir: Path) -> Path:
+    if args.gguf:
+        return Path(args.gguf)
+    from cwm_lsp.runtime.testing import tiny_config, write_checkpoint
+
+    heads = max(args.hidden // 128, 1)
+    config = tiny_config(
+        hidden_size=args.hidden,
+        intermediate_size=args.hidden * 3,
+        num_hidden_layers=args.layers,
+        num_attention_heads=heads,
+        num_key_value_heads=max(heads // 4, 1),
+        head_dim=args.hidden // heads,
+        sliding_window=8192,
+        layer_types=[
+            "full_attention" if i % 4 == 0 else "sliding_attention" for i in range(args.layers)
+        ],
+        max_position_embeddings=8192,
+    )
+    checkpoint = workdir / "checkpoint"
+    write_checkpoint(checkpoint, config, scale=1.0)
+    path = workdir / f"bench-{args.type}.gguf"
+    convert_checkpoint(checkpoint, path, file_type=args.type)
+    return path
+
+
+def _best(fn: object, reps: int) -> float:
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()  # type: ignore[operator]
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--gguf", help="an existing GGUF file (default: build a random model)")
+    parser.add_argument("--type", default="q8_0", choices=("f32", "f16", "q8_0", "q4_0"))
+    parser.add_argument("--hidden", type=int, default=512)
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--prompt", type=int, default=256, help="prefill length")
+    parser.add_argument("--decode", type=int, default=64, help="decode steps")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args()
+    try:
+        from cwm_lsp.backends.llama_cpp import LlamaCppSession
+    except ImportError:
+        print("llama-cpp-python is not installed: pip install 'cwm-lsp[llama]'", file=sys.stderr)
+        return 2
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _model(args, Path(tmp))
+        ours = load_model(path)
+        vocab = ours.config.vocab_size
+        prompt = torch.randint(0, min(vocab, 256), (args.prompt,)).tolist()
+        llama = LlamaCppSession(path, n_ctx=args.prompt + args.decode + 8, n_threads=args.threads)
+
+        def ours_prefill() -> None:
+            ours.new_session().prefill(prompt)
+
+        def llama_prefill() -> None:
+            llama.tokens = []
+            llama.prefill(prompt)
+
+        def ours_decode() -> None:
+            session = ours.new_session()
+            session.prefill(prompt[:8])
+            for token in prompt[8 : 8 + args.decode]:
+                session.step(token)
+
+        def llama_decode() -> None:
+            llama.tokens = []
+            llama.prefill(prompt[:8])
+            for token in prompt[8 : 8 + args.decode]:
+                llama.step(token)
+
+        rows = []
+        for label, ours_fn, llama_fn, count in (
+            ("prefill", ours_prefill, llama_prefill, args.prompt),
+            ("decode", ours_decode, llama_decode, args.decode),
+        ):
+            ours_s = _best(ours_fn, args.reps)
+            llama_s = _best(llama_fn, args.reps)
+            rows.append(
+                [
+                    label,
+                    f"{count / ours_s:.1f}",
+                    f"{count / llama_s:.1f}",
+                    f"{llama_s / ours_s:.2f}x",
+                ]
+            )
+        print(
+            f"{path.name}: {ours.config.num_hidden_layers} layers, hidden {ours.config.hidden_size}, "
+            f"{ours.quantization.label} in ours; {args.threads} threads"
+        )
+        print_table(["phase", "ours tok/s", "llama.cpp tok/s", "ours / llama.cpp"], rows)
+        print("(decode includes an 8-token prefill; the same tokens are fed to both engines)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
