@@ -27,9 +27,9 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import memory_bandwidth, ms, print_table, ratio, timeit  # noqa: E402
+from common import memory_bandwidth, ms, print_table, ratio, timeit
 
-from cwm_lsp.runtime import native, ops  # noqa: E402
+from cwm_lsp.runtime import native, ops
 
 WINDOW = 8192
 CHUNK_SLACK = 512
@@ -46,7 +46,9 @@ class Layout:
 LAYOUTS = {"cwm": Layout("cwm", 48, 8, 128), "small": Layout("small", 12, 2, 64)}
 
 
-def sdpa_masked(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, start: int, window: int | None) -> torch.Tensor:
+def sdpa_masked(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, start: int, window: int | None
+) -> torch.Tensor:
     """SDPA over linear K/V [n_kv, L, D] with an explicit mask, in the cache dtype."""
     length = q.shape[0]
     total = k.shape[1]
@@ -65,7 +67,12 @@ def sdpa_masked(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, start: int, w
 
 
 def bench_case(
-    layout: Layout, context: int, queries: int, sliding: bool, dtype: torch.dtype, with_baselines: bool
+    layout: Layout,
+    context: int,
+    queries: int,
+    sliding: bool,
+    dtype: torch.dtype,
+    with_baselines: bool,
 ) -> dict[str, float | None]:
     gen = torch.Generator().manual_seed(0)
     window = WINDOW if sliding else None
@@ -88,22 +95,32 @@ def bench_case(
         result["native"] = timeit(lambda: native.attention(q, k, v, start, window), budget_s=budget)
     if with_baselines:
         reps = 3 if queries == 1 else 1
-        result["pytorch"] = timeit(lambda: ops.attention_reference(q, k, v, start, window), budget_s=budget, min_reps=reps)
-        result["sdpa"] = timeit(lambda: sdpa_masked(q, linear_k, linear_v, start, window), budget_s=budget, min_reps=reps)
+        result["pytorch"] = timeit(
+            lambda: ops.attention_reference(q, k, v, start, window), budget_s=budget, min_reps=reps
+        )
+        result["sdpa"] = timeit(
+            lambda: sdpa_masked(q, linear_k, linear_v, start, window),
+            budget_s=budget,
+            min_reps=reps,
+        )
     lo = 0 if window is None else max(0, context - 1 - window + 1)
     kv_bytes = 2 * layout.kv_heads * (context - lo) * layout.head_dim * k.element_size()
     result["kv_bytes"] = float(kv_bytes)
-    del linear_k, linear_v, k, v
-    gc.collect()
     return result
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="smaller contexts (about a minute)")
     parser.add_argument("--dtype", choices=("bf16", "f32"), default="bf16", help="K/V cache dtype")
-    parser.add_argument("--threads", type=int, default=None, help="threads for torch and the native kernels")
-    parser.add_argument("--path", default="auto", help="native kernel path (auto, scalar, avx2, avx512)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="threads for torch and the native kernels"
+    )
+    parser.add_argument(
+        "--path", default="auto", help="native kernel path (auto, scalar, avx2, avx512)"
+    )
     args = parser.parse_args()
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
     if args.threads:
@@ -116,10 +133,16 @@ def main() -> int:
         print(f"native kernels unavailable: {native.unavailable_reason()}")
 
     copy_bw, read_bw = memory_bandwidth()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; native: {native.active_paths()['attention']}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; native: {native.active_paths()['attention']}"
+    )
     load = os.getloadavg()[0]
-    print(f"load average {load:.1f} on {os.cpu_count()} cores (other processes skew timings; best-of-N shown)")
-    print(f"memory bandwidth: copy {copy_bw:.1f} GB/s (read+write), read-only sum {read_bw:.1f} GB/s; K/V dtype {args.dtype}")
+    print(
+        f"load average {load:.1f} on {os.cpu_count()} cores (other processes skew timings; best-of-N shown)"
+    )
+    print(
+        f"memory bandwidth: copy {copy_bw:.1f} GB/s (read+write), read-only sum {read_bw:.1f} GB/s; K/V dtype {args.dtype}"
+    )
 
     if args.quick:
         decode_contexts = [1024, 8192, 32768]
@@ -136,7 +159,9 @@ def main() -> int:
             for sliding in (True, False):
                 baselines = context <= 32768 or layout.name == "small"
                 r = bench_case(layout, context, 1, sliding, dtype, baselines)
-                gbs = r["kv_bytes"] / r["native"] / 1e9 if r["native"] else None
+                gc.collect()
+                native_s, kv_bytes = r["native"], r["kv_bytes"]
+                gbs = kv_bytes / native_s / 1e9 if native_s and kv_bytes else None
                 rows.append([
                     layout.name, "decode", "sliding" if sliding else "global", f"{context // 1024}k",
                     ms(r["native"]), ms(r["pytorch"]), ms(r["sdpa"]), ratio(r["sdpa"], r["native"]),
@@ -148,6 +173,7 @@ def main() -> int:
         for context in prefill_contexts:
             for sliding in (True, False):
                 r = bench_case(layout, context, chunk, sliding, dtype, True)
+                gc.collect()
                 rows.append([
                     layout.name, f"prefill {chunk}", "sliding" if sliding else "global", f"{context // 1024}k",
                     ms(r["native"]), ms(r["pytorch"]), ms(r["sdpa"]), ratio(r["sdpa"], r["native"]),

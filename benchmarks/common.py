@@ -8,7 +8,9 @@ from collections.abc import Callable, Sequence
 import torch
 
 
-def timeit(fn: Callable[[], object], *, min_reps: int = 3, budget_s: float = 0.4, max_reps: int = 50) -> float:
+def timeit(
+    fn: Callable[[], object], *, min_reps: int = 3, budget_s: float = 0.4, max_reps: int = 50
+) -> float:
     """Best seconds per call after one warm-up call; repeats until ``budget_s`` is spent."""
     fn()
     times: list[float] = []
