@@ -13,6 +13,7 @@ from server_support import (
     CLIENTS,
     RUN,
     SERVER,
+    code_actions,
     execute,
     hints,
     labels,
@@ -38,7 +39,9 @@ async def begin(client: LanguageClient, settings: dict[str, object], root: Path)
 
 async def assert_still_serving(client: LanguageClient, root: Path) -> None:
     """A good file still predicts (with the run backend)."""
-    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"cwm": RUN}))
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"cwm": RUN})
+    )
     uri = open_file(client, root / "good.py", GOOD)
     assert (await execute(client, "cwm.predict", uri, 2))["status"] == "done"
     assert labels(await hints(client, uri)) == {2: "b = 3", 3: "⮐ 3"}
@@ -46,7 +49,9 @@ async def assert_still_serving(client: LanguageClient, root: Path) -> None:
 
 async def test_syntax_error(client: LanguageClient, tmp_path: Path) -> None:
     await begin(client, RUN, tmp_path)
-    uri = open_file(client, tmp_path / "broken.py", "# prophecy: f(1)\ndef f(a):\n    b = (a +\n    return b\n")
+    uri = open_file(
+        client, tmp_path / "broken.py", "# prophecy: f(1)\ndef f(a):\n    b = (a +\n    return b\n"
+    )
     result = await execute(client, "cwm.predict", uri, 1)
     assert result["status"] == "failed"
     assert "syntax error at line 3" in result["message"]
@@ -59,6 +64,9 @@ async def test_missing_model_is_reported_once(client: LanguageClient, tmp_path: 
     missing = tmp_path / "no-such-model"
     await begin(client, {"backend": "native", "modelPath": str(missing)}, tmp_path)
     uri = open_file(client, tmp_path / "good.py", GOOD)
+    titles = [action.title for action in await code_actions(client, uri, 2)]
+    assert "Prophecy: predict with invented inputs" in titles  # a model backend can invent
+    assert not any("verify" in title for title in titles)  # execution is not allowed
     for _ in range(2):
         result = await execute(client, "cwm.predict", uri, 2)
         assert result["status"] == "failed"
@@ -81,12 +89,16 @@ async def test_corrupt_model_file(client: LanguageClient, tmp_path: Path) -> Non
     result = await execute(client, "cwm.predict", uri, 2)
     assert result["status"] == "failed"
     assert "cannot use model" in result["message"]
-    await wait_for(lambda: any("cannot use model" in m for m in shown_messages(client)), what="message")
+    await wait_for(
+        lambda: any("cannot use model" in m for m in shown_messages(client)), what="message"
+    )
     assert labels(await hints(client, uri)) == {}
     await assert_still_serving(client, tmp_path)
 
 
-async def test_sandbox_limit_shows_the_trace_up_to_it(client: LanguageClient, tmp_path: Path) -> None:
+async def test_sandbox_limit_shows_the_trace_up_to_it(
+    client: LanguageClient, tmp_path: Path
+) -> None:
     await begin(client, {**RUN, "maxFrames": 12}, tmp_path)
     source = "# prophecy: total(100)\ndef total(n):\n    t = 0\n    for i in range(n):\n        t += i\n    return t\n"
     uri = open_file(client, tmp_path / "total.py", source)
@@ -98,7 +110,9 @@ async def test_sandbox_limit_shows_the_trace_up_to_it(client: LanguageClient, tm
     assert 5 not in found  # the limit came before the return: nothing claims it
 
 
-async def test_crashing_run_is_reported_and_server_keeps_serving(client: LanguageClient, tmp_path: Path) -> None:
+async def test_crashing_run_is_reported_and_server_keeps_serving(
+    client: LanguageClient, tmp_path: Path
+) -> None:
     await begin(client, RUN, tmp_path)
     source = "# prophecy: die()\ndef die():\n    import os\n    os.kill(os.getpid(), 9)\n"
     uri = open_file(client, tmp_path / "die.py", source)
@@ -109,16 +123,24 @@ async def test_crashing_run_is_reported_and_server_keeps_serving(client: Languag
     await assert_still_serving(client, tmp_path)
 
 
+@pytest_lsp.fixture(config=SERVER)
+async def neovim(lsp_client: LanguageClient):
+    """One client is enough for the slow case (a server that is never initialized would not
+    stop cleanly, so this is a fixture of its own rather than a skip)."""
+    lsp_client.client_name = "neovim"  # type: ignore[attr-defined]
+    yield
+    await lsp_client.shutdown_session()
+
+
 @pytest.mark.slow
-async def test_garbage_model_output(client: LanguageClient, tmp_path: Path) -> None:
+async def test_garbage_model_output(neovim: LanguageClient, tmp_path: Path) -> None:
     """A real (random, tiny) checkpoint run by the native backend writes no usable trace."""
-    if client.client_name != "neovim":  # type: ignore[attr-defined]
-        pytest.skip("one client is enough for this slow case")
-    pytest.importorskip("transformers")
+    client = neovim
     from cwm_lsp.runtime.testing import write_checkpoint
 
     write_checkpoint(tmp_path / "tiny")
-    await begin(client, {"backend": "native", "modelPath": str(tmp_path / "tiny"), "maxFrames": 5}, tmp_path)
+    settings = {"backend": "native", "modelPath": str(tmp_path / "tiny"), "maxFrames": 5}
+    await begin(client, settings, tmp_path)
     uri = open_file(client, tmp_path / "good.py", GOOD)
     result = await execute(client, "cwm.predict", uri, 2)
     assert result["status"] == "failed"
