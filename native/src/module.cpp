@@ -7,6 +7,7 @@
 #include <nanobind/stl/vector.h>
 #include <omp.h>
 
+#include <atomic>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -75,7 +76,7 @@ Path best_path() {
     return Path::Scalar;
 }
 
-Path g_path = best_path();
+std::atomic<Path> g_path{best_path()};  // read by kernels running without the GIL
 
 const cwm::KernelTable& table_for(Path p) {
 #if CWM_HAVE_X86
@@ -100,7 +101,7 @@ void set_path(const std::string& name) {
     else if (name == "avx512-vnni") p = Path::Avx512Vnni;
     else throw std::invalid_argument("unknown kernel path '" + name + "' (auto, scalar, avx2, avx512, avx512-vnni)");
     if (!supported(p)) throw std::invalid_argument("kernel path '" + name + "' is not supported by this CPU");
-    g_path = p;
+    g_path.store(p);
 }
 
 std::vector<std::string> supported_paths() {
@@ -183,7 +184,7 @@ void attention(Array q, Array k, Array v, Array out, int64_t start_pos, int64_t 
     cwm::AttentionArgs a{static_cast<const float*>(q.data()), k.data(), v.data(), static_cast<float*>(out.data()),
                          T, H, Hkv, C, D, start_pos, window, kv};
     nb::gil_scoped_release release;
-    if (!table_for(g_path).attention(a)) cwm_scalar::table().attention(a);
+    if (!table_for(g_path.load()).attention(a)) cwm_scalar::table().attention(a);
 }
 
 void int8_linear(Array x, Array w, Array scales, Array out) {
@@ -199,10 +200,11 @@ void int8_linear(Array x, Array w, Array scales, Array out) {
     cwm::Int8Args a{static_cast<const float*>(x.data()), static_cast<const int8_t*>(w.data()),
                     static_cast<const float*>(scales.data()), static_cast<float*>(out.data()), M, N, K};
     nb::gil_scoped_release release;
+    const Path path = g_path.load();
 #if CWM_HAVE_X86
-    if (g_path == Path::Avx512Vnni && cwm_avx512_vnni::int8_gemv(a)) return;
+    if (path == Path::Avx512Vnni && cwm_avx512_vnni::int8_gemv(a)) return;
 #endif
-    if (!table_for(g_path).int8_linear(a)) cwm_scalar::table().int8_linear(a);
+    if (!table_for(path).int8_linear(a)) cwm_scalar::table().int8_linear(a);
 }
 
 void int4_linear(Array x, Array w, Array scales, Array zeros, int64_t group_size, Array out) {
@@ -224,10 +226,11 @@ void int4_linear(Array x, Array w, Array scales, Array zeros, int64_t group_size
                     static_cast<const float*>(scales.data()), static_cast<const uint8_t*>(zeros.data()),
                     static_cast<float*>(out.data()), M, N, K, group_size};
     nb::gil_scoped_release release;
+    const Path path = g_path.load();
 #if CWM_HAVE_X86
-    if (g_path == Path::Avx512Vnni && cwm_avx512_vnni::int4_gemv(a)) return;
+    if (path == Path::Avx512Vnni && cwm_avx512_vnni::int4_gemv(a)) return;
 #endif
-    if (!table_for(g_path).int4_linear(a)) cwm_scalar::table().int4_linear(a);
+    if (!table_for(path).int4_linear(a)) cwm_scalar::table().int4_linear(a);
 }
 
 }  // namespace
@@ -237,7 +240,7 @@ NB_MODULE(_native, m) {
     m.def("cpu_features", &cpu_features, "CPU features relevant to the kernels");
     m.def("supported_paths", &supported_paths, "kernel paths this CPU can run");
     m.def("set_path", &set_path, nb::arg("name"), "force a kernel path: auto, scalar, avx2, avx512, avx512-vnni");
-    m.def("get_path", []() { return std::string(path_name(g_path)); });
+    m.def("get_path", []() { return std::string(path_name(g_path.load())); });
     m.def("best_path", []() { return std::string(path_name(best_path())); });
     m.def("max_threads", []() { return omp_get_max_threads(); });
     m.def("set_num_threads", [](int n) {
