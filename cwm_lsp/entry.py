@@ -140,6 +140,21 @@ class HarnessContext:
 # --------------------------------------------------------------------------- parsing
 
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def source_lines(source: str, *, keepends: bool = False) -> list[str]:
+    """The lines of ``source`` as Python numbers them: only ``\\n``, ``\\r\\n`` and ``\\r`` end
+    a line (``str.splitlines`` also splits at form feeds and U+2028, which Python does not)."""
+    if not source:
+        return []
+    if keepends:
+        return re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", source)
+    lines = _LINE_BREAK.split(source)
+    if lines[-1] == "":
+        lines.pop()
+    return lines
+
 def parse_module(source: str) -> ast.Module:
     """Parse ``source``; a syntax error becomes an :class:`EntryError` naming line and column."""
     try:
@@ -157,7 +172,7 @@ def parse_module(source: str) -> ast.Module:
 def list_functions(source: str) -> list[FunctionInfo]:
     """Every function and method of the module in source order, async ones included."""
     tree = parse_module(source)
-    lines = source.splitlines()
+    lines = source_lines(source)
     comment_lines = _comment_only_lines(source)
     found: list[FunctionInfo] = []
     for node, scope, class_name, nested in _walk_functions(tree.body, (), None, False):
@@ -263,7 +278,7 @@ def _module_text(source: str) -> str:
 
 
 def _mark_own_def(body: str, fn: FunctionInfo) -> HarnessContext:
-    lines = body.splitlines(keepends=True)
+    lines = source_lines(body, keepends=True)
     index = fn.def_line - 1
     if not 0 <= index < len(lines):
         raise EntryError(f"line {fn.def_line} is past the end of the source")
@@ -285,7 +300,7 @@ def _statement_text(statement: str) -> str:
 
 
 def _indented(text: str) -> str:
-    return "".join(f"    {line}\n" for line in text.splitlines())
+    return "".join(f"    {line}\n" for line in source_lines(text))
 
 
 def _names_used(node: ast.AST) -> set[str]:
@@ -469,7 +484,7 @@ def _comment_only_lines(source: str) -> set[int]:
                 found.add(token.start[0])
     except (tokenize.TokenError, SyntaxError):
         # ast accepted the source, so this is a tokenizer corner case: fall back to the text.
-        for number, line in enumerate(source.splitlines(), start=1):
+        for number, line in enumerate(source_lines(source), start=1):
             if line.lstrip().startswith("#"):
                 found.add(number)
     return found

@@ -16,6 +16,7 @@ from cwm_lsp.entry import (
     find_function,
     list_functions,
     parse_call,
+    source_lines,
 )
 
 GOLDEN_DIR = goldens.GOLDEN_DIR
@@ -362,3 +363,20 @@ def test_doctest_lines_without_a_call_are_not_example_calls() -> None:
     )
     [call] = example_calls(source, find_function(source))
     assert (call.expression, call.setup, call.expected) == ("f(y)", ("y = 2", "y"), "2")
+
+
+def test_source_lines_split_only_where_python_does() -> None:
+    text = "a\r\nb\x0cc\u2028d\re\n"
+    assert source_lines(text) == ["a", "b\x0cc\u2028d", "e"]
+    assert source_lines(text, keepends=True) == ["a\r\n", "b\x0cc\u2028d\r", "e\n"]
+    assert source_lines("") == [] and source_lines("x") == ["x"]
+
+
+def test_form_feed_lines_keep_function_lines_and_prophecy_comments() -> None:
+    source = "\x0c\n# prophecy: f(1)\ndef f(x):  # \u2028\n    return x\n"
+    fn = find_function(source)
+    assert (fn.def_line, fn.last_line, fn.comment_line) == (3, 4, 2)
+    assert [c.expression for c in fn.examples] == ["f(1)"]
+    marked = build_context(source, None, fn)
+    assert source_lines(marked.context)[2].endswith("# << START_OF_TRACE")
+

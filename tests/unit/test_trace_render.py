@@ -138,3 +138,15 @@ def test_unknown_values_and_garbage_do_not_break_rendering() -> None:
     text = render_text(timeline, "def f(a):\n    b = a\n    return b\n", origin="observed")
     assert "    b = a  # b = ?\n" in text
     assert "    return b  # ⚠ not a triple\n" in text
+
+
+def test_lines_are_numbered_as_python_numbers_them() -> None:
+    # A form feed or U+2028 inside a line does not end it for Python; labels stay on their line.
+    golden = GOLDENS["loop_accumulate"]
+    source = golden["source"].replace("def f(a, b):", "def f(a, b):  # page\x0cbreak \u2028", 1)
+    text = render_text(timeline_of("loop_accumulate"), source, origin="observed")
+    assert text.split("\n")[:3] == [
+        "def f(a, b):  # page\x0cbreak \u2028",
+        "    y = a  # y = 2",
+        "    for i in range(b):  # i = 0 → 1 → 2 → 3",
+    ]
