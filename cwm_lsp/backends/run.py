@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from cwm_lsp.backends.base import (
     BackendError,
     CancelToken,
@@ -13,7 +15,11 @@ from cwm_lsp.backends.base import (
     Provenance,
 )
 from cwm_lsp.tracer.limits import SandboxLimits
-from cwm_lsp.tracer.sandbox import TracerError, record_call
+from cwm_lsp.tracer.recorder import CONTEXT_FILENAME
+from cwm_lsp.tracer.sandbox import TraceRecording, TracerError, record_call
+
+_MODULE_FAILURE_SUFFIX = " (while defining the module)"
+_CONTEXT_LINE = re.compile(rf'File "{re.escape(CONTEXT_FILENAME)}", line (\d+)')
 
 
 class RunPredictor:
@@ -59,7 +65,10 @@ class RunPredictor:
             raise BackendError(f"cannot run `{request.function}`: {exc}") from None
         if cancel is not None and cancel.cancelled:
             raise PredictionCancelled("the sandboxed run was cancelled (the process was killed)")
-        problems = [recording.limit] if recording.limit else []
+        limit = recording.limit
+        if not recording.frames:
+            limit = _before_the_call(recording)
+        problems = [limit] if limit else []
         problems += [f"blocked by the sandbox: {message}" for message in recording.violations]
         return PredictionResult(
             frames=recording.frames,
@@ -69,6 +78,20 @@ class RunPredictor:
             problems=problems,
             stdout=recording.stdout,
             stderr=recording.stderr,
-            limit=recording.limit,
+            limit=limit,
             seconds=recording.seconds,
         )
+
+
+def _before_the_call(recording: TraceRecording) -> str | None:
+    """Why a run recorded no frame at all: the module's top level raised, hit a limit, or ended
+    the process before the call started. ``None`` when nothing says so."""
+    uncaught = recording.uncaught
+    if uncaught is not None and uncaught.endswith(_MODULE_FAILURE_SUFFIX):
+        error = uncaught.removesuffix(_MODULE_FAILURE_SUFFIX)
+        lines = _CONTEXT_LINE.findall(recording.stderr)
+        where = f" at line {lines[-1]}" if lines else ""
+        return f"the module's top level raised {error}{where}, so the call never ran"
+    if recording.limit:
+        return f"{recording.limit} while running the module's top level (before the call started)"
+    return None

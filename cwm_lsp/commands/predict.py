@@ -75,8 +75,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"cwm-lsp predict: the call raised {raised}", file=sys.stderr)
         return EXIT_RAISED
     if not result.finished:
-        reason = result.limit or "the trace did not reach its end"
-        print(f"cwm-lsp predict: trace incomplete: {reason}", file=sys.stderr)
+        print(f"cwm-lsp predict: {incomplete_reason(result)}", file=sys.stderr)
         return EXIT_RAISED
     return EXIT_OK
 
@@ -108,6 +107,13 @@ def select(source: str, *, function: str | None, line: int | None, call: str | N
             file=sys.stderr,
         )
     return Selection(fn, chosen.expression, chosen.setup, chosen)
+
+
+def incomplete_reason(result: PredictionResult) -> str:
+    """Why the trace stopped before the call returned, as one line."""
+    if not result.frames and result.limit:
+        return result.limit  # the call never started: the message says why
+    return f"trace incomplete: {result.limit or 'the trace did not reach its end'}"
 
 
 def uncaught_exception(frames: list[Frame]) -> str | None:
@@ -258,7 +264,10 @@ def _annotated(
             summary=False,
         )
         parts.append(text)
-    parts.append(render_text(timeline, "", width=width, origin=origin))  # the summary line
+    if not result.finished and timeline.result.exception is None:
+        parts.append(f"# {incomplete_reason(result)}\n")
+    else:
+        parts.append(render_text(timeline, "", width=width, origin=origin))  # the summary line
     return "".join(parts)
 
 
