@@ -47,6 +47,14 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
+def best_of(
+    repeat: int, bench: Callable[[Any, list[int], int], tuple[float, float]], *args: Any
+) -> tuple[float, float]:
+    """The best prefill and decode rates of ``repeat`` runs (shared machines are noisy)."""
+    runs = [bench(*args) for _ in range(repeat)]
+    return max(r[0] for r in runs), max(r[1] for r in runs)
+
+
 def bench_ours(model: Any, prompt: list[int], decode: int) -> tuple[float, float]:
     session = model.new_session()
     logits: list[torch.Tensor] = []
@@ -90,6 +98,7 @@ def main() -> None:
     parser.add_argument("--vocab", type=int, default=32000)
     parser.add_argument("--window", type=int, default=512)
     parser.add_argument("--quantize", nargs="*", default=["int8", "int4"], help="also time these")
+    parser.add_argument("--repeat", type=int, default=2, help="runs per figure (best is kept)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--quick", action="store_true", help="a small model and short contexts")
@@ -112,7 +121,7 @@ def main() -> None:
     print(
         f"model: {params / 1e6:.0f}M params, hidden {args.hidden}, {args.layers} layers "
         f"(window {args.window}), GQA 12:2, vocab {args.vocab}; device {args.device}, "
-        f"{torch.get_num_threads()} threads, native kernels {'on' if native else 'off'}"
+        f"{torch.get_num_threads()} threads, best of {args.repeat}, native kernels {'on' if native else 'off'}"
         + (" (CWM_LSP_NATIVE=0)" if os.environ.get("CWM_LSP_NATIVE") == "0" else "")
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -130,17 +139,17 @@ def main() -> None:
         for length in args.lengths:
             prompt = torch.randint(2, args.vocab, (length,), generator=generator).tolist()
             bench_ours(ours["float32"], prompt[:16], 2)  # warm-up
-            base = bench_transformers(hf, prompt, args.decode)
+            base = best_of(args.repeat, bench_transformers, hf, prompt, args.decode)
             print(
                 f"{length:>8} {'transformers float32':<22} {base[0]:>14.1f} {'1.00':>7} {base[1]:>13.2f} {'1.00':>7}"
             )
-            mine = bench_ours(ours["float32"], prompt, args.decode)
+            mine = best_of(args.repeat, bench_ours, ours["float32"], prompt, args.decode)
             print(
                 f"{length:>8} {'ours float32':<22} {mine[0]:>14.1f} {mine[0] / base[0]:>7.2f} "
                 f"{mine[1]:>13.2f} {mine[1] / base[1]:>7.2f}"
             )
             for method in args.quantize:
-                q = bench_ours(ours[method], prompt, args.decode)
+                q = best_of(args.repeat, bench_ours, ours[method], prompt, args.decode)
                 print(
                     f"{length:>8} {'ours ' + method + ' (vs ours)':<22} {q[0]:>14.1f} {q[0] / mine[0]:>7.2f} "
                     f"{q[1]:>13.2f} {q[1] / mine[1]:>7.2f}"
