@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import json
 import re
 import sys
+import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ EXIT_OK = 0
 EXIT_RAISED = 1
 EXIT_USAGE = 2
 MAX_PROBLEMS_SHOWN = 5
+MAX_SOURCE_BYTES = 1 << 20  # far more than a model context holds; keeps every step quick
 
 _EXCEPTION_TRIPLE = re.compile(
     r"^\(<class '(?P<type>[^']+)'>, (?P<value>.*), <traceback object>\)$", re.S
@@ -62,7 +65,7 @@ class Selection:
 def run(args: argparse.Namespace) -> int:
     _use_utf8_output()
     try:
-        source = _read_source(args.file)
+        source = read_source(args.file)
         selection = select(source, function=args.function, line=args.line, call=args.call)
         context = build_context(source, selection.call, selection.function, setup=selection.setup)
         result = _predict(args, source, selection, context)
@@ -149,20 +152,36 @@ def _use_utf8_output() -> None:
             reconfigure(encoding="utf-8")
 
 
-def _read_source(file: str) -> str:
+def read_source(file: str) -> str:
     path = Path(file)
     try:
+        if path.is_dir():
+            raise UsageError(f"{file} is a directory, not a Python file")
+        size = path.stat().st_size
+        if size > MAX_SOURCE_BYTES:
+            raise UsageError(
+                f"{file} is too large to trace ({size / (1 << 20):.1f} MiB; the limit is "
+                f"{MAX_SOURCE_BYTES >> 20} MiB): move the function into a smaller module"
+            )
         data = path.read_bytes()
     except FileNotFoundError:
         raise UsageError(f"no such file: {file}") from None
-    except IsADirectoryError:
-        raise UsageError(f"{file} is a directory, not a Python file") from None
     except OSError as exc:
         raise UsageError(f"cannot read {file}: {exc.strerror or exc}") from None
+    if b"\0" in data:
+        raise UsageError(f"{file} is a binary file, not Python source")
     try:
-        return data.decode("utf-8-sig")
+        # A coding cookie (``# -*- coding: latin-1 -*-``) is honoured, as Python does.
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        return data.decode(encoding)
+    except (SyntaxError, LookupError) as exc:
+        raise UsageError(f"{file}: cannot decode the source: {exc}") from None
     except UnicodeDecodeError as exc:
-        raise UsageError(f"{file} is not UTF-8 text (byte {exc.start})") from None
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise UsageError(
+            f"{file} is not {encoding} text (line {line}, byte {exc.start}); "
+            "save it as UTF-8 or declare its encoding with a coding comment"
+        ) from None
 
 
 def _predict(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import goldens
@@ -11,9 +12,11 @@ import pytest
 from cwm_lsp.backends.base import BackendError, Origin, Provenance
 from cwm_lsp.backends.registry import demo_model_path, get_predictor, resolve_backend_name
 from cwm_lsp.commands.predict import (
+    MAX_SOURCE_BYTES,
     UsageError,
     describe_exception,
     provenance_line,
+    read_source,
     select,
     shown_ranges,
     uncaught_exception,
@@ -116,3 +119,22 @@ def test_line_on_an_example_call_picks_that_call() -> None:
     source = "# prophecy: f(1)\n# prophecy: f(2)\ndef f(x):\n    return x\n"
     assert select(source, function=None, line=2, call=None).call == "f(2)"
     assert select(source, function=None, line=4, call=None).call == "f(1)"
+
+
+def test_unreadable_files_are_usage_errors(tmp_path: Path) -> None:
+    cases = {
+        "binary.py": (b"\x7fELF\x00\x01", "is a binary file"),
+        "latin.py": (b"# prophecy: f()\ndef f():\n    return '\xe9'\n", "not utf-8 text (line 3"),
+        "huge.py": (b"x = 1\n" * (MAX_SOURCE_BYTES // 6 + 1), "too large to trace"),
+    }
+    for name, (data, message) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(UsageError, match=re.escape(message)):
+            read_source(str(tmp_path / name))
+    with pytest.raises(UsageError, match="is a directory"):
+        read_source(str(tmp_path))
+    with pytest.raises(UsageError, match="no such file"):
+        read_source(str(tmp_path / "absent.py"))
+    cookie = tmp_path / "cookie.py"
+    cookie.write_bytes(b"# -*- coding: latin-1 -*-\ndef f():\n    return '\xe9'\n")
+    assert "'\u00e9'" in read_source(str(cookie))
