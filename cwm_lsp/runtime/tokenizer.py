@@ -69,6 +69,16 @@ class Tokenizer:
         self.kind = kind  # "tiktoken" or "tokenizers"
         self.special = backend.special_ids()
         self.rank_count = min(self.special.values()) if self.special else 0
+        # A tokenizer.json that gives CWM's slots other names (reserved_special_token_N):
+        # use CWM's names for those ids, in both directions.
+        self._renamed: dict[int, str] = {}
+        if self.special:
+            names_by_id = {i: name for name, i in self.special.items()}
+            for name, offset in tokens.SPECIAL_TOKEN_OFFSETS.items():
+                token_id = self.rank_count + offset
+                if name not in self.special and token_id in names_by_id:
+                    self.special[name] = token_id
+                    self._renamed[token_id] = name
 
     def encode(self, text: str) -> list[int]:
         """Encode ``text`` as plain text: special-token strings inside it are ordinary text."""
@@ -108,7 +118,19 @@ class Tokenizer:
 
     def decode(self, ids: Sequence[int]) -> str:
         """Text for ``ids``; special ids become their token strings."""
-        return self._backend.decode(ids)
+        if not self._renamed:
+            return self._backend.decode(ids)
+        pieces: list[str] = []
+        run: list[int] = []
+        for token_id in ids:
+            name = self._renamed.get(token_id)
+            if name is None:
+                run.append(token_id)
+                continue
+            pieces.extend((self._backend.decode(run), name))
+            run = []
+        pieces.append(self._backend.decode(run))
+        return "".join(pieces)
 
     @property
     def vocab_size(self) -> int:

@@ -113,3 +113,22 @@ def test_tokenizer_json_keeps_user_specials_plain(tmp_path: Path) -> None:
     prompt = tok.encode_prompt(USER_SOURCE)
     assert prompt.count(frame_sep) == 1 and prompt[-1] == frame_sep
     assert tok.decode(prompt) == codec.encode_prompt(USER_SOURCE)
+
+
+def test_tokenizer_json_with_reserved_names_gets_cwm_names(tmp_path: Path) -> None:
+    """Slots named <|reserved_special_token_N|> still work by CWM's offsets."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
+
+    vocab = {ch: i for i, ch in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
+    hf = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    hf.decoder = decoders.ByteLevel()
+    names = [f"<|reserved_special_token_{i}|>" for i in range(256)]
+    names[0], names[1] = tokens.BEGIN_OF_TEXT, tokens.END_OF_TEXT
+    hf.add_special_tokens([AddedToken(name, special=True) for name in names])
+    hf.save(str(tmp_path / "tokenizer.json"))
+    tok = load_tokenizer(tmp_path)
+    assert tok is not None
+    assert tok.special_id(tokens.FRAME_SEP) == 356
+    prompt = tok.encode_prompt(USER_SOURCE)
+    assert tok.decode(prompt) == codec.encode_prompt(USER_SOURCE)
