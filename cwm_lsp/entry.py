@@ -109,6 +109,7 @@ class FunctionInfo:
     class_name: str | None = None
     is_async: bool = False
     is_nested: bool = False
+    is_generator: bool = False  # its own body yields: a call returns a generator object
     docstring: str | None = None
     examples: tuple[ExampleCall, ...] = ()
     template: str = ""  # an example call to offer the user, e.g. "Counter(start).bump(times)"
@@ -139,7 +140,6 @@ class HarnessContext:
 
 # --------------------------------------------------------------------------- parsing
 
-
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
@@ -154,6 +154,7 @@ def source_lines(source: str, *, keepends: bool = False) -> list[str]:
     if lines[-1] == "":
         lines.pop()
     return lines
+
 
 def parse_module(source: str) -> ast.Module:
     """Parse ``source``; a syntax error becomes an :class:`EntryError` naming line and column."""
@@ -303,6 +304,11 @@ def _indented(text: str) -> str:
     return "".join(f"    {line}\n" for line in source_lines(text))
 
 
+def names_in(source: str) -> set[str]:
+    """Every name the module mentions (defined, imported, assigned or read)."""
+    return _names_used(parse_module(source))
+
+
 def _names_used(node: ast.AST) -> set[str]:
     names: set[str] = set()
     for child in ast.walk(node):
@@ -352,6 +358,12 @@ def _function_named(functions: list[FunctionInfo], name: str) -> FunctionInfo:
         options = ", ".join(fn.qualname for fn in plain)
         raise EntryError(f"{name!r} is ambiguous: use one of {options}")
     raise EntryError(f"no function named {name!r}; {_listing(functions)}")
+
+
+def function_for_call(source: str, call: str) -> FunctionInfo | None:
+    """The function of ``source`` that ``call`` invokes (``Counter(5).bump(2)`` ->
+    ``Counter.bump``), or ``None`` when it calls something else (a lambda, a builtin, ...)."""
+    return _function_for_call(list_functions(source), call)
 
 
 def _function_for_call(functions: list[FunctionInfo], call: str) -> FunctionInfo | None:
@@ -469,10 +481,24 @@ def _describe(
         class_name=class_name,
         is_async=isinstance(node, ast.AsyncFunctionDef),
         is_nested=nested,
+        is_generator=_yields(node),
         docstring=ast.get_docstring(node),
         examples=tuple(prophecies + docstring_examples),
         template=_template(node, scope, class_name, nested, tree),
     )
+
+
+def _yields(node: FunctionNode) -> bool:
+    """Whether the function's own body (not a nested def, class or lambda) yields."""
+    pending: list[ast.AST] = list(node.body)
+    while pending:
+        child = pending.pop()
+        if isinstance(child, ast.Yield | ast.YieldFrom):
+            return True
+        if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
+            continue
+        pending.extend(ast.iter_child_nodes(child))
+    return False
 
 
 def _comment_only_lines(source: str) -> set[int]:

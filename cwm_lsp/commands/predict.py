@@ -7,6 +7,8 @@ the trace is still printed; 2 the input or the backend was unusable (message on 
 from __future__ import annotations
 
 import argparse
+import ast
+import builtins
 import dataclasses
 import io
 import json
@@ -30,8 +32,11 @@ from cwm_lsp.entry import (
     HarnessContext,
     build_context,
     find_function,
+    function_for_call,
     list_functions,
+    names_in,
     parse_call,
+    source_lines,
 )
 from cwm_lsp.trace.frames import Event, Frame
 from cwm_lsp.trace.render import render_text
@@ -60,6 +65,7 @@ class Selection:
     call: str | None
     setup: tuple[str, ...] = ()
     example: ExampleCall | None = None
+    targeted: bool = True  # False: the call invokes something else (a lambda, a builtin)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,8 +93,11 @@ def select(source: str, *, function: str | None, line: int | None, call: str | N
     """The function and example call to trace, from the options or the source's examples."""
     if call is not None:
         parse_call(call)  # reject a bad --call before anything else
+        _check_callee_defined(source, call)
         fn = find_function(source, line=line, name=function, call=call)
-        return Selection(fn, call.strip())
+        targeted = line is not None or function is not None
+        targeted = targeted or function_for_call(source, call) is not None
+        return _consume_generator(source, Selection(fn, call.strip(), targeted=targeted))
     fn = find_function(source, line=line, name=function)
     usable = [example for example in fn.examples if example.error is None]
     if not usable:
@@ -109,7 +118,49 @@ def select(source: str, *, function: str | None, line: int | None, call: str | N
             f"other example calls: {others} (choose with --call)",
             file=sys.stderr,
         )
-    return Selection(fn, chosen.expression, chosen.setup, chosen)
+    return _consume_generator(source, Selection(fn, chosen.expression, chosen.setup, chosen))
+
+
+def _check_callee_defined(source: str, call: str) -> None:
+    """Reject a call whose callee the module never mentions and Python does not provide."""
+    node = parse_call(call)
+    while True:
+        if isinstance(node, ast.Call):
+            node = node.func
+        elif isinstance(node, ast.Attribute | ast.Subscript):
+            node = node.value
+        else:
+            break
+    if not isinstance(node, ast.Name):
+        return
+    if "*" in names_in(source):  # `from x import *` may bring any name
+        return
+    known = names_in(source) | set(dir(builtins))
+    if node.id in known:
+        return
+    functions = ", ".join(fn.qualname for fn in list_functions(source)[:10]) or "none"
+    raise UsageError(
+        f"the call uses {node.id!r}, which the file does not define "
+        f"(functions in this file: {functions})"
+    )
+
+
+def _consume_generator(source: str, selection: Selection) -> Selection:
+    """A generator function's call only builds the generator: trace ``list(CALL)`` so its body
+    runs (an endless generator stops at the frame limit)."""
+    call = selection.call
+    if call is None or not isinstance(parse_call(call), ast.Call):
+        return selection
+    target = function_for_call(source, call)
+    if target is None or not target.is_generator or "list" in names_in(source):
+        return selection
+    consumed = f"list({call})"
+    print(
+        f"cwm-lsp predict: {target.qualname} is a generator function: tracing {consumed} "
+        "so that its body runs",
+        file=sys.stderr,
+    )
+    return dataclasses.replace(selection, call=consumed)
 
 
 def incomplete_reason(result: PredictionResult) -> str:
@@ -246,7 +297,9 @@ def _print_result(
         sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
         return
     call = selection.call or "invented inputs"
-    label = f"{selection.function.qualname}: {call} ({provenance_line(result.provenance)})"
+    label = f"{call} ({provenance_line(result.provenance)})"
+    if selection.targeted:
+        label = f"{selection.function.qualname}: {label}"
     sys.stdout.write(_annotated(timeline, source, selection, args.width, result, label))
     problems = [p for p in _problems(result, timeline) if p != result.limit]  # limit: see exit
     for problem in problems[:MAX_PROBLEMS_SHOWN]:
@@ -270,7 +323,8 @@ def _annotated(
     """The traced function and every other function that ran, annotated, then the result."""
     origin = result.provenance.origin
     parts = [f"# {label}\n"]
-    for first, last in shown_ranges(source, selection.function, timeline.line_numbers()):
+    chosen = selection.function if selection.targeted else None
+    for first, last in shown_ranges(source, chosen, timeline.line_numbers()):
         if len(parts) > 1:
             parts.append("\n")
         text = render_text(
@@ -290,19 +344,29 @@ def _annotated(
     return "".join(parts)
 
 
-def shown_ranges(source: str, chosen: FunctionInfo, ran: list[int]) -> list[tuple[int, int]]:
-    """Line ranges of the chosen function and of the other functions where some line ran."""
+def shown_ranges(source: str, chosen: FunctionInfo | None, ran: list[int]) -> list[tuple[int, int]]:
+    """Line ranges of the chosen function, of the other functions where some line ran, and of
+    module-level lines that ran during the call (a lambda assigned to a name), in file order."""
     executed = set(ran)
     ranges: list[tuple[int, int]] = []
+    covered: set[int] = set()
     for fn in list_functions(source):
         if fn.is_nested:
             continue  # shown with the function around it
         lines = range(fn.first_line, fn.last_line + 1)
-        if fn.qualname == chosen.qualname or (chosen.is_nested and chosen.def_line in lines):
+        is_chosen = chosen is not None and (
+            fn.qualname == chosen.qualname or (chosen.is_nested and chosen.def_line in lines)
+        )
+        if is_chosen:
             ranges.append((fn.comment_line, fn.last_line))
         elif executed.intersection(lines):
             ranges.append((fn.first_line, fn.last_line))
-    return ranges
+        covered.update(lines)
+    source_line_count = len(source_lines(source))
+    for line in sorted(executed):
+        if line <= source_line_count and line not in covered:
+            ranges.append((line, line))
+    return sorted(ranges)
 
 
 def _problems(result: PredictionResult, timeline: Timeline) -> list[str]:

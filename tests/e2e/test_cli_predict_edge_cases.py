@@ -55,6 +55,62 @@ def test_a_module_whose_top_level_sleeps_hits_the_time_limit_before_the_call(
     assert "time limit (1 s) exceeded while running the module's top level" in stderr
 
 
+def test_sibling_modules_are_importable(tmp_path: Path) -> None:
+    write(tmp_path / "helpers_mod.py", "def tenfold(v):\n    return v * 10\n")
+    module = write(
+        tmp_path / "uses.py",
+        "from helpers_mod import tenfold\n\n# prophecy: f(3)\ndef f(x):\n    return tenfold(x)\n",
+    )
+    code, stdout, stderr = predict(module)
+    assert code == 0, stderr
+    assert "    return tenfold(x)  # ⮐ 30\n" in stdout
+
+
+def test_crlf_tabs_and_a_stateful_doctest_session(tmp_path: Path) -> None:
+    module = write(
+        tmp_path / "counter.py",
+        "class Counter:\n"
+        "\tdef __init__(self, start):\n"
+        "\t\tself.value = start\n"
+        "\n"
+        "\tdef bump(self):\n"
+        '\t\t"""\n'
+        "\t\t>>> c = Counter(5)\n"
+        "\t\t>>> c.bump()\n"
+        "\t\t6\n"
+        "\t\t>>> c.bump()\n"
+        "\t\t7\n"
+        '\t\t"""\n'
+        "\t\tnew = self.value + 1\n"
+        "\t\tself.value = new\n"
+        "\t\treturn new\n",
+        newline="\r\n",
+    )
+    code, stdout, stderr = predict(module, "--line", "10")
+    assert code == 0, stderr
+    assert stdout.startswith("# Counter.bump: c.bump() (observed in a sandboxed run)\n")
+    assert "\t\tnew = self.value + 1  # new = 6 → 7\n" in stdout
+    assert stdout.endswith("# ⮐ 7\n")
+
+
+def test_generators_lambdas_and_undefined_callees(tmp_path: Path) -> None:
+    module = write(
+        tmp_path / "shapes.py",
+        "def squares(n):\n    for i in range(n):\n        yield i * i\n\n"
+        "double = lambda v: v * 2\n",
+    )
+    code, stdout, stderr = predict(module, "--call", "squares(3)")
+    assert code == 0, stderr
+    assert "tracing list(squares(3)) so that its body runs" in stderr
+    assert "        yield i * i  # ⮐ 0 → 1 → 4\n" in stdout and stdout.endswith("# ⮐ [0, 1, 4]\n")
+    code, stdout, _ = predict(module, "--call", "double(4)")
+    assert (code, stdout) == (0, "# double(4) (observed in a sandboxed run)\n"
+                              "double = lambda v: v * 2  # ⮐ 8\n# ⮐ 8\n")  # fmt: skip
+    code, stdout, stderr = predict(module, "--call", "tripple(4)")
+    assert (code, stdout) == (2, "")
+    assert "'tripple', which the file does not define (functions in this file: squares)" in stderr
+
+
 def test_deep_recursion_reports_the_limit(tmp_path: Path) -> None:
     module = write(
         tmp_path / "deep.py", "# prophecy: down(0)\ndef down(n):\n    return down(n + 1)\n"

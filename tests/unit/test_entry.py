@@ -14,7 +14,9 @@ from cwm_lsp.entry import (
     build_context,
     example_calls,
     find_function,
+    function_for_call,
     list_functions,
+    names_in,
     parse_call,
     source_lines,
 )
@@ -380,3 +382,28 @@ def test_form_feed_lines_keep_function_lines_and_prophecy_comments() -> None:
     marked = build_context(source, None, fn)
     assert source_lines(marked.context)[2].endswith("# << START_OF_TRACE")
 
+
+def test_generators_calls_and_names() -> None:
+    source = src(
+        """
+        import math as m
+
+        def gen(n):
+            yield from range(n)
+
+        def plain(n):
+            def inner():
+                yield n
+            return [x for x in range(n)]
+
+        class K:
+            def walk(self):
+                yield self
+        """
+    )
+    flags = {fn.qualname: fn.is_generator for fn in list_functions(source)}
+    assert flags == {"gen": True, "plain": False, "plain.inner": True, "K.walk": True}
+    target = function_for_call(source, "K().walk()")
+    assert target is not None and target.qualname == "K.walk"
+    assert function_for_call(source, "len([1])") is None
+    assert {"m", "gen", "plain", "K", "n"} <= names_in(source)

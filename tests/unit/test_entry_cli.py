@@ -138,3 +138,36 @@ def test_unreadable_files_are_usage_errors(tmp_path: Path) -> None:
     cookie = tmp_path / "cookie.py"
     cookie.write_bytes(b"# -*- coding: latin-1 -*-\ndef f():\n    return '\xe9'\n")
     assert "'\u00e9'" in read_source(str(cookie))
+
+
+CALLS = """\
+def gen(n):
+    for i in range(n):
+        yield i
+
+square = lambda v: v * v
+
+def f(x):
+    return x
+"""
+
+
+def test_a_call_to_an_undefined_name_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match=r"'missing', which the file does not define.*gen, f"):
+        select(CALLS, function=None, line=None, call="missing(1)")
+    assert select(CALLS, function=None, line=None, call="len([1])").call == "len([1])"
+    assert select("from m import *\ndef f():\n    pass\n", function=None, line=None, call="g()")
+
+
+def test_a_generator_call_is_consumed_so_its_body_runs() -> None:
+    assert select(CALLS, function=None, line=None, call="gen(3)").call == "list(gen(3))"
+    assert select(CALLS, function=None, line=None, call="list(gen(3))").call == "list(gen(3))"
+    shadowed = CALLS + "\nlist = tuple\n"
+    assert select(shadowed, function=None, line=None, call="gen(3)").call == "gen(3)"
+
+
+def test_a_call_to_a_lambda_shows_the_lambda_line_not_another_function() -> None:
+    selection = select(CALLS, function=None, line=None, call="square(3)")
+    assert not selection.targeted
+    assert shown_ranges(CALLS, None, [5, 10]) == [(5, 5)]  # 10: the harness, past the source
+    assert select(CALLS, function=None, line=None, call="f(3)").targeted
