@@ -47,6 +47,7 @@ EXIT_RAISED = 1
 EXIT_USAGE = 2
 MAX_PROBLEMS_SHOWN = 5
 MAX_SOURCE_BYTES = 1 << 20  # far more than a model context holds; keeps every step quick
+MAX_OUTPUT_LINES = 10  # lines of the run's own output shown under the text result
 
 _EXCEPTION_TRIPLE = re.compile(
     r"^\(<class '(?P<type>[^']+)'>, (?P<value>.*), <traceback object>\)$", re.S
@@ -301,6 +302,7 @@ def _print_result(
     if selection.targeted:
         label = f"{selection.function.qualname}: {label}"
     sys.stdout.write(_annotated(timeline, source, selection, args.width, result, label))
+    sys.stdout.write(_program_output(result.stdout, args.width))
     problems = [p for p in _problems(result, timeline) if p != result.limit]  # limit: see exit
     for problem in problems[:MAX_PROBLEMS_SHOWN]:
         print(f"cwm-lsp predict: {problem}", file=sys.stderr)
@@ -367,6 +369,19 @@ def shown_ranges(source: str, chosen: FunctionInfo | None, ran: list[int]) -> li
         if line <= source_line_count and line not in covered:
             ranges.append((line, line))
     return sorted(ranges)
+
+
+def _program_output(stdout: str, width: int) -> str:
+    """What the run printed, as comment lines under the result (the first few lines)."""
+    lines = source_lines(stdout)
+    if not lines:
+        return ""
+    cut = max(width, 20) * 2
+    shown = [line if len(line) <= cut else line[: cut - 1] + "…" for line in lines]
+    text = "# printed:\n" + "".join(f"#   {line}\n" for line in shown[:MAX_OUTPUT_LINES])
+    if len(lines) > MAX_OUTPUT_LINES:
+        text += f"#   … ({len(lines) - MAX_OUTPUT_LINES} more lines; --format json has all)\n"
+    return text
 
 
 def _problems(result: PredictionResult, timeline: Timeline) -> list[str]:

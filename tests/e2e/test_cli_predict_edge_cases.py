@@ -55,6 +55,18 @@ def test_a_module_whose_top_level_sleeps_hits_the_time_limit_before_the_call(
     assert "time limit (1 s) exceeded while running the module's top level" in stderr
 
 
+def test_printed_output_is_shown_and_main_blocks_do_not_run(tmp_path: Path) -> None:
+    module = write(
+        tmp_path / "prints.py",
+        'print("loading")\n# prophecy: f(2)\ndef f(x):\n    print("in f", x)\n    return x\n\n'
+        'if __name__ == "__main__":\n    print("MAIN")\n    raise SystemExit(3)\n',
+    )
+    code, stdout, _ = predict(module)
+    assert code == 0
+    assert stdout.endswith("# ⮐ 2\n# printed:\n#   loading\n#   in f 2\n")
+    assert "MAIN" not in stdout
+
+
 def test_sibling_modules_are_importable(tmp_path: Path) -> None:
     write(tmp_path / "helpers_mod.py", "def tenfold(v):\n    return v * 10\n")
     module = write(
