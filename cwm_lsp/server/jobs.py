@@ -37,6 +37,7 @@ from cwm_lsp.backends.base import (
 )
 from cwm_lsp.entry import EntryError, FunctionInfo, build_context, list_functions
 from cwm_lsp.server.cache import ResultKey
+from cwm_lsp.server.edits import LineSpan, relocate_lines
 from cwm_lsp.server.labels import render_lines
 from cwm_lsp.server.runs import FunctionRun, RunStatus
 from cwm_lsp.server.settings import Settings
@@ -254,13 +255,26 @@ class PredictionJobs:
             self._server.results_changed(job.run.uri)
 
     def _attach_blocks(self, run: FunctionRun, job: Job) -> None:
+        """Make the run depend also on the other functions its trace ran."""
         if run.view is None:
             return
         try:
             functions = list_functions(job.spec.source)
         except EntryError:
             return
+        known = len(run.blocks)
         run.add_blocks_for(sorted(run.view.lines), functions, job.spec.source.splitlines())
+        current = self._server.document_source(run.uri)
+        if current is None or current == job.spec.source:
+            return
+        # The document changed while the prediction ran: find the new blocks where they are now.
+        lines = current.splitlines()
+        for block in run.blocks[known:]:
+            start = relocate_lines(block.text, lines, block.origin.first)
+            if start is None:
+                run.stale = True
+                return
+            block.current = LineSpan(start, start + len(block.text) - 1)
 
     # ------------------------------------------------------------------ worker thread
 

@@ -33,6 +33,15 @@ async def client(request: pytest.FixtureRequest, lsp_client: LanguageClient):
     await lsp_client.shutdown_session()
 
 
+@pytest_lsp.fixture(config=SERVER)
+async def neovim(lsp_client: LanguageClient):
+    """One client is enough for the slow case (a server that is never initialized would not
+    stop cleanly, so this is a fixture of its own rather than a skip)."""
+    lsp_client.client_name = "neovim"  # type: ignore[attr-defined]
+    yield
+    await lsp_client.shutdown_session()
+
+
 async def begin(client: LanguageClient, settings: dict[str, object], root: Path) -> None:
     await start(client, client.client_name, settings, root)  # type: ignore[attr-defined]
 
@@ -79,7 +88,8 @@ async def test_missing_model_is_reported_once(client: LanguageClient, tmp_path: 
     await assert_still_serving(client, tmp_path)
 
 
-async def test_corrupt_model_file(client: LanguageClient, tmp_path: Path) -> None:
+async def test_corrupt_model_file(neovim: LanguageClient, tmp_path: Path) -> None:
+    client = neovim  # one client: loading the native backend (torch) takes a few seconds
     model = tmp_path / "model"
     model.mkdir()
     (model / "config.json").write_text("{ this is not json")
@@ -121,15 +131,6 @@ async def test_crashing_run_is_reported_and_server_keeps_serving(
     await wait_for(lambda: any("killed" in m for m in shown_messages(client)), what="message")
     assert all("⮐" not in label for label in labels(await hints(client, uri)).values())
     await assert_still_serving(client, tmp_path)
-
-
-@pytest_lsp.fixture(config=SERVER)
-async def neovim(lsp_client: LanguageClient):
-    """One client is enough for the slow case (a server that is never initialized would not
-    stop cleanly, so this is a fixture of its own rather than a skip)."""
-    lsp_client.client_name = "neovim"  # type: ignore[attr-defined]
-    yield
-    await lsp_client.shutdown_session()
 
 
 @pytest.mark.slow

@@ -107,6 +107,8 @@ async def test_second_prediction_comes_from_the_cache(
     assert (await execute(client, "cwm.predict", uri, 3, None))["status"] == "done"
     assert (await execute(client, "cwm.predict", uri, 3, "f(2, 4)"))["status"] == "cached"
     assert labels(await hints(client, uri))[5] == "⮐ 48"
+    assert (await execute(client, "cwm.clear", uri)) == {"status": "cleared", "runs": 1}
+    assert labels(await hints(client, uri)) == {}
 
 
 async def test_uncaught_exception_is_a_warning_on_the_raising_line(

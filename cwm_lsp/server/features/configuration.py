@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
@@ -28,7 +30,7 @@ class Configuration(Feature):
         options = params.initialization_options
         if options is not None:
             settings, warnings = parse_settings(options)
-            self.server.settings = settings
+            self.server.settings = self._resolve_model_path(settings)
             self._initial_warnings = warnings
 
     async def on_initialized(self, params: types.InitializedParams) -> None:
@@ -66,6 +68,7 @@ class Configuration(Feature):
 
     def apply(self, raw: Any) -> None:
         settings, warnings = parse_settings(raw)
+        settings = self._resolve_model_path(settings)
         previous = self.server.settings
         self.server.notifier.forget()
         for warning in warnings:
@@ -73,6 +76,19 @@ class Configuration(Feature):
         self.server.settings = settings
         self.server.notifier.log(f"settings: {settings}")
         self._settings_changed(previous, settings)
+
+    def _resolve_model_path(self, settings: Settings) -> Settings:
+        """A relative ``modelPath`` is relative to the workspace root."""
+        path = settings.model_path
+        if not path or "://" in path or Path(path).expanduser().is_absolute():
+            return settings
+        try:
+            root = self.server.workspace.root_path
+        except RuntimeError:  # no workspace yet
+            return settings
+        if not root:
+            return settings
+        return replace(settings, model_path=str(Path(root) / path))
 
     def _settings_changed(self, previous: Settings, current: Settings) -> None:
         if previous.allow_execution and not current.allow_execution:
