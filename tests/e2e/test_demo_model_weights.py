@@ -1,0 +1,106 @@
+"""The shipped demo model (model/weights): files, labels, and that it loads and predicts.
+
+Loaded both by transformers (the numerical reference) and by cwm-lsp's own runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from goldens import GOLDEN_FILES
+from transformers import CwmForCausalLM
+
+from cwm_lsp.runtime import LoadedModel, load_model
+from cwm_lsp.trace import tokens
+
+WEIGHTS = Path(__file__).resolve().parents[2] / "model" / "weights"
+sys.path.insert(0, str(WEIGHTS.parent / "recipe"))
+
+from tokenizer import encode_text  # noqa: E402
+
+GOLDEN = {p.stem: json.loads(p.read_text()) for p in GOLDEN_FILES}
+
+
+@pytest.fixture(scope="module")
+def runtime_model() -> LoadedModel:
+    return load_model(WEIGHTS)
+
+
+@pytest.fixture(scope="module")
+def reference_model() -> CwmForCausalLM:
+    model = CwmForCausalLM.from_pretrained(WEIGHTS)
+    model.eval()
+    return model
+
+
+def test_shipped_files_are_small_and_labelled_not_cwm() -> None:
+    names = {"config.json", "generation_config.json", "model.safetensors", "tokenizer.model"}
+    assert names <= {p.name for p in WEIGHTS.iterdir()}
+    assert sum(p.stat().st_size for p in WEIGHTS.iterdir()) <= 30 * 1024 * 1024
+    config = json.loads((WEIGHTS / "config.json").read_text())
+    assert config["model_type"] == "cwm"
+    assert config["cwm_lsp_demo_model"] is True
+    assert config["cwm_lsp_model_name"] == "cwm-lsp demo model (not CWM)"
+    assert config["layer_types"].count("full_attention") >= 2
+    assert "sliding_attention" in config["layer_types"]
+    assert config["num_key_value_heads"] < config["num_attention_heads"]
+
+
+def test_runtime_names_it_the_demo_model(runtime_model: LoadedModel) -> None:
+    assert runtime_model.name == "cwm-lsp demo model (not CWM)"
+    assert runtime_model.config.is_demo_model
+    assert runtime_model.tokenizer is not None
+    assert (
+        runtime_model.tokenizer.special_id(tokens.FRAME_SEP)
+        == runtime_model.tokenizer.rank_count + 100
+    )
+
+
+def test_runtime_logits_match_transformers(
+    runtime_model: LoadedModel, reference_model: CwmForCausalLM
+) -> None:
+    golden = GOLDEN["loop_accumulate"]
+    assert runtime_model.tokenizer is not None
+    ids = runtime_model.tokenizer.encode_prompt(golden["context"])
+    ours = runtime_model.logits(ids)
+    with torch.no_grad():
+        theirs = reference_model(input_ids=torch.tensor([ids])).logits[0].float()
+    assert ours.shape == theirs.shape
+    assert torch.allclose(ours, theirs, atol=2e-3, rtol=1e-3), (ours - theirs).abs().max()
+
+
+def test_trained_model_predicts_golden_trace_tokens(
+    reference_model: CwmForCausalLM, runtime_model: LoadedModel
+) -> None:
+    tok = runtime_model.tokenizer
+    assert tok is not None
+    golden = GOLDEN["loop_accumulate"]
+    prompt = tok.encode_prompt(golden["context"])
+    trace = encode_text(tok, golden["trace_text"])
+    with torch.no_grad():
+        logits = reference_model(input_ids=torch.tensor([prompt + trace])).logits[0]
+    guesses = logits[len(prompt) - 1 : -1].argmax(-1).tolist()
+    accuracy = sum(g == t for g, t in zip(guesses, trace, strict=True)) / len(trace)
+    assert accuracy > 0.6  # an untrained model of this vocabulary scores ~0.001
+
+
+def test_greedy_generation_copies_the_harness_frames(runtime_model: LoadedModel) -> None:
+    tok = runtime_model.tokenizer
+    assert tok is not None
+    golden = GOLDEN["recursion"]
+    stop = [tok.special_id(tokens.END_OF_TEXT)]
+    ids = list(
+        runtime_model.generate(
+            tok.encode_prompt(golden["context"]), max_new_tokens=40, stop_ids=stop
+        )
+    )
+    text = tok.decode(ids)
+    expected_start = (
+        "<|call_sep|>{}<|action_sep|>def main():  # << START_OF_TRACE\n<|frame_sep|>"
+        "<|line_sep|>{}<|action_sep|>    return fact(3)\n<|frame_sep|>"
+    )
+    assert text.startswith(expected_start), text
