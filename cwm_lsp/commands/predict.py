@@ -46,6 +46,7 @@ EXIT_OK = 0
 EXIT_RAISED = 1
 EXIT_USAGE = 2
 MAX_PROBLEMS_SHOWN = 5
+MIN_WIDTH = 8  # narrower values would be cut to nothing but "…"
 MAX_SOURCE_BYTES = 1 << 20  # far more than a model context holds; keeps every step quick
 MAX_OUTPUT_LINES = 10  # lines of the run's own output shown under the text result
 
@@ -72,6 +73,8 @@ class Selection:
 def run(args: argparse.Namespace) -> int:
     _use_utf8_output()
     try:
+        if args.width < MIN_WIDTH:
+            raise UsageError(f"--width must be at least {MIN_WIDTH} characters")
         source = read_source(args.file)
         selection = select(source, function=args.function, line=args.line, call=args.call)
         context = build_context(source, selection.call, selection.function, setup=selection.setup)

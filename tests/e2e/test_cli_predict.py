@@ -151,6 +151,11 @@ def test_usage_errors_exit_2_with_one_line(tmp_path: Path) -> None:
         predict("examples/loops.py", "--call", "x = 1", "--backend", "run"),
         "must be an expression",
     )
+    assert_usage_error(
+        predict("examples/loops.py", "--width", "0", "--backend", "run"),
+        "--width must be at least 8",
+    )
+    assert_usage_error(predict(tmp_path, "--backend", "run"), "is a directory")
 
     coroutine = tmp_path / "aio.py"
     coroutine.write_text("# prophecy: fetch(1)\nasync def fetch(x):\n    return x\n")
