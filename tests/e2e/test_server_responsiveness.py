@@ -49,6 +49,7 @@ STOP_WITHIN = 8.0  # seconds; the sandbox itself would only stop the loop after 
 @pytest_lsp.fixture(config=SERVER, params=CLIENTS)
 async def client(request: pytest.FixtureRequest, lsp_client: LanguageClient, tmp_path: Path):
     await start(lsp_client, request.param, LONG_RUN, tmp_path)
+    lsp_client.client_name = request.param  # type: ignore[attr-defined]
     yield
     await lsp_client.shutdown_session()
 
@@ -109,6 +110,7 @@ async def test_hints_and_hover_are_answered_while_a_prediction_runs(
     finished = "# prophecy: f(3)\ndef f(n):\n    m = n * 2\n    return m\n\n"
     uri = open_file(client, tmp_path / "both.py", finished + ENDLESS)
     assert (await execute(client, "cwm.predict", uri, 2))["status"] == "done"
+    refreshes, window_start = client.refresh_count, time.monotonic()  # type: ignore[attr-defined]
     task = execute_cancellable(client, "spin", "cwm.predict", uri, 6, None)
     await wait_for_hints(client, uri, lambda found: "→" in found.get(8, ""), timeout=15)
     for _ in range(5):
@@ -119,6 +121,12 @@ async def test_hints_and_hover_are_answered_while_a_prediction_runs(
         assert found[2] == "m = 6"
         assert text is not None and "| 1 | 6 |" in text
     assert not task.done()
+    # Streaming asks for refreshes (when the client supports them), at most 4 a second.
+    sent = client.refresh_count - refreshes  # type: ignore[attr-defined]
+    if client.client_name == "neovim":  # type: ignore[attr-defined]
+        assert 1 <= sent <= 4 * (time.monotonic() - window_start) + 1
+    else:
+        assert sent == 0
     cancel_request(client, "spin")
     await wait_for(
         lambda: progress_ends(client), timeout=STOP_WITHIN, what="the prediction to stop"
