@@ -242,7 +242,7 @@ def parse_call(call: str) -> ast.expr:
 
 
 def build_context(
-    source: str, call: str | None, fn: FunctionInfo, *, setup: tuple[str, ...] = ()
+    source: str, call: str | None, fn: FunctionInfo | None, *, setup: tuple[str, ...] = ()
 ) -> HarnessContext:
     """The CWM trace context for tracing ``call`` (or ``fn`` with invented inputs if ``None``).
 
@@ -253,6 +253,8 @@ def build_context(
     """
     body = _module_text(source)
     if call is None:
+        if fn is None:
+            raise EntryError("give a call to trace or a function whose inputs to invent")
         return _mark_own_def(body, fn)
     call_node = parse_call(call)
     call_text = call.strip()

@@ -63,7 +63,7 @@ class UsageError(Exception):
 class Selection:
     """What to trace: the function, the call (None: invented inputs) and doctest setup."""
 
-    function: FunctionInfo
+    function: FunctionInfo | None  # None: the file defines no function (the call uses a lambda)
     call: str | None
     setup: tuple[str, ...] = ()
     example: ExampleCall | None = None
@@ -98,10 +98,14 @@ def select(source: str, *, function: str | None, line: int | None, call: str | N
     if call is not None:
         parse_call(call)  # reject a bad --call before anything else
         _check_callee_defined(source, call)
+        if function is None and line is None and not list_functions(source):
+            return Selection(None, call.strip(), targeted=False)
         fn = find_function(source, line=line, name=function, call=call)
         targeted = line is not None or function is not None
         targeted = targeted or function_for_call(source, call) is not None
         return _consume_generator(source, Selection(fn, call.strip(), targeted=targeted))
+    if not list_functions(source):
+        raise UsageError("the file defines no functions to trace; --call EXPR traces any call")
     fn = find_function(source, line=line, name=function)
     usable = [example for example in fn.examples if example.error is None]
     if not usable:
@@ -263,7 +267,7 @@ def _predict(
         context=context.context,
         source=source,
         call=selection.call,
-        function=selection.function.qualname,
+        function=selection.function.qualname if selection.function else selection.call or "",
         harness=context.harness,
         max_frames=args.max_frames,
         step_over=args.step_over,
@@ -302,7 +306,7 @@ def _print_result(
         return
     call = selection.call or "invented inputs"
     label = f"{call} ({provenance_line(result.provenance)})"
-    if selection.targeted:
+    if selection.targeted and selection.function is not None:
         label = f"{selection.function.qualname}: {label}"
     sys.stdout.write(_annotated(timeline, source, selection, args.width, result, label))
     sys.stdout.write(_program_output(result.stdout, args.width))
@@ -367,11 +371,17 @@ def shown_ranges(source: str, chosen: FunctionInfo | None, ran: list[int]) -> li
         elif executed.intersection(lines):
             ranges.append((fn.first_line, fn.last_line))
         covered.update(lines)
-    source_line_count = len(source_lines(source))
-    for line in sorted(executed):
-        if line <= source_line_count and line not in covered:
-            ranges.append((line, line))
-    return sorted(ranges)
+    statements = [(node.lineno, node.end_lineno or node.lineno) for node in ast.parse(source).body]
+    for line in sorted(executed - covered):
+        # a module-level line that ran (a lambda's body): show the whole statement around it
+        ranges += [(first, last) for first, last in statements if first <= line <= last]
+    merged: list[tuple[int, int]] = []
+    for first, last in sorted(ranges):
+        if merged and first <= merged[-1][1] + 1:  # touching: one block (a multi-line lambda)
+            merged[-1] = (merged[-1][0], max(last, merged[-1][1]))
+        else:
+            merged.append((first, last))
+    return merged
 
 
 def _program_output(stdout: str, width: int) -> str:
@@ -400,8 +410,8 @@ def _json_document(
 ) -> dict[str, Any]:
     provenance = result.provenance
     return {
-        "function": selection.function.qualname,
-        "def_line": selection.function.def_line,
+        "function": selection.function.qualname if selection.function else None,
+        "def_line": selection.function.def_line if selection.function else None,
         "call": selection.call,
         "invented_inputs": selection.call is None,
         "provenance": {

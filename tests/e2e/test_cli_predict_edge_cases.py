@@ -118,6 +118,10 @@ def test_generators_lambdas_and_undefined_callees(tmp_path: Path) -> None:
     code, stdout, _ = predict(module, "--call", "double(4)")
     assert (code, stdout) == (0, "# double(4) (observed in a sandboxed run)\n"
                               "double = lambda v: v * 2  # ⮐ 8\n# ⮐ 8\n")  # fmt: skip
+    lambda_only = write(tmp_path / "only.py", "cube = lambda v: (\n    v ** 3\n)\n")
+    code, stdout, _ = predict(lambda_only, "--call", "cube(2)")
+    assert (code, stdout) == (0, "# cube(2) (observed in a sandboxed run)\n"
+                              "cube = lambda v: (  # ⮐ 8\n    v ** 3\n)\n# ⮐ 8\n")  # fmt: skip
     code, stdout, stderr = predict(module, "--call", "tripple(4)")
     assert (code, stdout) == (2, "")
     assert "'tripple', which the file does not define (functions in this file: squares)" in stderr

@@ -171,3 +171,12 @@ def test_a_call_to_a_lambda_shows_the_lambda_line_not_another_function() -> None
     assert not selection.targeted
     assert shown_ranges(CALLS, None, [5, 10]) == [(5, 5)]  # 10: the harness, past the source
     assert select(CALLS, function=None, line=None, call="f(3)").targeted
+
+
+def test_a_file_without_functions_can_still_trace_a_call_to_its_lambda() -> None:
+    source = "square = lambda v: (\n    v * v\n)\n"
+    selection = select(source, function=None, line=None, call="square(2)")
+    assert (selection.function, selection.call, selection.targeted) == (None, "square(2)", False)
+    assert shown_ranges(source, None, [1, 2, 5]) == [(1, 3)]  # the whole statement
+    with pytest.raises(UsageError, match="no functions to trace; --call EXPR traces any call"):
+        select(source, function=None, line=None, call=None)
