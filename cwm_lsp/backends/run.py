@@ -58,8 +58,8 @@ class RunPredictor:
                 cancel=cancel,
                 on_frame=on_frame,
                 sandbox=self.sandbox,
-                # the user's file, when the request carries it: its directory becomes importable
-                source_path=getattr(request, "source_path", None),
+                # the user's file, when the request names it: its directory becomes importable
+                source_path=request.source_path,
             )
         except TracerError as exc:
             raise BackendError(f"cannot run `{request.function}`: {exc}") from None

@@ -259,11 +259,7 @@ def _predict(
         max_frames=args.max_frames,
         timeout=args.timeout,
     )
-    extra: dict[str, Any] = {}
-    if "source_path" in {f.name for f in dataclasses.fields(PredictionRequest)}:
-        extra["source_path"] = str(Path(args.file).resolve())  # sibling modules importable
     request = PredictionRequest(
-        **extra,
         context=context.context,
         source=source,
         call=selection.call,
@@ -273,6 +269,7 @@ def _predict(
         step_over=args.step_over,
         temperature=args.temperature,
         seed=args.seed,
+        source_path=str(Path(args.file).resolve()),  # its sibling modules are importable
     )
     return predictor.predict(request)
 
