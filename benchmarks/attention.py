@@ -1,6 +1,6 @@
 """Hybrid-attention benchmark: native kernels vs the runtime's PyTorch path vs torch SDPA.
 
-    .venv/bin/python benchmarks/attention.py [--quick] [--dtype bf16|f32] [--threads N]
+    .venv/bin/python benchmarks/attention.py [--quick] [--cpu-time] [--dtype bf16|f32] [--threads N]
 
 Decode: one query against contexts of 1k..128k keys. Prefill: a chunk of queries appended at
 the end of a context (the runtime prefills in chunks). Each row runs one layer of a layout:
@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import memory_bandwidth, ms, print_table, ratio, timeit
+from common import memory_bandwidth, ms, print_table, ratio, timeit, use_thread_cpu_time
 
 from cwm_lsp.runtime import native, ops
 
@@ -122,6 +122,9 @@ def main() -> int:
         "--path", default="auto", help="native kernel path (auto, scalar, avx2, avx512)"
     )
     args = parser.parse_args()
+    if args.cpu_time:
+        args.threads = 1
+        use_thread_cpu_time()
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -1,6 +1,6 @@
 """Weight-only quantized matmul benchmark: native int8/int4 vs PyTorch's CPU ops vs dense matmul.
 
-    .venv/bin/python benchmarks/matmul.py [--quick] [--threads N]
+    .venv/bin/python benchmarks/matmul.py [--quick] [--cpu-time] [--threads N]
 
 Shapes are CWM-32B's projections (hidden 6144, MLP 21504; --quick: a 1/4-scale model).
 M=1 is decode (GEMV, memory bound), M=64 a prefill chunk (GEMM). Columns:
@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import memory_bandwidth, ms, print_table, timeit
+from common import memory_bandwidth, ms, print_table, timeit, use_thread_cpu_time
 
 from cwm_lsp.runtime import native
 
@@ -129,8 +129,16 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="1/4-scale shapes")
+    parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="one thread, timed by thread CPU time (robust on a busy machine)",
+    )
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
+    if args.cpu_time:
+        args.threads = 1
+        use_thread_cpu_time()
     if args.threads:
         torch.set_num_threads(args.threads)
         if native.available():
