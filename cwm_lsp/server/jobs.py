@@ -96,6 +96,7 @@ class Job:
     last_stream: float = 0.0
     builder: TimelineBuilder | None = None
     stream_interval: float = STREAM_INTERVAL
+    final_view: RunView | None = None
     provenance: Provenance | None = None  # known once the predictor is built
 
     @property
@@ -179,6 +180,7 @@ class PredictionJobs:
         # A verification's observed half must be a fresh run, never a remembered one.
         cached = server.cache.get(key) if shown else None
         if cached is not None:
+            await self._loop.run_in_executor(self._executor, self._build_final_view, job, cached)
             return self._finish(job, cached, status="cached")
 
         self._jobs.add(job)
@@ -239,7 +241,7 @@ class PredictionJobs:
         run.provenance = result.provenance
         run.status = RunStatus.DONE
         run.context = job.context
-        run.view = build_view(result.frames, job.context, finished=result.finished)
+        run.view = job.final_view
         self._attach_blocks(run, job)
         self._server.results_changed(run.uri)
         return Outcome(status, frames=len(result.frames), result=result)
@@ -303,7 +305,18 @@ class PredictionJobs:
         )
         if job.token.cancelled:
             raise PredictionCancelled()
+        if result.frames:
+            self._build_final_view(job, result)
         return result
+
+    def _build_final_view(self, job: Job, result: PredictionResult) -> None:
+        """The finished run's view, built and rendered here rather than on the event loop."""
+        if job.run is None:
+            return
+        view = build_view(result.frames, job.context, finished=result.finished)
+        observed = result.provenance.origin is Origin.OBSERVED
+        render_lines(view, job.settings.hint_width, observed=observed)
+        job.final_view = view
 
     def _on_frame(self, job: Job, frame: Frame) -> None:
         job.frames.append(frame)
