@@ -12,6 +12,7 @@ ours / llama.cpp throughput (above 1: ours is faster). Threads: both use ``--thr
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import tempfile
 import time
@@ -19,12 +20,18 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import print_table
-
 from cwm_lsp.runtime import load_model
 from cwm_lsp.runtime.gguf_writer import convert_checkpoint
+
+# This file is named like the llama_cpp package: take its directory off the import path so
+# `import llama_cpp` finds the package, and load the shared helpers by file instead.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+_spec = importlib.util.spec_from_file_location("bench_common", _HERE / "common.py")
+assert _spec is not None and _spec.loader is not None
+_common = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_common)
+print_table = _common.print_table
 
 
 def _model(args: argparse.Namespace, workdir: Path) -> Path:

@@ -1,14 +1,15 @@
 """Cross-implementation checks on one small random CWM-shaped model: transformers (reference),
 our runtime on the checkpoint, our runtime on its GGUF, and llama.cpp on the same GGUF.
 
-Stated bounds (tiny model, logits spread ~30):
-  * F32 GGUF, ours vs transformers: < 1e-4 everywhere (ours applies the sliding window);
-  * llama.cpp on the F32 GGUF vs transformers: < 2e-3 relative to the logit spread within the
-    window (different kernels and RoPE arithmetic, same math);
-  * llama.cpp vs ours on the Q8_0 GGUF (ours dequantized exactly): < 3e-2 relative (llama.cpp
-    also rounds activations to 8 bits in its Q8_0 matmul);
+Stated bounds (tiny model, logit spread ~8; measured values in brackets):
+  * F32 GGUF, ours vs transformers: < 1e-4 everywhere, past the window too [5e-6];
+  * llama.cpp on the F32 GGUF vs transformers within the window: < 2e-3 of the logit spread
+    [4e-3 absolute, 5e-4 relative] (other kernels and RoPE arithmetic, same math);
+  * llama.cpp vs ours on the Q8_0 GGUF (ours dequantized exactly): < 3e-2 of the spread
+    [1.2e-2] (llama.cpp also rounds activations to 8 bits in its Q8_0 matmul);
   * greedy continuations that stay inside the window are identical across all of them;
-  * past the window llama.cpp (every layer global) departs from transformers; ours does not.
+  * past the window llama.cpp (every layer global) departs from transformers [2.6 absolute];
+    ours does not.
 """
 
 from __future__ import annotations
@@ -92,10 +93,9 @@ def test_greedy_continuations_identical_under_the_window(
     directory, reference, files = model
     prompt = _ids(8, seed=1)
     count = WINDOW - len(prompt)
-    with torch.no_grad():
-        hf = reference.generate(
-            torch.tensor([prompt]), max_new_tokens=count, do_sample=False, min_new_tokens=count
-        )[0, len(prompt) :].tolist()
+    hf: list[int] = []
+    for _ in range(count):  # transformers' greedy choice, end-of-text included
+        hf.append(int(_reference(reference, prompt + hf)[-1].argmax()))
     ours = list(load_model(directory).generate(prompt, max_new_tokens=count))
     ours_gguf = list(load_model(files["f32"]).generate(prompt, max_new_tokens=count))
     llama = _greedy_llama(files["f32"], prompt, count)
