@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
             level=logging.INFO,
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
+        logging.getLogger("pygls").setLevel(logging.WARNING)  # it logs every message at INFO
     else:
         # stdout carries the protocol: keep library chatter off it and quiet on stderr.
         logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
@@ -37,7 +38,11 @@ def run(args: argparse.Namespace) -> int:
 
     server = create_server()
     if address is None:
-        server.start_io()
+        protocol_out = sys.stdout.buffer
+        # stdout carries the protocol: anything else printed (by a library, a backend) would
+        # corrupt it, so print() goes to stderr from here on.
+        sys.stdout = sys.stderr
+        server.start_io(sys.stdin.buffer, protocol_out)
     else:
         server.start_tcp(*address)
     return 0
