@@ -227,7 +227,7 @@ def parse_call(call: str) -> ast.expr:
     if not text:
         raise EntryError("the example call is empty")
     try:
-        return ast.parse(text, mode="eval").body
+        node = ast.parse(text, mode="eval").body
     except SyntaxError as exc:
         try:
             ast.parse(text, mode="exec")
@@ -236,6 +236,12 @@ def parse_call(call: str) -> ast.expr:
         raise EntryError(
             f"the example call {text!r} must be an expression such as f(2, 4), not a statement"
         ) from None
+    for child in ast.walk(node):
+        if isinstance(child, ast.Await):
+            raise EntryError(f"the example call {text!r} uses await: async code cannot be traced")
+        if isinstance(child, ast.Yield | ast.YieldFrom):
+            raise EntryError(f"the example call {text!r} cannot yield")
+    return node
 
 
 # --------------------------------------------------------------------------- context
@@ -269,7 +275,24 @@ def build_context(
     harness_text += f"    return {call_text}\n"
     prefix = body + "\n" if body else ""
     entry_line = prefix.count("\n") + 1
+    _check_compiles(
+        prefix + harness_text, entry_line, "the call" + (" or its doctest setup" if setup else "")
+    )
     return HarnessContext(prefix + harness_text, harness, call_text, entry_line, tuple(setup))
+
+
+def _check_compiles(context: str, entry_line: int, what: str) -> None:
+    """Errors ``ast.parse`` lets through but the compiler rejects (``await`` or ``yield`` in the
+    call, ``import *`` in doctest setup, ``nonlocal`` at module level) as clear messages."""
+    try:
+        compile(context, "<context>", "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        line = exc.lineno or 0
+        if 0 < line < entry_line:
+            raise EntryError(f"syntax error at line {line}: {exc.msg}", line=line) from None
+        raise EntryError(f"{what} cannot be traced: {exc.msg}") from None
+    except (ValueError, MemoryError, RecursionError) as exc:
+        raise EntryError(f"{what} cannot be traced: {exc}") from None
 
 
 def _module_text(source: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -407,3 +408,19 @@ def test_generators_calls_and_names() -> None:
     assert target is not None and target.qualname == "K.walk"
     assert function_for_call(source, "len([1])") is None
     assert {"m", "gen", "plain", "K", "n"} <= names_in(source)
+
+
+def test_calls_and_setups_the_compiler_rejects_are_entry_errors() -> None:
+    source = "def f(x):\n    return x\n"
+    fn = find_function(source)
+    for call, message in [
+        ("await f(1)", "uses await"),
+        ("(yield f(1))", "cannot yield"),
+        ("(lambda: (yield))()", "cannot yield"),
+    ]:
+        with pytest.raises(EntryError, match=re.escape(message)):
+            build_context(source, call, fn)
+    with pytest.raises(EntryError, match="call or its doctest setup cannot be traced: import \\*"):
+        build_context(source, "f(join('a'))", fn, setup=("from os.path import *",))
+    with pytest.raises(EntryError, match="syntax error at line 3: nonlocal declaration"):
+        build_context(source + "nonlocal q\n", "f(1)", fn)
