@@ -88,10 +88,11 @@ def _before_the_call(recording: TraceRecording) -> str | None:
     the process before the call started. ``None`` when nothing says so."""
     uncaught = recording.uncaught
     if uncaught is not None and uncaught.endswith(_MODULE_FAILURE_SUFFIX):
-        error = uncaught.removesuffix(_MODULE_FAILURE_SUFFIX)
-        lines = _CONTEXT_LINE.findall(recording.stderr)
-        where = f" at line {lines[-1]}" if lines else ""
-        return f"the module's top level raised {error}{where}, so the call never ran"
+        summary = uncaught.removesuffix(_MODULE_FAILURE_SUFFIX)
+        error = summary.strip().splitlines()[-1]  # a SyntaxError's summary starts with its place
+        lines = _CONTEXT_LINE.findall(recording.stderr + summary)
+        where = f" (line {lines[-1]})" if lines else ""
+        return f"the module's top level{where} raised {error}, so the call never ran"
     if recording.limit:
         return f"{recording.limit} while running the module's top level (before the call started)"
     return None

@@ -189,8 +189,9 @@ class Recorder:
             self._lines,
             CONTEXT_FILENAME,
         )
-        code = compile(self.context, CONTEXT_FILENAME, "exec", dont_inherit=True)
         try:
+            # inside the try: the compiler rejects what ast.parse accepts (`nonlocal` at top level)
+            code = compile(self.context, CONTEXT_FILENAME, "exec", dont_inherit=True)
             exec(code, module.__dict__)
         except BaseException as exc:  # SystemExit too: report it, do not end the process
             return self._failed(exc, "while defining the module")

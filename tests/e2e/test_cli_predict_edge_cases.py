@@ -35,7 +35,7 @@ def test_a_module_whose_top_level_raises_says_so(tmp_path: Path) -> None:
         'import os\nraise RuntimeError("boom")\n# prophecy: f(1)\ndef f(x):\n    return x\n',
     )
     code, stdout, stderr = predict(module)
-    message = "the module's top level raised RuntimeError: boom at line 2, so the call never ran"
+    message = "the module's top level (line 2) raised RuntimeError: boom, so the call never ran"
     assert code == 1
     assert stderr.strip() == f"cwm-lsp predict: {message}"
     assert stdout.endswith(f"# {message}\n")

@@ -170,3 +170,13 @@ def test_runaway_recursion_stops_with_a_clear_message() -> None:
     assert not outcome.finished
     assert len(frames) > 2 * 500
     assert sys.getrecursionlimit() == before
+
+
+def test_code_the_compiler_rejects_is_a_module_failure_not_a_crash() -> None:
+    # ast.parse accepts `nonlocal` at module level; only the compiler refuses it
+    frames, outcome = record_in_process(harness("def f():\n    return 1\nnonlocal q\n", "f()"))
+    assert frames == [] and not outcome.finished
+    assert outcome.uncaught is not None and outcome.uncaught_type == "SyntaxError"
+    assert outcome.uncaught.endswith(
+        "SyntaxError: nonlocal declaration not allowed at module level (while defining the module)"
+    )
