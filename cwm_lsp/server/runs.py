@@ -46,7 +46,7 @@ class Block:
 class Mismatch:
     """The first place where a prediction and the sandboxed run of the same call differ."""
 
-    line: int  # context line, 0-based
+    line: int | None  # context line, 0-based (None: nowhere in the module, e.g. the harness)
     message: str
 
 
@@ -68,6 +68,7 @@ class FunctionRun:
     mismatch: Mismatch | None = None
     verified: bool = False
     context: str = ""
+    def_line: int = 0  # the function's def line in the context, 0-based
 
     @property
     def invented_inputs(self) -> bool:
@@ -91,6 +92,14 @@ class FunctionRun:
             if block.origin.contains(context_line):
                 return context_line + block.delta
         return None
+
+    def report_line(self, context_line: int | None) -> int:
+        """Where to report something about ``context_line`` in the document: that line, or the
+        function's ``def`` line when the line is not in the document (the call harness)."""
+        line = self.document_line(context_line) if context_line is not None else None
+        if line is not None:
+            return line
+        return self.def_line + self.function_block.delta
 
     def context_line(self, document_line: int) -> int | None:
         for block in self.blocks:
@@ -131,6 +140,7 @@ class RunStore:
         span = _span_of(fn)
         block = Block(fn.qualname, span, span, lines[span.first : span.last + 1])
         run = FunctionRun(next(self._ids), uri, fn.qualname, fn.name, call, [block])
+        run.def_line = fn.def_line - 1
         self._runs.setdefault(uri, {})[fn.qualname] = run
         return run
 

@@ -125,6 +125,14 @@ async def test_uncaught_exception_is_a_warning_on_the_raising_line(
     assert "ZeroDivisionError: division by zero" in warning.message
     assert labels(await hints(client, uri))[4] == "⚠ ZeroDivisionError: division by zero"
 
+    # Raised by the call itself (wrong arguments): reported on the def line.
+    other = open_file(
+        client, tmp_path / "arity.py", "# prophecy: g(1, 2)\ndef g(a):\n    return a\n"
+    )
+    assert (await execute(client, "cwm.predict", other, 1))["status"] == "done"
+    (warning,) = await wait_for(lambda: client.diagnostics.get(other), what="diagnostics")
+    assert warning.range.start.line == 1 and "TypeError" in warning.message
+
 
 async def test_edit_inside_function_hides_values_and_edit_above_moves_them(
     client: LanguageClient, tmp_path: Path

@@ -39,6 +39,15 @@ def test_blocks_cover_the_function_and_the_callees_the_trace_reached() -> None:
     assert store.at_line("file:///a.py", 6) is run
 
 
+def test_reports_outside_the_document_go_to_the_def_line() -> None:
+    store = RunStore()
+    run = started(store)
+    assert run.report_line(6) == 6
+    assert run.report_line(None) == 5 and run.report_line(20) == 5  # the harness: def line
+    store.apply_changes("file:///a.py", [insert(0, "import os\n")], "import os\n" + SOURCE)
+    assert run.report_line(None) == 6
+
+
 def test_an_edit_between_callee_and_function_moves_only_the_function() -> None:
     store = RunStore()
     run = started(store)

@@ -154,7 +154,7 @@ class Commands(Feature):
         divergence = first_divergence(run.frames, observed.result.frames, run.context)
         run.verified = True
         run.mismatch = None
-        if divergence is not None and divergence.line is not None:
+        if divergence is not None:
             run.mismatch = Mismatch(divergence.line, divergence.message)
         server.results_changed(uri)
         if divergence is None:
@@ -162,7 +162,7 @@ class Commands(Feature):
                 f"{fn.qualname}: the prediction matches the sandboxed run of {call}"
             )
             return {"status": "match"}
-        where = run.document_line(divergence.line) if divergence.line is not None else None
+        where = run.report_line(divergence.line)
         server.notifier.info(
             f"{fn.qualname}: the prediction differs from the sandboxed run: {divergence.message}"
         )

@@ -32,7 +32,8 @@ class Diagnostics(Feature):
         call = run.call or "invented inputs"
         where = run.provenance.describe() if run.provenance else ""
         uncaught = run.view.uncaught
-        if uncaught is not None and (line := run.document_line(uncaught.line)) is not None:
+        if uncaught is not None:
+            line = run.report_line(uncaught.line)
             verb = "raises" if run.observed else "is predicted to raise"
             found.append(
                 _diagnostic(
@@ -43,7 +44,8 @@ class Diagnostics(Feature):
                 )
             )
         mismatch = run.mismatch
-        if mismatch is not None and (line := run.document_line(mismatch.line)) is not None:
+        if mismatch is not None:
+            line = run.report_line(mismatch.line)
             found.append(
                 _diagnostic(
                     lines,
