@@ -116,6 +116,11 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller contexts (about a minute)")
     parser.add_argument("--dtype", choices=("bf16", "f32"), default="bf16", help="K/V cache dtype")
     parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="one thread, timed by thread CPU time (robust on a busy machine)",
+    )
+    parser.add_argument(
         "--threads", type=int, default=None, help="threads for torch and the native kernels"
     )
     parser.add_argument(
