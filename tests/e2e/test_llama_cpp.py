@@ -192,3 +192,24 @@ def test_llama_cpp_predicts_the_taught_trace(trace_gguf: tuple[Path, Path]) -> N
     # result warns that llama.cpp attended globally.
     warned = LlamaCppPredictor(narrow).predict(REQUEST)
     assert any("32-token sliding window" in problem for problem in warned.problems)
+
+
+def test_llama_cpp_reads_our_tokenizer_metadata(tmp_path: Path) -> None:
+    """llama.cpp's own BPE (from tokenizer.ggml.tokens/merges) encodes text as ours does."""
+    import base64
+
+    import llama_cpp
+
+    directory = tmp_path / "bpe"
+    config = tiny_config(vocab_size=256 + 6 + 256, bos_token_id=262, eos_token_id=[263])
+    write_checkpoint(directory, config, tokenizer=False)
+    ranks = [bytes([i]) for i in range(256)] + [b"he", b"ll", b"hell", b"hello", b" w", b" wo"]
+    lines = [f"{base64.b64encode(token).decode()} {rank}" for rank, token in enumerate(ranks)]
+    (directory / "tokenizer.model").write_text("\n".join(lines) + "\n")
+    convert_checkpoint(directory, tmp_path / "bpe.gguf", file_type="q8_0")
+    llm = llama_cpp.Llama(model_path=str(tmp_path / "bpe.gguf"), n_ctx=64, verbose=False)
+    ours = load_model(tmp_path / "bpe.gguf").tokenizer
+    assert ours is not None
+    for text in ("hello world", "hell o wo\n  x = 12345"):
+        assert llm.tokenize(text.encode(), add_bos=False, special=False) == ours.encode(text)
+    assert (llm.token_bos(), llm.token_eos()) == (262, 263)
