@@ -39,7 +39,7 @@ from cwm_lsp.entry import (
     source_lines,
 )
 from cwm_lsp.trace.frames import Event, Frame
-from cwm_lsp.trace.render import render_text
+from cwm_lsp.trace.render import format_value, render_text
 from cwm_lsp.trace.timeline import Timeline, build_timeline, timeline_to_json
 
 EXIT_OK = 0
@@ -302,6 +302,9 @@ def _print_result(
         sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
         return
     call = selection.call or "invented inputs"
+    if selection.setup:  # the doctest session before the call ran too: say so
+        session = format_value("; ".join(selection.setup), max(args.width, 20))
+        call += f" after {session}"
     label = f"{call} ({provenance_line(result.provenance)})"
     if selection.targeted and selection.function is not None:
         label = f"{selection.function.qualname}: {label}"

@@ -100,7 +100,9 @@ def test_crlf_tabs_and_a_stateful_doctest_session(tmp_path: Path) -> None:
     )
     code, stdout, stderr = predict(module, "--line", "10")
     assert code == 0, stderr
-    assert stdout.startswith("# Counter.bump: c.bump() (observed in a sandboxed run)\n")
+    assert stdout.startswith(
+        "# Counter.bump: c.bump() after c = Counter(5); c.bump() (observed in a sandboxed run)\n"
+    )
     assert "\t\tnew = self.value + 1  # new = 6 → 7\n" in stdout
     assert stdout.endswith("# ⮐ 7\n")
 
