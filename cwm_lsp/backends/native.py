@@ -30,6 +30,9 @@ from cwm_lsp.trace import tokens
 from cwm_lsp.trace.parser import TraceStreamParser
 
 DEFAULT_MAX_FRAMES = 10_000
+# Greedy predictions draft up to this many tokens from earlier frames (prompt lookup) and verify
+# them in one forward pass: the same trace with fewer passes over the weights.
+DEFAULT_LOOKAHEAD = 16
 
 
 class NativePredictor:
@@ -42,11 +45,13 @@ class NativePredictor:
         quantize: str | None = None,
         device: str = "cpu",
         max_frames: int = DEFAULT_MAX_FRAMES,
+        lookahead: int = DEFAULT_LOOKAHEAD,
     ) -> None:
         self.path = Path(model).expanduser()
         self.quantize = None if quantize in (None, "none") else quantize
         self.device = device
         self.max_frames = max_frames
+        self.lookahead = lookahead
         try:
             self.config = CwmConfig.from_file(self.path)
             stored = read_quantization(self.path)
@@ -139,6 +144,7 @@ class NativePredictor:
             max_tokens=self.config.max_position_embeddings - len(prompt) - 1,
             step_over_depth=step_over_depth,
             cancel=cancel,
+            lookahead=self.lookahead,
         )
         parser = TraceStreamParser()
         pieces: list[str] = []

@@ -20,6 +20,8 @@ from cwm_lsp.runtime.kvcache import DEFAULT_MAX_CHUNK, DEFAULT_ROLLBACK, KVCache
 from cwm_lsp.runtime.model import Transformer
 from cwm_lsp.trace import tokens as trace_tokens
 
+_LOOKUP_SPAN = 4096  # how far back prompt-lookup drafting searches
+
 
 class Cancellable(Protocol):
     @property
@@ -105,6 +107,24 @@ class Session:
         """Append one token; logits for the next position [vocab]."""
         return self._run([token], all_logits=False)[-1]
 
+    @torch.inference_mode()
+    def speculate(self, token: int, draft: Sequence[int]) -> tuple[list[int], torch.Tensor]:
+        """Append ``token`` and check ``draft`` (what might follow it) in one forward pass.
+
+        Keeps the longest prefix of ``draft`` that greedy decoding would have produced (up to
+        rounding differences between one pass and token-by-token steps) and drops the rest
+        from the cache. Returns the kept draft tokens and the logits after the last kept token.
+        """
+        start = len(self.tokens)
+        logits = self._run([token, *draft], all_logits=True)
+        choices = logits.argmax(dim=-1).tolist()
+        kept = 0
+        while kept < len(draft) and choices[kept] == draft[kept]:
+            kept += 1
+        self.cache.truncate(start + 1 + kept)
+        del self.tokens[start + 1 + kept :]
+        return list(draft[:kept]), logits[kept]
+
     def _run(self, chunk: list[int], *, all_logits: bool) -> torch.Tensor:
         ids = torch.tensor(chunk, dtype=torch.long, device=self.model.device)
         logits = self.model(ids, len(self.tokens), self.cache, all_logits=all_logits)
@@ -186,11 +206,15 @@ class TraceOutcome:
     finished: bool = False  # the entry scope returned or the model wrote <|end_of_text|>
     stopped_by: str | None = None  # "max_frames", "max_tokens", "cancelled", "stop_token"
     tokens_generated: int = 0
+    drafted_tokens: int = 0  # prompt-lookup tokens proposed (greedy only)
+    accepted_tokens: int = 0  # ... and confirmed by the model
 
 
 class TraceGenerator:
     """Generate a trace frame by frame after a prompt ending in ``<|frame_sep|>``.
 
+    ``lookahead``: with greedy decoding, draft up to this many tokens by prompt lookup and
+    verify them in one forward pass (the same output, fewer passes; 0 disables).
     ``step_over_depth``: a call frame that enters a scope deeper than this is stepped over by
     forcing ``<|return_sep|>`` as the next frame's event token (the entry scope is depth 1; with a
     harness ``main`` calling the user's function, depth 2 is that function). None: step into all.
@@ -207,6 +231,7 @@ class TraceGenerator:
         max_tokens: int | None = None,
         step_over_depth: int | None = None,
         cancel: Cancellable | None = None,
+        lookahead: int = 0,
     ) -> None:
         self.session = session
         self.ids = ids
@@ -216,6 +241,7 @@ class TraceGenerator:
         self.max_tokens = max_tokens
         self.step_over_depth = step_over_depth
         self.cancel = cancel
+        self.lookahead = lookahead
         self.outcome = TraceOutcome()
 
     def frames(self, prompt: Sequence[int]) -> Iterator[FrameTokens]:
@@ -236,18 +262,22 @@ class TraceGenerator:
                     if frame:
                         yield FrameTokens(frame, complete=False, forced=forced)
                     return
-                token = force if force is not None else self.sampler(logits)
-                force = None
-                frame.append(token)
-                self.outcome.tokens_generated += 1
-                if token in self.ids.stop:
-                    self.outcome.finished = token == self.ids.end_of_text
-                    self.outcome.stopped_by = None if self.outcome.finished else "stop_token"
-                    if len(frame) > 1:
-                        yield FrameTokens(frame[:-1], complete=False, forced=forced)
-                    return
-                logits = self.session.step(token)
-                if token == self.ids.frame_sep or len(frame) >= self.max_frame_tokens:
+                if force is not None:
+                    batch, logits = [force], self.session.step(force)
+                    force = None
+                else:
+                    token = self.sampler(logits)
+                    if token in self.ids.stop:
+                        self.outcome.tokens_generated += 1
+                        self.outcome.finished = token == self.ids.end_of_text
+                        self.outcome.stopped_by = None if self.outcome.finished else "stop_token"
+                        if frame:
+                            yield FrameTokens(frame, complete=False, forced=forced)
+                        return
+                    batch, logits = self._advance(token, room=self.max_frame_tokens - len(frame))
+                frame.extend(batch)
+                self.outcome.tokens_generated += len(batch)
+                if batch[-1] == self.ids.frame_sep or len(frame) >= self.max_frame_tokens:
                     break
             complete = frame[-1] == self.ids.frame_sep
             yield FrameTokens(frame, complete=complete, forced=forced)
@@ -265,3 +295,43 @@ class TraceGenerator:
                 self.outcome.stopped_by = "max_tokens"
                 return
         self.outcome.stopped_by = "max_frames"
+
+    def _advance(self, token: int, *, room: int) -> tuple[list[int], torch.Tensor]:
+        """Append ``token`` (plus any drafted tokens greedy decoding confirms); returns the
+        tokens appended and the logits after the last one."""
+        limit = min(self.lookahead, room - 1, self.session.max_chunk - 1)
+        if self.max_tokens is not None:
+            limit = min(limit, self.max_tokens - self.outcome.tokens_generated - 1)
+        greedy = self.sampler.sampling.temperature <= 0
+        draft = self._draft(token, limit) if greedy and limit > 0 else []
+        if not draft:
+            return [token], self.session.step(token)
+        accepted, logits = self.session.speculate(token, draft)
+        self.outcome.drafted_tokens += len(draft)
+        self.outcome.accepted_tokens += len(accepted)
+        return [token, *accepted], logits
+
+    def _draft(self, token: int, limit: int) -> list[int]:
+        """Prompt-lookup draft: what followed the latest earlier occurrence of the last few
+        tokens (frames mostly repeat the previous frame). Never crosses a frame boundary."""
+        if token == self.ids.frame_sep:
+            return []
+        context = [*self.session.tokens[-_LOOKUP_SPAN:], token]
+        for size in (4, 3, 2):
+            if len(context) <= size:
+                continue
+            key = context[-size:]
+            for start in range(len(context) - size - 1, -1, -1):
+                if context[start : start + size] == key:
+                    return self._cut(context[start + size : start + size + limit])
+        return []
+
+    def _cut(self, proposal: list[int]) -> list[int]:
+        draft: list[int] = []
+        for token in proposal:
+            if token in self.ids.stop:
+                break
+            draft.append(token)
+            if token == self.ids.frame_sep:
+                break
+        return draft

@@ -101,6 +101,28 @@ def test_step_over_forces_the_return_frame(model_dir: Path) -> None:
     assert frames_text[3].startswith(tokens.RETURN_SEP)
 
 
+def test_lookahead_drafting_gives_the_same_trace_in_fewer_passes(model_dir: Path) -> None:
+    from cwm_lsp.runtime import load_model
+    from cwm_lsp.runtime.generate import TraceGenerator, TraceIds
+
+    model = load_model(model_dir)
+    assert model.tokenizer is not None
+    prompt = model.tokenizer.encode_prompt(CONTEXT)
+    ids = TraceIds.from_special(model.tokenizer.special_id)
+    runs = {}
+    for lookahead in (0, 16):
+        generator = TraceGenerator(model.new_session(), ids, lookahead=lookahead)
+        runs[lookahead] = ([f.ids for f in generator.frames(prompt)], generator.outcome)
+    assert runs[16][0] == runs[0][0]
+    assert (
+        model.tokenizer.decode([t for f in runs[16][0] for t in f])
+        == codec.encode_trace(INTO)[: -len(tokens.END_OF_TEXT)]
+    )
+    assert runs[0][1].accepted_tokens == 0
+    assert runs[16][1].accepted_tokens > runs[16][1].tokens_generated // 3
+    assert runs[16][1].tokens_generated == runs[0][1].tokens_generated
+
+
 def test_max_frames_and_quantized_model(model_dir: Path) -> None:
     result = NativePredictor(model_dir, quantize="int8").predict(_request(max_frames=3))
     assert result.frames == INTO[:3]
