@@ -355,8 +355,10 @@ def _annotated(
 
 def shown_ranges(source: str, chosen: FunctionInfo | None, ran: list[int]) -> list[tuple[int, int]]:
     """Line ranges of the chosen function, of the other functions where some line ran, and of
-    module-level lines that ran during the call (a lambda assigned to a name), in file order."""
+    module-level lines that ran during the call (a lambda assigned to a name), in file order.
+    A method comes with the ``class`` line(s) around it."""
     executed = set(ran)
+    tree = ast.parse(source)
     ranges: list[tuple[int, int]] = []
     covered: set[int] = set()
     for fn in list_functions(source):
@@ -371,10 +373,11 @@ def shown_ranges(source: str, chosen: FunctionInfo | None, ran: list[int]) -> li
         elif executed.intersection(lines):
             ranges.append((fn.first_line, fn.last_line))
         covered.update(lines)
-    statements = [(node.lineno, node.end_lineno or node.lineno) for node in ast.parse(source).body]
+    statements = [(node.lineno, node.end_lineno or node.lineno) for node in tree.body]
     for line in sorted(executed - covered):
         # a module-level line that ran (a lambda's body): show the whole statement around it
         ranges += [(first, last) for first, last in statements if first <= line <= last]
+    ranges += _class_headers(tree, ranges)
     merged: list[tuple[int, int]] = []
     for first, last in sorted(ranges):
         if merged and first <= merged[-1][1] + 1:  # touching: one block (a multi-line lambda)
@@ -382,6 +385,19 @@ def shown_ranges(source: str, chosen: FunctionInfo | None, ran: list[int]) -> li
         else:
             merged.append((first, last))
     return merged
+
+
+def _class_headers(tree: ast.Module, ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The ``class`` lines (decorators included) of the classes around the given ranges."""
+    headers: list[tuple[int, int]] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        end = node.end_lineno or node.lineno
+        if any(node.lineno < first and last <= end for first, last in ranges):
+            first_line = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            headers.append((first_line, node.lineno))
+    return headers
 
 
 def _program_output(stdout: str, width: int) -> str:

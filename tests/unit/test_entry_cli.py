@@ -180,3 +180,17 @@ def test_a_file_without_functions_can_still_trace_a_call_to_its_lambda() -> None
     assert shown_ranges(source, None, [1, 2, 5]) == [(1, 3)]  # the whole statement
     with pytest.raises(UsageError, match="no functions to trace; --call EXPR traces any call"):
         select(source, function=None, line=None, call=None)
+
+
+def test_a_method_is_shown_under_its_class_line() -> None:
+    source = (
+        "import dataclasses\n"  # 1
+        "@dataclasses.dataclass\n"
+        "class Box:\n"  # 3
+        "    size: int\n"
+        "\n"
+        "    def grow(self, n):\n"  # 6
+        "        return self.size + n\n"
+    )
+    chosen = find_function(source, name="Box.grow")
+    assert shown_ranges(source, chosen, [7]) == [(2, 3), (6, 7)]
