@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from collections import Counter
@@ -152,7 +151,6 @@ def info(args: argparse.Namespace) -> int:
 
 
 def quantize(args: argparse.Namespace) -> int:
-    from cwm_lsp.runtime.tokenizer import TOKENIZER_FILES
     from cwm_lsp.runtime.weights import Quantization, WeightsError, save_quantized
 
     src, dst = Path(args.src).expanduser(), Path(args.dst).expanduser()
@@ -175,9 +173,6 @@ def quantize(args: argparse.Namespace) -> int:
     except OSError as err:
         print(f"cannot write {dst}: {err}", file=sys.stderr)
         return 1
-    for name in TOKENIZER_FILES:
-        if (src / name).is_file():
-            shutil.copy2(src / name, dst / name)
     total = sum(path.stat().st_size for path in written)
     print(
         f"wrote {dst} ({args.quantize}"

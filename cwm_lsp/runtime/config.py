@@ -159,7 +159,9 @@ def _from_dict(raw: dict[str, Any], source: str) -> CwmConfig:
     window = raw.get("sliding_window")
     layer_types = raw.get("layer_types")
     if layer_types is None:
-        if arch == "cwm":  # the library default: global every 4th layer
+        if arch == "cwm" or window:
+            # CWM's library default (a Llama-named config with a window is CWM too):
+            # global every 4th layer, sliding otherwise
             layer_types = [FULL if i % 4 == 0 else SLIDING for i in range(layers)]
         else:
             layer_types = [FULL] * layers

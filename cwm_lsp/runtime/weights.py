@@ -324,7 +324,8 @@ def _check_complete(
 def save_quantized(
     src: Path, dst: Path, config: CwmConfig, quantization: Quantization
 ) -> list[Path]:
-    """Write a pre-quantized copy of ``src`` into ``dst``, shard by shard; returns the files."""
+    """Write a pre-quantized copy of ``src`` into ``dst``, shard by shard, with its config and
+    tokenizer files; returns the safetensors files written."""
     from safetensors.torch import save_file
 
     if quantization.method not in quant.METHODS:
@@ -373,4 +374,9 @@ def save_quantized(
         encoding="utf-8",
     )
     shutil.copy2(src / "config.json", dst / "config.json")
+    from cwm_lsp.runtime.tokenizer import TOKENIZER_FILES
+
+    for name in TOKENIZER_FILES:
+        if (src / name).is_file():
+            shutil.copy2(src / name, dst / name)
     return written

@@ -136,6 +136,10 @@ def test_no_weights(tmp_path: Path, copy: Path) -> None:
         load_model(tmp_path)
 
 
+def cwm_like(layers: int) -> tuple[str, ...]:
+    return tuple("full_attention" if i % 4 == 0 else "sliding_attention" for i in range(layers))
+
+
 def test_config_variants() -> None:
     base = tiny_config().to_dict()
     plain_llama = {k: v for k, v in base.items() if k not in ("layer_types", "sliding_window")}
@@ -148,6 +152,8 @@ def test_config_variants() -> None:
     assert config.layer_types[0] == config.layer_types[4] == "full_attention"
     assert config.layer_types[1] == "sliding_attention"
     assert config.rope.rope_type == "llama3" and config.rope.factor == 16.0
+    windowed_llama = plain_llama | {"sliding_window": 16, "num_hidden_layers": 8}
+    assert CwmConfig.from_dict(windowed_llama).layer_types == cwm_like(8)
     with pytest.raises(ConfigError, match="missing field 'hidden_size'"):
         CwmConfig.from_dict({k: v for k, v in base.items() if k != "hidden_size"})
     with pytest.raises(ConfigError, match="unsupported RoPE scaling 'yarn'"):

@@ -152,6 +152,7 @@ def test_prequantized_checkpoint_loads_identically(
     out = tmp_path / "q"
     save_quantized(directory, out, CwmConfig.from_file(directory), Quantization(method, 32))
     assert json.loads((out / QUANT_FILE).read_text())["method"] == method
+    assert (out / "tokenizer.model").is_file() and (out / "config.json").is_file()
     ids = _ids()
     on_the_fly = load_model(directory, quantize=method, group_size=32)
     stored = load_model(out)
