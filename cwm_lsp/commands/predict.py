@@ -118,7 +118,8 @@ def select(source: str, *, function: str | None, line: int | None, call: str | N
             f"or pass --call '{fn.template}'"
         )
     on_line = [e for e in usable if line is not None and e.line <= line <= e.end_line]
-    chosen = on_line[0] if on_line else usable[0]
+    runnable = [e for e in usable if not e.skipped] or usable  # +SKIP: doctest does not run it
+    chosen = on_line[0] if on_line else runnable[0]
     if len(usable) > 1 and not on_line:
         others = "; ".join(f"{e.expression} (line {e.line})" for e in usable if e is not chosen)
         print(

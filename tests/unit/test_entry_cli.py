@@ -194,3 +194,17 @@ def test_a_method_is_shown_under_its_class_line() -> None:
     )
     chosen = find_function(source, name="Box.grow")
     assert shown_ranges(source, chosen, [7]) == [(2, 3), (6, 7)]
+
+
+def test_a_skipped_doctest_is_traced_only_when_asked_for() -> None:
+    source = (
+        "def f(x):\n"
+        '    """\n'
+        "    >>> f(1)  # doctest: +SKIP\n"
+        "    >>> f(2)\n"
+        "    2\n"
+        '    """\n'
+        "    return x\n"
+    )
+    assert select(source, function=None, line=None, call=None).call == "f(2)"
+    assert select(source, function=None, line=3, call=None).call == "f(1)  # doctest: +SKIP"
