@@ -151,7 +151,8 @@ def main() -> int:
     )
     load = os.getloadavg()[0]
     print(
-        f"load average {load:.1f} on {os.cpu_count()} cores (other processes skew timings; best-of-N shown)"
+        f"load average {load:.1f} on {os.cpu_count()} cores; "
+        f"{'thread CPU time, 1 thread' if args.cpu_time else 'wall time'}; best of N runs shown"
     )
     print(
         f"memory bandwidth: copy {copy_bw:.1f} GB/s (read+write), read-only sum {read_bw:.1f} GB/s"
