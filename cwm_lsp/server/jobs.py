@@ -237,7 +237,6 @@ class PredictionJobs:
                 "stale", frames=len(result.frames), message="the function was edited", result=result
             )
         run.frames = list(result.frames)
-        run.result = result
         run.provenance = result.provenance
         run.status = RunStatus.DONE
         run.context = job.context

@@ -15,7 +15,7 @@ import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from cwm_lsp.backends.base import Origin, PredictionResult, Provenance
+from cwm_lsp.backends.base import Origin, Provenance
 from cwm_lsp.entry import FunctionInfo
 from cwm_lsp.server.edits import LineSpan, TextChange, relocate_lines, span_after_change
 from cwm_lsp.server.view import RunView
@@ -62,11 +62,9 @@ class FunctionRun:
     provenance: Provenance | None = None
     view: RunView | None = None
     frames: list[Frame] = field(default_factory=list)
-    result: PredictionResult | None = None
     stale: bool = False
     focus: tuple[int, int] | None = None  # (loop line in the context, 0-based; iteration)
     mismatch: Mismatch | None = None
-    verified: bool = False
     context: str = ""
     def_line: int = 0  # the function's def line in the context, 0-based
 

@@ -152,7 +152,6 @@ class Commands(Feature):
         if not server.runs.is_current(run) or run.stale:
             return {"status": "stale", "message": "the function changed while verifying"}
         divergence = first_divergence(run.frames, observed.result.frames, run.context)
-        run.verified = True
         run.mismatch = None
         if divergence is not None:
             run.mismatch = Mismatch(divergence.line, divergence.message)
