@@ -30,6 +30,15 @@ def with_refresh_counter(client: LanguageClient) -> None:
         client.refresh_count += 1  # type: ignore[attr-defined]
 
 
+def with_registrations(client: LanguageClient) -> None:
+    """Accept ``client/registerCapability`` (as VS Code does) and keep the registrations."""
+    client.registrations = []  # type: ignore[attr-defined]
+
+    @client.feature(types.CLIENT_REGISTER_CAPABILITY)
+    def register(params: types.RegistrationParams) -> None:
+        client.registrations.extend(params.registrations)  # type: ignore[attr-defined]
+
+
 def with_code_action_fix(client: LanguageClient) -> None:
     """lsprotocol reads every code action that has a ``command`` as a bare ``Command``; a code
     action's ``command`` is an object, a bare command's a string (as real clients tell them)."""
@@ -52,6 +61,7 @@ async def start(
     initialization_options: Any = None,
 ) -> None:
     with_refresh_counter(client)
+    with_registrations(client)
     with_code_action_fix(client)
     client.set_configuration({"cwm": settings} if settings is not None else {})
     await client.initialize_session(

@@ -86,6 +86,14 @@ async def test_execution_needs_consent_and_configuration_changes_apply(
     assert labels(await hints(client, uri)) == {}
     assert any("allowExecution" in m for m in shown_messages(client))
 
+    if client.client_name == "visual-studio-code":  # type: ignore[attr-defined]
+        await wait_for(lambda: client.registrations, what="registration")  # type: ignore[attr-defined]
+    methods = [r.method for r in client.registrations]  # type: ignore[attr-defined]
+    if client.client_name == "visual-studio-code":  # type: ignore[attr-defined]
+        assert methods == ["workspace/didChangeConfiguration"]  # VS Code wants it registered
+    else:
+        assert methods == []  # Neovim does not support dynamic registration of it
+
     client.set_configuration({"cwm": RUN})  # the user opts in: the server pulls the new values
     change_configuration(client)
     await wait_for(

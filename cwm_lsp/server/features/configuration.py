@@ -40,6 +40,29 @@ class Configuration(Feature):
             await self._pull()
         finally:
             self.server.settings_loaded()
+        await self._register_for_changes()
+
+    async def _register_for_changes(self) -> None:
+        """Ask for ``workspace/didChangeConfiguration`` where the client wants it registered
+        (VS Code sends it to pull-model servers only then)."""
+        workspace = self.server.client_capabilities.workspace
+        change = workspace.did_change_configuration if workspace else None
+        if not (change and change.dynamic_registration):
+            return
+        registration = types.Registration(
+            id="cwm-lsp-configuration",
+            method=types.WORKSPACE_DID_CHANGE_CONFIGURATION,
+            register_options=types.DidChangeConfigurationRegistrationOptions(section=SECTION),
+        )
+        try:
+            await asyncio.wait_for(
+                self.server.client_register_capability_async(
+                    types.RegistrationParams(registrations=[registration])
+                ),
+                timeout=10.0,
+            )
+        except Exception as error:  # settings still arrive with initialize and on request
+            logger.info("client/registerCapability failed: %s", error)
 
     async def on_change(self, params: types.DidChangeConfigurationParams) -> None:
         pushed = params.settings
