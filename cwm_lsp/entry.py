@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import builtins
 import doctest
+import functools
 import io
 import re
 import tokenize
@@ -172,13 +173,18 @@ def parse_module(source: str) -> ast.Module:
 
 def list_functions(source: str) -> list[FunctionInfo]:
     """Every function and method of the module in source order, async ones included."""
+    return list(_functions_of(source))
+
+
+@functools.lru_cache(maxsize=8)  # one prediction asks several times about the same source
+def _functions_of(source: str) -> tuple[FunctionInfo, ...]:
     tree = parse_module(source)
     lines = source_lines(source)
     comment_lines = _comment_only_lines(source)
     found: list[FunctionInfo] = []
     for node, scope, class_name, nested in _walk_functions(tree.body, (), None, False):
         found.append(_describe(node, scope, class_name, nested, lines, comment_lines, tree))
-    return found
+    return tuple(found)
 
 
 def find_function(
@@ -267,7 +273,7 @@ def build_context(
     if "\n" in call_text:
         call_text = ast.unparse(call_node)
     setup_lines = [_indented(_statement_text(stmt)) for stmt in setup]
-    used = _names_used(parse_module(body)) | _names_used(call_node)
+    used = names_in(body) | _names_used(call_node)
     for stmt in setup:
         used |= _names_used(ast.parse(stmt))
     harness = _harness_name(used)
@@ -331,7 +337,12 @@ def _indented(text: str) -> str:
 
 def names_in(source: str) -> set[str]:
     """Every name the module mentions (defined, imported, assigned or read)."""
-    return _names_used(parse_module(source))
+    return set(_module_names(source))
+
+
+@functools.lru_cache(maxsize=8)
+def _module_names(source: str) -> frozenset[str]:
+    return frozenset(_names_used(parse_module(source)))
 
 
 def _names_used(node: ast.AST) -> set[str]:
