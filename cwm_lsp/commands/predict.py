@@ -430,6 +430,7 @@ def _json_document(
         "function": selection.function.qualname if selection.function else None,
         "def_line": selection.function.def_line if selection.function else None,
         "call": selection.call,
+        "setup": list(selection.setup),  # doctest examples run before the call
         "invented_inputs": selection.call is None,
         "provenance": {
             "origin": provenance.origin.value,

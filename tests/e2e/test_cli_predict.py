@@ -109,6 +109,7 @@ def test_method_doctest_with_setup_statement() -> None:
     assert result.returncode == 0, stderr_of(result)
     document = json.loads(result.stdout)
     assert document["call"] == "account.deposit_all([5, 10, 20])"
+    assert document["setup"] == ["account = Account(0)"]
     assert document["frames"][-1]["arg"] == "35"
 
 
