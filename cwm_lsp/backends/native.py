@@ -35,6 +35,20 @@ DEFAULT_MAX_FRAMES = 10_000
 DEFAULT_LOOKAHEAD = 16
 
 
+def _describe_checkpoint(path: Path) -> tuple[CwmConfig, str | None]:
+    """The model's config and the quantization its files already carry (None: float weights).
+
+    A ``.gguf`` file carries both in its metadata; a checkpoint directory in ``config.json``
+    and ``cwm_lsp_quantization.json``.
+    """
+    if path.suffix == ".gguf":
+        from cwm_lsp.runtime.gguf_loader import gguf_config
+
+        return gguf_config(path), "gguf"
+    stored = read_quantization(path)
+    return CwmConfig.from_file(path), stored.label if stored.method else None
+
+
 class NativePredictor:
     name = "native"
 
@@ -53,11 +67,10 @@ class NativePredictor:
         self.max_frames = max_frames
         self.lookahead = lookahead
         try:
-            self.config = CwmConfig.from_file(self.path)
-            stored = read_quantization(self.path)
-        except (ConfigError, WeightsError) as err:
+            self.config, stored_label = _describe_checkpoint(self.path)
+        except (ConfigError, WeightsError, ValueError) as err:
             raise BackendError(f"cannot use model {self.path}: {err}") from err
-        self._quantization_label = stored.label if stored.method else (self.quantize or "none")
+        self._quantization_label = stored_label or self.quantize or "none"
         self._lock = threading.Lock()
         self._model: LoadedModel | None = None
         self._session: Session | None = None
