@@ -269,7 +269,7 @@ def build_context(
             raise EntryError("give a call to trace or a function whose inputs to invent")
         return _mark_own_def(body, fn)
     call_node = parse_call(call)
-    call_text = call.strip()
+    call_text = _without_comment(call.strip()).rstrip()  # `f(1)  # doctest: +ELLIPSIS`
     if "\n" in call_text:
         call_text = ast.unparse(call_node)
     setup_lines = [_indented(_statement_text(stmt)) for stmt in setup]

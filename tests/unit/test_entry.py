@@ -424,3 +424,12 @@ def test_calls_and_setups_the_compiler_rejects_are_entry_errors() -> None:
         build_context(source, "f(join('a'))", fn, setup=("from os.path import *",))
     with pytest.raises(EntryError, match="syntax error at line 3: nonlocal declaration"):
         build_context(source + "nonlocal q\n", "f(1)", fn)
+
+
+def test_a_doctest_directive_stays_out_of_the_harness() -> None:
+    source = 'def f(x):\n    """\n    >>> f([1] * 30)  # doctest: +ELLIPSIS\n    [1, ...]\n    """\n    return x\n'
+    [call] = example_calls(source, find_function(source))
+    assert call.expression == "f([1] * 30)  # doctest: +ELLIPSIS"  # as written, for reports
+    context = build_context(source, call.expression, find_function(source))
+    assert context.call == "f([1] * 30)"
+    assert context.context.endswith("def main():  # << START_OF_TRACE\n    return f([1] * 30)\n")
