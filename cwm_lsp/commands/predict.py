@@ -146,12 +146,47 @@ def _check_callee_defined(source: str, call: str) -> None:
         return
     known = names_in(source) | set(dir(builtins))
     if node.id in known:
+        if node.id not in _module_level_names(source):
+            _reject_inner_function(source, node.id)
         return
     functions = ", ".join(fn.qualname for fn in list_functions(source)[:10]) or "none"
     raise UsageError(
         f"the call uses {node.id!r}, which the file does not define "
         f"(functions in this file: {functions})"
     )
+
+
+def _module_level_names(source: str) -> set[str]:
+    """Names bound at module level (an over-approximation: any name stored outside a def)."""
+    tree = ast.parse(source)
+    names = set(dir(builtins))
+    pending: list[ast.AST] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+            pending.extend(node.decorator_list)
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.alias):
+            names.add((node.asname or node.name).split(".")[0])
+        pending.extend(ast.iter_child_nodes(node))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Global):  # a function may bind a module-level name
+            names.update(node.names)
+    return names
+
+
+def _reject_inner_function(source: str, name: str) -> None:
+    """A call can only reach module-level names: say how to reach a nested function or method."""
+    inner = [fn for fn in list_functions(source) if fn.name == name and fn.qualname != name]
+    if inner:
+        fn = inner[0]
+        raise UsageError(
+            f"{name!r} is not a module-level name (it is {fn.qualname}): "
+            f"try --call '{fn.template}' with real values"
+        )
 
 
 def _consume_generator(source: str, selection: Selection) -> Selection:
