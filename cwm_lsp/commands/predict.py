@@ -252,13 +252,17 @@ def read_source(file: str) -> str:
     try:
         if path.is_dir():
             raise UsageError(f"{file} is a directory, not a Python file")
-        size = path.stat().st_size
-        if size > MAX_SOURCE_BYTES:
-            raise UsageError(
-                f"{file} is too large to trace ({size / (1 << 20):.1f} MiB; the limit is "
-                f"{MAX_SOURCE_BYTES >> 20} MiB): move the function into a smaller module"
-            )
-        data = path.read_bytes()
+        if not path.is_file():  # a FIFO or device (/dev/zero) could be read forever
+            path.stat()  # FileNotFoundError for a missing path
+            raise UsageError(f"{file} is not a regular file")
+        with path.open("rb") as stream:
+            data = stream.read(MAX_SOURCE_BYTES + 1)
+            if len(data) > MAX_SOURCE_BYTES:
+                size = max(path.stat().st_size, len(data))
+                raise UsageError(
+                    f"{file} is too large to trace ({size / (1 << 20):.1f} MiB; the limit is "
+                    f"{MAX_SOURCE_BYTES >> 20} MiB): move the function into a smaller module"
+                )
     except FileNotFoundError:
         raise UsageError(f"no such file: {file}") from None
     except OSError as exc:

@@ -140,6 +140,8 @@ def test_unreadable_files_are_usage_errors(tmp_path: Path) -> None:
         read_source(str(tmp_path))
     with pytest.raises(UsageError, match="no such file"):
         read_source(str(tmp_path / "absent.py"))
+    with pytest.raises(UsageError, match="/dev/null is not a regular file"):
+        read_source("/dev/null")
     cookie = tmp_path / "cookie.py"
     cookie.write_bytes(b"# -*- coding: latin-1 -*-\ndef f():\n    return '\xe9'\n")
     assert "'\u00e9'" in read_source(str(cookie))
