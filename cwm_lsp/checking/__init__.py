@@ -8,7 +8,6 @@ baseline (known failures) -> reports (text, json, junit, sarif, github).
 from cwm_lsp.checking.baseline import BaselineKey, load_baseline, write_baseline
 from cwm_lsp.checking.cache import PredictionCache, default_cache_directory
 from cwm_lsp.checking.checks import RULES, Failure, check_prediction, check_verification
-from cwm_lsp.checking.compare import Divergence, first_divergence, same_value
 from cwm_lsp.checking.discovery import (
     CheckUsageError,
     Example,
@@ -17,6 +16,7 @@ from cwm_lsp.checking.discovery import (
     read_examples,
 )
 from cwm_lsp.checking.runner import Backend, Checker, CheckResult, run_checks
+from cwm_lsp.compare import Divergence, first_divergence, same_value
 
 __all__ = [
     "RULES",

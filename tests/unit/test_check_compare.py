@@ -7,7 +7,7 @@ import json
 
 import goldens
 
-from cwm_lsp.checking.compare import canonical_repr, first_divergence, same_value
+from cwm_lsp.compare import canonical_repr, first_divergence, same_value
 from cwm_lsp.trace.frames import Event, Frame
 
 GOLDEN = json.loads((goldens.GOLDEN_DIR / "loop_accumulate.json").read_text(encoding="utf-8"))

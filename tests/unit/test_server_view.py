@@ -7,7 +7,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from cwm_lsp.server.compare import first_divergence, same_value
+from cwm_lsp.compare import first_divergence, same_value
 from cwm_lsp.server.labels import execution_table, hint_label
 from cwm_lsp.server.view import build_view, enclosing_loop, focused_executions, loop_iterations
 from cwm_lsp.trace.frames import Frame
@@ -98,8 +98,8 @@ def test_first_divergence_is_reported_at_the_line_that_produced_it() -> None:
     index = next(i for i, f in enumerate(frames) if f.locals.get("y") == "12")
     wrong[index] = replace(frames[index], locals={**frames[index].locals, "y": "13"})
     divergence = first_divergence(wrong, frames, context)
-    assert divergence is not None
-    assert context.splitlines()[divergence.line or 0] == "        y += y * i"
+    assert divergence is not None and divergence.line is not None
+    assert context.splitlines()[divergence.line - 1] == "        y += y * i"
     assert divergence.message == "predicted y = 13, observed y = 12"
 
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from lsprotocol import types
 
+from cwm_lsp.compare import Divergence, first_divergence
 from cwm_lsp.entry import EntryError, FunctionInfo, find_function
-from cwm_lsp.server.compare import first_divergence
 from cwm_lsp.server.features.base import Feature
 from cwm_lsp.server.jobs import PredictionSpec
 from cwm_lsp.server.runs import FunctionRun, Mismatch, RunStatus
@@ -152,20 +152,22 @@ class Commands(Feature):
         if not server.runs.is_current(run) or run.stale:
             return {"status": "stale", "message": "the function changed while verifying"}
         divergence = first_divergence(run.frames, observed.result.frames, run.context)
-        run.mismatch = None
-        if divergence is not None:
-            run.mismatch = Mismatch(divergence.line, divergence.message)
+        run.mismatch = None if divergence is None else _mismatch(divergence)
         server.results_changed(uri)
-        if divergence is None:
+        if run.mismatch is None:
             server.notifier.info(
                 f"{fn.qualname}: the prediction matches the sandboxed run of {call}"
             )
             return {"status": "match"}
-        where = run.report_line(divergence.line)
+        message = run.mismatch.message
         server.notifier.info(
-            f"{fn.qualname}: the prediction differs from the sandboxed run: {divergence.message}"
+            f"{fn.qualname}: the prediction differs from the sandboxed run: {message}"
         )
-        return {"status": "mismatch", "line": where, "message": divergence.message}
+        return {
+            "status": "mismatch",
+            "line": run.report_line(run.mismatch.line),
+            "message": message,
+        }
 
     def clear(self, *args: Any) -> dict[str, Any]:
         uri = args[0] if args and isinstance(args[0], str) else None
@@ -200,6 +202,12 @@ class Commands(Feature):
             run.focus = (header, iteration)
         self.server.refresher.request()
         return {"iteration": iteration if run.focus else None, "of": len(passes)}
+
+
+def _mismatch(divergence: Divergence) -> Mismatch:
+    """The server keeps 0-based context lines; divergences count lines from 1."""
+    line = None if divergence.line is None else divergence.line - 1
+    return Mismatch(line, divergence.message)
 
 
 def _usable(run: FunctionRun | None, call: str) -> bool:

@@ -1,10 +1,12 @@
 """Predicted vs observed traces of the same call, frame by frame, down to the first divergence.
 
+Used by ``trace-check --verify`` and by the language server's verify command.
+
 Frames are compared in order after ``..`` resolution: event, source line, every local's value
 (call and line frames) and the returned or raised value (return and exception frames). Values
 are ``repr`` texts; two reprs are the same value when they are equal after putting the elements
 of every set and frozenset display in a canonical order (set order varies with hashing) and
-blanking memory addresses (``<Foo object at 0x7f...>``).
+blanking memory addresses (``<Foo object at 0x7f...>``); other whitespace stays significant.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from dataclasses import dataclass
 from cwm_lsp.trace.frames import Event, Frame
 from cwm_lsp.trace.linemap import map_lines
 from cwm_lsp.trace.resolve import ResolvedFrame, resolve_states
+from cwm_lsp.trace.timeline import describe_exception
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+END_OF_TRACE = "end of trace"
 
 
 @dataclass(frozen=True)
@@ -50,9 +54,37 @@ class Divergence:
             )
         return f"{at}{code}: {self.what} predicted {self.predicted}, observed {self.observed}"
 
+    @property
+    def message(self) -> str:
+        """The difference in a sentence, without its place: ``predicted y = 4, observed y = 5``."""
+        predicted, observed = _shown(self.predicted), _shown(self.observed)
+        if self.what == "variable":
+            return f"predicted {self.variable} = {predicted}, observed {self.variable} = {observed}"
+        if self.what == "return value":
+            return f"predicted returns {predicted}, observed returns {observed}"
+        if self.what == "exception":
+            return (
+                f"predicted raises {_exception_text(self.predicted)}, "
+                f"observed raises {_exception_text(self.observed)}"
+            )
+        if self.what == "line":
+            return f"predicted line {predicted} next, observed line {observed}"
+        if self.predicted == END_OF_TRACE:
+            return f"the prediction stops here; the real run goes on ({observed})"
+        if self.observed == END_OF_TRACE:
+            return f"the real run stops here; the prediction goes on ({predicted})"
+        return f"predicted {predicted} next, observed {observed}"
+
 
 def _shown(value: str | None) -> str:
     return "(not set)" if value is None else value
+
+
+def _exception_text(value: str | None) -> str:
+    if value is None:
+        return _shown(value)
+    type_name, message = describe_exception(value)
+    return f"{type_name}: {message}" if message else type_name
 
 
 def canonical_repr(text: str) -> str:
@@ -140,10 +172,10 @@ def first_divergence(
     index = min(len(guesses), len(truths))
     if len(guesses) < len(truths):
         extra = truths[index].frame
-        predicted_text, observed_text = "end of trace", _event_text(extra)
+        predicted_text, observed_text = END_OF_TRACE, _event_text(extra)
     else:
         extra = guesses[index].frame
-        predicted_text, observed_text = _event_text(extra), "end of trace"
+        predicted_text, observed_text = _event_text(extra), END_OF_TRACE
     return Divergence(
         index, line_of(index), extra.line, "next event", None, predicted_text, observed_text
     )
