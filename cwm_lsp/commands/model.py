@@ -7,8 +7,12 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from cwm_lsp.runtime.config import ConfigError, CwmConfig
+
+if TYPE_CHECKING:
+    from cwm_lsp.runtime.tokenizer import Tokenizer
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,18 +50,100 @@ def _count(value: int) -> str:
     return str(value)
 
 
-def describe(directory: Path) -> list[tuple[str, str]]:
-    """(label, value) lines describing a checkpoint; raises ConfigError/ValueError."""
-    from cwm_lsp.runtime.kvcache import cache_bytes
+def describe(path: Path) -> list[tuple[str, str]]:
+    """(label, value) lines describing a checkpoint directory or a ``.gguf`` file.
+
+    Raises ConfigError or another ValueError (GGUFError, WeightsError, TokenizerError) with a
+    message for the user."""
+    if path.is_file():
+        return _describe_gguf(path)
+    return _describe_directory(path)
+
+
+def _describe_directory(directory: Path) -> list[tuple[str, str]]:
+    from cwm_lsp.runtime.awq import awq_settings
     from cwm_lsp.runtime.tokenizer import load_tokenizer
     from cwm_lsp.runtime.weights import checkpoint_shards, read_quantization
 
     config = CwmConfig.from_file(directory)
-    stored = read_quantization(directory)
+    awq = awq_settings(directory)
     shards = checkpoint_shards(directory)
-    name = (
-        "cwm-lsp demo model (not CWM)" if config.is_demo_model else (config.name or directory.name)
+    if awq is not None:
+        quantization = _awq_text(awq)
+    else:
+        stored = read_quantization(directory)
+        quantization = stored.label if stored.method else _FLOAT_WEIGHTS
+    dtypes = Counter(dtype for shard in shards for dtype, _ in shard.tensors.values())
+    file_bytes = sum(shard.path.stat().st_size for shard in shards)
+    return [
+        *_config_lines(config, directory),
+        ("quantization", quantization),
+        ("tensor dtypes", _tally(dtypes)),
+        ("files", f"{len(shards)} safetensors file(s), {_size(file_bytes)}"),
+        _kv_cache_line(config),
+        _tokenizer_line(load_tokenizer(directory), "tokenizer.model or tokenizer.json needed"),
+    ]
+
+
+def _describe_gguf(path: Path) -> list[tuple[str, str]]:
+    from gguf import GGUFReader
+
+    from cwm_lsp.runtime import quant
+    from cwm_lsp.runtime.gguf_loader import (
+        GGUFError,
+        _quantization_label,
+        gguf_config,
+        gguf_tokenizer,
     )
+
+    config = gguf_config(path)  # raises GGUFError for a file that is not a model GGUF
+    try:
+        reader = GGUFReader(str(path))
+    except (OSError, ValueError, KeyError, IndexError) as err:
+        raise GGUFError(f"{path}: not a readable GGUF file ({err})") from err
+    types = Counter(tensor.tensor_type.name for tensor in reader.tensors)
+    loads_as = _quantization_label(dict(types), None, None, quant.DEFAULT_GROUP_SIZE)
+    file_type = reader.get_field("general.file_type")
+    return [
+        *_config_lines(config, path),
+        ("file type", _gguf_file_type(None if file_type is None else file_type.contents())),
+        ("quantization", f"loads as {loads_as.label}" if loads_as.method else _FLOAT_WEIGHTS),
+        ("tensor types", _tally(types)),
+        ("files", f"1 GGUF file, {len(reader.tensors)} tensors, {_size(path.stat().st_size)}"),
+        _kv_cache_line(config),
+        _tokenizer_line(gguf_tokenizer(path), "the GGUF has no tokenizer; predictions need one"),
+    ]
+
+
+_FLOAT_WEIGHTS = "none (can quantize on load: int8, int4)"
+
+
+def _awq_text(settings: dict[str, Any]) -> str:
+    bits = settings.get("bits", settings.get("w_bit", 4))
+    group = settings.get("group_size", settings.get("q_group_size", 128))
+    version = str(settings.get("version", "gemm")).lower()
+    return f"AWQ {bits}-bit, group {group} ({version} packing); loads as int4 (group {group})"
+
+
+def _gguf_file_type(value: object) -> str:
+    """``general.file_type`` (llama.cpp's LlamaFileType number) as a name such as ``Q8_0``."""
+    from gguf import LlamaFileType
+
+    if value is None:
+        return "not stated"
+    try:
+        name = LlamaFileType(int(str(value))).name
+    except ValueError:
+        return f"unknown ({value})"
+    return name.removeprefix("ALL_").removeprefix("MOSTLY_")
+
+
+def _tally(counts: Counter[str]) -> str:
+    return ", ".join(f"{name} x{count}" for name, count in sorted(counts.items()))
+
+
+def _config_lines(config: CwmConfig, path: Path) -> list[tuple[str, str]]:
+    name = "cwm-lsp demo model (not CWM)" if config.is_demo_model else (config.name or path.name)
     kinds = Counter(config.layer_types)
     pattern = "".join("G" if kind == "full_attention" else "s" for kind in config.layer_types)
     rope = config.rope
@@ -67,12 +153,9 @@ def describe(directory: Path) -> list[tuple[str, str]]:
             f", llama3 factor {rope.factor:g} (low {rope.low_freq_factor:g}, high "
             f"{rope.high_freq_factor:g}, original {rope.original_max_position_embeddings})"
         )
-    dtypes = Counter(dtype for shard in shards for dtype, _ in shard.tensors.values())
-    file_bytes = sum(shard.path.stat().st_size for shard in shards)
-    tokenizer = load_tokenizer(directory)
-    lines = [
+    return [
         ("model", name),
-        ("path", str(directory)),
+        ("path", str(path)),
         (
             "architecture",
             f"{config.model_type} ({'hybrid sliding/global' if config.is_hybrid else 'all global'})",
@@ -98,34 +181,31 @@ def describe(directory: Path) -> list[tuple[str, str]]:
             else str(config.vocab_size),
         ),
         ("max positions", str(config.max_position_embeddings)),
-        (
-            "quantization",
-            stored.label if stored.method else "none (can quantize on load: int8, int4)",
-        ),
-        ("tensor dtypes", ", ".join(f"{k} x{v}" for k, v in sorted(dtypes.items()))),
-        ("files", f"{len(shards)} safetensors file(s), {_size(file_bytes)}"),
-        (
-            "kv cache (fp32)",
-            f"{_size(cache_bytes(config, 4096, bytes_per_value=4))} at 4k tokens, "
-            f"{_size(cache_bytes(config, 32768, bytes_per_value=4))} at 32k",
-        ),
     ]
+
+
+def _kv_cache_line(config: CwmConfig) -> tuple[str, str]:
+    from cwm_lsp.runtime.kvcache import cache_bytes
+
+    return (
+        "kv cache (fp32)",
+        f"{_size(cache_bytes(config, 4096, bytes_per_value=4))} at 4k tokens, "
+        f"{_size(cache_bytes(config, 32768, bytes_per_value=4))} at 32k",
+    )
+
+
+def _tokenizer_line(tokenizer: Tokenizer | None, missing: str) -> tuple[str, str]:
     if tokenizer is None:
-        lines.append(
-            ("tokenizer", "none (tokenizer.model or tokenizer.json needed for predictions)")
-        )
-    else:
-        lines.append(
-            (
-                "tokenizer",
-                f"{tokenizer.path.name} ({tokenizer.kind}), {tokenizer.rank_count} ranks"
-                f" + {len(tokenizer.special)} special",
-            )
-        )
-    return lines
+        return ("tokenizer", f"none ({missing})")
+    return (
+        "tokenizer",
+        f"{tokenizer.path.name} ({tokenizer.kind}), {tokenizer.rank_count} ranks"
+        f" + {len(tokenizer.special)} special",
+    )
 
 
 def info(args: argparse.Namespace) -> int:
+    from cwm_lsp.runtime.gguf_loader import GGUFError
     from cwm_lsp.runtime.tokenizer import TokenizerError
     from cwm_lsp.runtime.weights import WeightsError
 
@@ -136,13 +216,18 @@ def info(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if not path.is_dir():
-        print(f"{path}: not a checkpoint directory", file=sys.stderr)
+    if not path.is_dir() and not (path.is_file() and path.suffix.lower() == ".gguf"):
+        print(
+            f"{path}: not a checkpoint directory or .gguf file"
+            + ("" if path.exists() else " (no such file or directory)"),
+            file=sys.stderr,
+        )
         return 2
     try:
         lines = describe(path)
-    except (ConfigError, WeightsError, TokenizerError) as err:
-        print(f"cannot describe {path}: {err}", file=sys.stderr)
+    except (ConfigError, WeightsError, TokenizerError, GGUFError) as err:
+        reason = str(err).removeprefix(f"{path}: ")  # loaders name the file themselves
+        print(f"cannot describe {path}: {reason}", file=sys.stderr)
         return 1
     width = max(len(label) for label, _ in lines)
     for label, value in lines:
