@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +52,14 @@ class CheckResult:
     def key(self, failure: Failure) -> BaselineKey:
         example = self.example
         return BaselineKey(example.file.relative, example.function, example.call, failure.rule)
+
+
+def failures_of(results: Iterable[CheckResult]) -> Iterator[tuple[CheckResult, Failure]]:
+    """Every failure of the failed results (known ones too), with the result it belongs to."""
+    for result in results:
+        if result.status == FAILED:
+            for failure in result.failures:
+                yield result, failure
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,29 @@ def run(args: argparse.Namespace) -> int:
     return 2
 
 
-def _default_model() -> Path | None:
+def _model_argument(args: argparse.Namespace, action: str) -> Path | None:
+    """PATH from the command line, else the installed demo model; None (said on stderr) when
+    there is neither."""
     from cwm_lsp.backends.registry import demo_model_path
 
-    return demo_model_path()
+    if args.path:
+        return Path(args.path).expanduser()
+    demo = demo_model_path()
+    if demo is None:
+        print(
+            f"no model given and the demo model is not installed: cwm-lsp model {action} PATH",
+            file=sys.stderr,
+        )
+    return demo
+
+
+def _source_checkpoint(arg: str) -> Path | None:
+    """The checkpoint directory to read from; None (said on stderr) when it is not one."""
+    src = Path(arg).expanduser()
+    if not src.is_dir():
+        print(f"{src}: not a checkpoint directory (config.json + safetensors)", file=sys.stderr)
+        return None
+    return src
 
 
 def _size(num_bytes: float) -> str:
@@ -209,12 +228,8 @@ def info(args: argparse.Namespace) -> int:
     from cwm_lsp.runtime.tokenizer import TokenizerError
     from cwm_lsp.runtime.weights import WeightsError
 
-    path = Path(args.path).expanduser() if args.path else _default_model()
+    path = _model_argument(args, "info")
     if path is None:
-        print(
-            "no checkpoint given and the demo model is not installed: cwm-lsp model info PATH",
-            file=sys.stderr,
-        )
         return 2
     if not path.is_dir() and not (path.is_file() and path.suffix.lower() == ".gguf"):
         print(
@@ -238,9 +253,8 @@ def info(args: argparse.Namespace) -> int:
 def quantize(args: argparse.Namespace) -> int:
     from cwm_lsp.runtime.weights import Quantization, WeightsError, save_quantized
 
-    src, dst = Path(args.src).expanduser(), Path(args.dst).expanduser()
-    if not src.is_dir():
-        print(f"{src}: not a checkpoint directory", file=sys.stderr)
+    src, dst = _source_checkpoint(args.src), Path(args.dst).expanduser()
+    if src is None:
         return 2
     if dst.exists() and any(dst.iterdir()):
         print(f"{dst}: exists and is not empty; choose a new directory", file=sys.stderr)
@@ -276,9 +290,8 @@ def convert(args: argparse.Namespace) -> int:
     from cwm_lsp.runtime.tokenizer import TokenizerError
     from cwm_lsp.runtime.weights import WeightsError
 
-    src, dst = Path(args.src).expanduser(), Path(args.dst).expanduser()
-    if not src.is_dir():
-        print(f"{src}: not a checkpoint directory (config.json + safetensors)", file=sys.stderr)
+    src, dst = _source_checkpoint(args.src), Path(args.dst).expanduser()
+    if src is None:
         return 2
     if dst.suffix.lower() != ".gguf":
         print(f"{dst}: the output name should end in .gguf", file=sys.stderr)
@@ -322,12 +335,8 @@ def serve(args: argparse.Namespace) -> int:
     from cwm_lsp.runtime import ModelLoadError, load_model
     from cwm_lsp.serving import CompletionEngine, CompletionHTTPServer
 
-    path = Path(args.path).expanduser() if args.path else _default_model()
+    path = _model_argument(args, "serve")
     if path is None:
-        print(
-            "no model given and the demo model is not installed: cwm-lsp model serve PATH",
-            file=sys.stderr,
-        )
         return 2
     if args.max_queue < 0:
         print("--max-queue must be 0 or more", file=sys.stderr)

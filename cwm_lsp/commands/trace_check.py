@@ -28,7 +28,8 @@ from cwm_lsp.checking.discovery import (
 )
 from cwm_lsp.checking.report import Report
 from cwm_lsp.checking.reports import RENDERERS
-from cwm_lsp.checking.runner import FAILED, Backend, Checker, CheckResult, run_checks
+from cwm_lsp.checking.runner import Backend, Checker, CheckResult, failures_of, run_checks
+from cwm_lsp.commands.common import predictor_from_args, use_utf8_output
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -42,7 +43,7 @@ _VERIFY_WITH_RUN = (
 
 
 def run(args: argparse.Namespace) -> int:
-    _use_utf8_output()
+    use_utf8_output()
     started = time.monotonic()
     try:
         _validate(args)
@@ -120,15 +121,7 @@ def _checker(args: argparse.Namespace, examples: list[Example]) -> tuple[Checker
     if not any(example.problem is None and example.skip is None for example in examples):
         return None, "nothing to predict"
     backend_name, model = resolve_backend_name(args.backend, args.model)
-    predictor = get_predictor(
-        args.backend,
-        model=args.model,
-        quantize=args.quantize,
-        device=args.device,
-        allow_execution=args.backend == "run",  # naming the run backend is the opt-in
-        max_frames=args.max_frames,
-        timeout=args.timeout,
-    )
+    predictor = predictor_from_args(args)
     if backend_name == "native" and model is None:
         from cwm_lsp.backends.registry import demo_model_path
 
@@ -168,13 +161,10 @@ def _identity(
 def _apply_baseline(results: list[CheckResult], baseline: set[BaselineKey]) -> set[BaselineKey]:
     """Mark failures listed in ``baseline``; returns the keys of every failure of this run."""
     current: set[BaselineKey] = set()
-    for result in results:
-        if result.status != FAILED:
-            continue
-        for failure in result.failures:
-            key = result.key(failure)
-            current.add(key)
-            failure.baselined = key in baseline
+    for result, failure in failures_of(results):
+        key = result.key(failure)
+        current.add(key)
+        failure.baselined = key in baseline
     return current
 
 
@@ -207,10 +197,3 @@ class _Progress:
         if self.drawn:
             self.stream.write("\r" + " " * (self.WIDTH + 40) + "\r")
             self.stream.flush()
-
-
-def _use_utf8_output() -> None:
-    for stream in (sys.stdout, sys.stderr):
-        reconfigure = getattr(stream, "reconfigure", None)
-        if reconfigure is not None:
-            reconfigure(encoding="utf-8")

@@ -19,6 +19,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -120,30 +121,34 @@ class PredictionJobs:
         return list(self._jobs)
 
     def cancel_request(self, request_id: Any) -> None:
-        for job in list(self._jobs):
-            if job.request_id == request_id:
-                logger.info("request %s cancelled: stopping %s", request_id, job.label)
-                job.token.cancel()
+        for job in self._cancel_where(lambda job: job.request_id == request_id):
+            logger.info("request %s cancelled: stopping %s", request_id, job.label)
 
     def cancel_progress(self, token: Any) -> None:
-        for job in list(self._jobs):
-            if job.progress_token == token:
-                logger.info("progress %s cancelled: stopping %s", token, job.label)
-                job.token.cancel()
+        for job in self._cancel_where(lambda job: job.progress_token == token):
+            logger.info("progress %s cancelled: stopping %s", token, job.label)
 
     def cancel_function(self, uri: str, qualname: str) -> None:
-        for job in list(self._jobs):
-            if job.spec.uri == uri and job.spec.function.qualname == qualname and job.run:
-                job.token.cancel()
+        self._cancel_where(
+            lambda job: (
+                job.run is not None
+                and job.spec.uri == uri
+                and job.spec.function.qualname == qualname
+            )
+        )
 
     def cancel_run(self, run: FunctionRun) -> None:
-        for job in list(self._jobs):
-            if job.run is run:
-                job.token.cancel()
+        self._cancel_where(lambda job: job.run is run)
 
     def cancel_all(self) -> None:
-        for job in list(self._jobs):
+        self._cancel_where(lambda job: True)
+
+    def _cancel_where(self, matches: Callable[[Job], bool]) -> list[Job]:
+        """Cancel the running jobs that ``matches`` picks; returns them."""
+        picked = [job for job in list(self._jobs) if matches(job)]
+        for job in picked:
             job.token.cancel()
+        return picked
 
     async def stop_all(self, timeout: float = 5.0) -> None:
         """Cancel every prediction and wait (a while) until they have stopped."""

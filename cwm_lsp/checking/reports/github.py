@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cwm_lsp.checking.report import Report
-from cwm_lsp.checking.runner import FAILED
+from cwm_lsp.checking.runner import failures_of
 
 
 def escape_data(text: str) -> str:
@@ -21,22 +21,19 @@ def command(kind: str, message: str, **properties: str) -> str:
 
 def render(report: Report) -> str:
     lines: list[str] = []
-    for result in report.results:
-        if result.status != FAILED:
-            continue
-        for failure in result.failures:
-            kind = "notice" if failure.baselined else "error"
-            title = f"{failure.rule}: {result.example.title}"
-            if failure.baselined:
-                title += " (known failure)"
-            lines.append(
-                command(
-                    kind,
-                    failure.message,
-                    file=result.example.file.relative,
-                    line=str(failure.line),
-                    title=title,
-                )
+    for result, failure in failures_of(report.results):
+        kind = "notice" if failure.baselined else "error"
+        title = f"{failure.rule}: {result.example.title}"
+        if failure.baselined:
+            title += " (known failure)"
+        lines.append(
+            command(
+                kind,
+                failure.message,
+                file=result.example.file.relative,
+                line=str(failure.line),
+                title=title,
             )
+        )
     lines.append(f"cwm-lsp trace-check: {report.summary().line()}")
     return "\n".join(lines) + "\n"

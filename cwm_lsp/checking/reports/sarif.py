@@ -17,7 +17,7 @@ from urllib.parse import quote
 from cwm_lsp.checking.checks import RULES
 from cwm_lsp.checking.discovery import Example
 from cwm_lsp.checking.report import Report
-from cwm_lsp.checking.runner import FAILED
+from cwm_lsp.checking.runner import failures_of
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 ROOT_ID = "%SRCROOT%"
@@ -39,41 +39,38 @@ def render(report: Report) -> str:
         for rule_id in rule_ids
     ]
     results: list[dict[str, Any]] = []
-    for result in report.results:
-        if result.status != FAILED:
-            continue
-        for failure in result.failures:
-            key = result.key(failure)
-            fingerprint = hashlib.sha256(
-                json.dumps(key.to_json(), sort_keys=True).encode("utf-8")
-            ).hexdigest()
-            item: dict[str, Any] = {
-                "ruleId": failure.rule,
-                "ruleIndex": rule_ids.index(failure.rule),
-                "level": "error",
-                "message": {"text": failure.message},
-                "locations": [
-                    {
-                        "physicalLocation": {
-                            "artifactLocation": _artifact(result.example.file.relative),
-                            "region": _region(result.example, failure.line),
-                        },
-                        "logicalLocations": [
-                            {"fullyQualifiedName": result.example.function, "kind": "function"}
-                        ]
-                        if result.example.function
-                        else [],
-                    }
-                ],
-                "partialFingerprints": {"prophecyKey/v1": fingerprint},
-            }
-            if not item["locations"][0]["logicalLocations"]:
-                del item["locations"][0]["logicalLocations"]
-            if failure.baselined:
-                item["suppressions"] = [
-                    {"kind": "external", "justification": "listed in the trace-check baseline"}
-                ]
-            results.append(item)
+    for result, failure in failures_of(report.results):
+        key = result.key(failure)
+        fingerprint = hashlib.sha256(
+            json.dumps(key.to_json(), sort_keys=True).encode("utf-8")
+        ).hexdigest()
+        item: dict[str, Any] = {
+            "ruleId": failure.rule,
+            "ruleIndex": rule_ids.index(failure.rule),
+            "level": "error",
+            "message": {"text": failure.message},
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": _artifact(result.example.file.relative),
+                        "region": _region(result.example, failure.line),
+                    },
+                    "logicalLocations": [
+                        {"fullyQualifiedName": result.example.function, "kind": "function"}
+                    ]
+                    if result.example.function
+                    else [],
+                }
+            ],
+            "partialFingerprints": {"prophecyKey/v1": fingerprint},
+        }
+        if not item["locations"][0]["logicalLocations"]:
+            del item["locations"][0]["logicalLocations"]
+        if failure.baselined:
+            item["suppressions"] = [
+                {"kind": "external", "justification": "listed in the trace-check baseline"}
+            ]
+        results.append(item)
     document = {
         "$schema": SCHEMA_URI,
         "version": "2.1.0",

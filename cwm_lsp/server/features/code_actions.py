@@ -69,13 +69,7 @@ class CodeActions(Feature):
     @staticmethod
     def _add_example(uri: str, fn: FunctionInfo) -> types.CodeAction:
         text = f"{fn.indent}# prophecy: {fn.template}\n"
-        position = types.Position(line=fn.first_line - 1, character=0)
-        edit = types.TextEdit(range=types.Range(start=position, end=position), new_text=text)
-        return types.CodeAction(
-            title="Prophecy: add an example call",
-            kind=KIND,
-            edit=types.WorkspaceEdit(changes={uri: [edit]}),
-        )
+        return _insertion("Prophecy: add an example call", uri, fn.first_line - 1, 0, text)
 
     @staticmethod
     def _doctest(
@@ -98,14 +92,12 @@ class CodeActions(Feature):
         insertion = doctest_insertion(source, fn, run.call, doctest_output(view.returned, raised))
         if insertion is None:
             return None
-        position = types.Position(line=insertion.line, character=insertion.character)
-        edit = types.TextEdit(
-            range=types.Range(start=position, end=position), new_text=insertion.text
-        )
-        return types.CodeAction(
-            title="Prophecy: insert result as doctest",
-            kind=KIND,
-            edit=types.WorkspaceEdit(changes={uri: [edit]}),
+        return _insertion(
+            "Prophecy: insert result as doctest",
+            uri,
+            insertion.line,
+            insertion.character,
+            insertion.text,
         )
 
     def _iteration_actions(self, uri: str, line: int) -> list[types.CodeAction]:
@@ -151,3 +143,10 @@ def _command(title: str, command: str, arguments: list[object]) -> types.CodeAct
         kind=KIND,
         command=types.Command(title=title, command=command, arguments=arguments),
     )
+
+
+def _insertion(title: str, uri: str, line: int, character: int, text: str) -> types.CodeAction:
+    """An action that inserts ``text`` at (``line``, ``character``), both 0-based."""
+    position = types.Position(line=line, character=character)
+    edit = types.TextEdit(range=types.Range(start=position, end=position), new_text=text)
+    return types.CodeAction(title=title, kind=KIND, edit=types.WorkspaceEdit(changes={uri: [edit]}))
