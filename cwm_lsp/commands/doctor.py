@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 Check = Callable[[], list[tuple[str, str]]]
+DEMO_MODEL_NOTE = "the cwm-lsp demo model (not CWM)"
 
 
 def _python() -> list[tuple[str, str]]:
@@ -113,7 +114,8 @@ def _model() -> list[tuple[str, str]]:
     if path is None:
         return [("demo model", "not installed (model/weights/ missing); pass --model")]
     files = sorted(p.name for p in Path(path).iterdir())
-    return [("demo model", f"{path} ({len(files)} files: {', '.join(files[:6])})")]
+    listing = f"{len(files)} files: {', '.join(files[:6])}"
+    return [("demo model", f"{path}: {DEMO_MODEL_NOTE} ({listing})")]
 
 
 def _optional_packages() -> list[tuple[str, str]]:

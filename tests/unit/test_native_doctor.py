@@ -43,4 +43,6 @@ def test_doctor_reports_kernels_sandbox_and_model() -> None:
         assert "built; paths this CPU runs: scalar" in extension
     else:
         assert "NOT available" in extension
+    if "not installed" not in lines["demo"]:
+        assert "the cwm-lsp demo model (not CWM)" in lines["demo"]
     assert "Traceback" not in done.stdout + done.stderr
