@@ -25,6 +25,7 @@ from cwm_lsp.backends.base import (
     PredictionResult,
     Provenance,
 )
+from cwm_lsp.commands.common import predictor_from_args, use_utf8_output
 from cwm_lsp.entry import (
     EntryError,
     ExampleCall,
@@ -71,7 +72,7 @@ class Selection:
 
 
 def run(args: argparse.Namespace) -> int:
-    _use_utf8_output()
+    use_utf8_output()
     try:
         if args.width < MIN_WIDTH:
             raise UsageError(f"--width must be at least {MIN_WIDTH} characters")
@@ -240,13 +241,6 @@ def describe_exception(triple: str) -> str:
     return match.group("value") if match else triple
 
 
-def _use_utf8_output() -> None:
-    for stream in (sys.stdout, sys.stderr):
-        reconfigure = getattr(stream, "reconfigure", None)
-        if reconfigure is not None:
-            reconfigure(encoding="utf-8")
-
-
 def read_source(file: str) -> str:
     path = Path(file)
     try:
@@ -286,19 +280,9 @@ def read_source(file: str) -> str:
 def _predict(
     args: argparse.Namespace, source: str, selection: Selection, context: HarnessContext
 ) -> PredictionResult:
-    from cwm_lsp.backends.registry import get_predictor  # lazily: keeps --help fast
-
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError("--max-frames must be at least 1")
-    predictor = get_predictor(
-        args.backend,
-        model=args.model,
-        quantize=args.quantize,
-        device=args.device,
-        allow_execution=args.backend == "run",  # naming the run backend is the opt-in
-        max_frames=args.max_frames,
-        timeout=args.timeout,
-    )
+    predictor = predictor_from_args(args)
     request = PredictionRequest(
         context=context.context,
         source=source,
