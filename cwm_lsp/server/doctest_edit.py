@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from cwm_lsp.entry import FunctionInfo
+from cwm_lsp.entry import FunctionInfo, source_lines
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ def doctest_output(returned: str | None, exception: str | None) -> list[str]:
         return ["Traceback (most recent call last):", "    ...", exception]
     if returned is None or returned == "None":
         return []
-    return returned.splitlines()
+    return source_lines(returned)
 
 
 def doctest_insertion(
@@ -40,7 +40,7 @@ def doctest_insertion(
     node = _function_node(source, fn.def_line)
     if node is None or not node.body:
         return None
-    lines = source.splitlines()
+    lines = source_lines(source)
     first = node.body[0]
     if first.lineno == node.lineno or first.lineno - 1 >= len(lines):
         return None

@@ -36,7 +36,7 @@ from cwm_lsp.backends.base import (
     Predictor,
     Provenance,
 )
-from cwm_lsp.entry import EntryError, FunctionInfo, build_context, list_functions
+from cwm_lsp.entry import EntryError, FunctionInfo, build_context, list_functions, source_lines
 from cwm_lsp.server.cache import ResultKey
 from cwm_lsp.server.edits import LineSpan, relocate_lines
 from cwm_lsp.server.labels import render_lines
@@ -269,12 +269,12 @@ class PredictionJobs:
         except EntryError:
             return
         known = len(run.blocks)
-        run.add_blocks_for(sorted(run.view.lines), functions, job.spec.source.splitlines())
+        run.add_blocks_for(sorted(run.view.lines), functions, source_lines(job.spec.source))
         current = self._server.document_source(run.uri)
         if current is None or current == job.spec.source:
             return
         # The document changed while the prediction ran: find the new blocks where they are now.
-        lines = current.splitlines()
+        lines = source_lines(current)
         for block in run.blocks[known:]:
             start = relocate_lines(block.text, lines, block.origin.first)
             if start is None:

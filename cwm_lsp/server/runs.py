@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from cwm_lsp.backends.base import Origin, Provenance
-from cwm_lsp.entry import FunctionInfo
+from cwm_lsp.entry import FunctionInfo, source_lines
 from cwm_lsp.server.edits import LineSpan, TextChange, relocate_lines, span_after_change
 from cwm_lsp.server.view import RunView
 from cwm_lsp.trace.frames import Frame
@@ -134,7 +134,7 @@ class RunStore:
 
     def start(self, uri: str, fn: FunctionInfo, source: str, call: str | None) -> FunctionRun:
         """A new running run for ``fn``, replacing the function's previous one."""
-        lines = source.splitlines()
+        lines = source_lines(source)
         span = _span_of(fn)
         block = Block(fn.qualname, span, span, lines[span.first : span.last + 1])
         run = FunctionRun(next(self._ids), uri, fn.qualname, fn.name, call, [block])
@@ -201,7 +201,7 @@ class RunStore:
 
     @staticmethod
     def _follow(run: FunctionRun, change: TextChange | None, new_source: str) -> bool:
-        new_lines = new_source.splitlines()
+        new_lines = source_lines(new_source)
         moved: list[LineSpan] = []
         for block in run.blocks:
             if change is None:

@@ -11,6 +11,7 @@ import ast
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from cwm_lsp.entry import source_lines
 from cwm_lsp.trace.frames import Frame
 from cwm_lsp.trace.timeline import LineExecution, Timeline, build_timeline
 
@@ -82,7 +83,7 @@ def build_view(frames: Sequence[Frame], context: str, *, finished: bool) -> RunV
 
 def view_of(timeline: Timeline, context: str, *, finished: bool) -> RunView:
     """The view of an already built timeline of ``context``."""
-    context_lines = context.splitlines()
+    context_lines = source_lines(context)
     lines: dict[int, LineView] = {}
     for number in timeline.line_numbers():
         text = context_lines[number - 1] if 0 < number <= len(context_lines) else ""

@@ -100,6 +100,23 @@ async def test_predict_shows_observed_hints_hover_and_progress(
         assert client.refresh_count == 0  # type: ignore[attr-defined]
 
 
+async def test_hints_land_on_python_lines_in_a_file_with_form_feeds(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    # A form feed (a page break between functions) and U+2028 inside a comment do not end a
+    # line for Python, nor for LSP positions: str.splitlines would count them as line breaks.
+    header = "def g(n):\n    # a\u2028b\n    return n\n\x0c\n"
+    uri = open_file(client, tmp_path / "paged.py", header + LOOP)
+    assert (await execute(client, "cwm.predict", uri, 6))["status"] == "done"
+    found = labels(await hints(client, uri))
+    assert found[6] == "y = 2"
+    assert found[7] == "i = 0 → 1 → 2 → 3"
+    assert found[8] == "y = 2 → 4 → 12 → 48"
+    assert found[9] == "⮐ 48"
+    hint = next(h for h in await hints(client, uri) if h.position.line == 8)
+    assert hint.position.character == len("        y += y * i")
+
+
 async def test_second_prediction_comes_from_the_cache(
     client: LanguageClient, tmp_path: Path
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from lsprotocol import types
 
+from cwm_lsp.entry import source_lines
 from cwm_lsp.server.features.base import Feature
 from cwm_lsp.server.runs import FunctionRun, RunStatus
 
@@ -18,7 +19,7 @@ class Diagnostics(Feature):
     def publish(self, uri: str) -> None:
         diagnostics: list[types.Diagnostic] = []
         source = self.server.document_source(uri) or ""
-        lines = source.splitlines()
+        lines = source_lines(source)
         for run in self.server.runs.in_document(uri):
             diagnostics.extend(self._of_run(run, lines))
         self.server.text_document_publish_diagnostics(

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from lsprotocol import types
 
+from cwm_lsp.entry import source_lines
 from cwm_lsp.server.features.base import Feature
 from cwm_lsp.server.labels import RUNNING_LABEL, STALE_LABEL, render_lines
 from cwm_lsp.server.runs import FunctionRun, RunStatus
@@ -30,7 +31,7 @@ class InlayHints(Feature):
         uri = params.text_document.uri
         try:
             document = server.workspace.get_text_document(uri)
-            lines = document.lines
+            lines = source_lines(document.source)  # not document.lines: it splits at form feeds
         except Exception:
             return []
         first, last = params.range.start.line, params.range.end.line
@@ -73,7 +74,7 @@ class InlayHints(Feature):
     def _hint(
         lines: Sequence[str], line: int, label: str, tooltip: str, document: object
     ) -> types.InlayHint:
-        text = lines[line].rstrip("\r\n") if line < len(lines) else ""
+        text = lines[line] if line < len(lines) else ""
         codec = getattr(document, "position_codec", None)
         column = codec.client_num_units(text) if codec is not None else len(text)
         return types.InlayHint(
