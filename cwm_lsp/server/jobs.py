@@ -36,6 +36,7 @@ from cwm_lsp.backends.base import (
     Predictor,
     Provenance,
 )
+from cwm_lsp.commands.predict import generator_consuming_call
 from cwm_lsp.entry import EntryError, FunctionInfo, build_context, list_functions, source_lines
 from cwm_lsp.server.cache import ResultKey
 from cwm_lsp.server.edits import LineSpan, relocate_lines
@@ -53,6 +54,15 @@ logger = logging.getLogger(__name__)
 
 STREAM_INTERVAL = 0.25  # seconds between partial views (and so hint refreshes) of one run
 STREAM_COST_FACTOR = 10.0  # at least this many times the last rebuild's time between rebuilds
+
+
+def traced_call(source: str, call: str | None) -> str | None:
+    """The call to trace for ``call``: ``list(CALL)`` when it calls a generator function (as
+    ``cwm-lsp predict`` does), so the body's lines get values; otherwise ``call`` itself."""
+    if call is None:
+        return None
+    consumed = generator_consuming_call(source, call)
+    return call if consumed is None else consumed[0]
 
 
 @dataclass

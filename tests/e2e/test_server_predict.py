@@ -117,6 +117,30 @@ async def test_hints_land_on_python_lines_in_a_file_with_form_feeds(
     assert hint.position.character == len("        y += y * i")
 
 
+async def test_a_generator_call_runs_the_body_as_list_of_the_call(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    # The call alone only builds the generator: the server traces list(CALL), as the CLI does.
+    # Reading ``list`` elsewhere in the module does not stop that (rebinding it would).
+    source = (
+        "# prophecy: squares(3)\n"
+        "def squares(n):\n"
+        "    for i in range(n):\n"
+        "        yield i * i\n"
+        "\n"
+        "def total(n):\n"
+        "    return sum(list(squares(n)))\n"
+    )
+    uri = open_file(client, tmp_path / "gen.py", source)
+    result = await execute(client, "cwm.predict", uri, 1)
+    assert result["status"] == "done", result
+    found = labels(await hints(client, uri))
+    assert found[2] == "i = 0 → 1 → 2"
+    assert "0 → 1 → 4" in found[3]
+    text = await hover(client, uri, 3)
+    assert text is not None and "`list(squares(3))`" in text
+
+
 async def test_second_prediction_comes_from_the_cache(
     client: LanguageClient, tmp_path: Path
 ) -> None:

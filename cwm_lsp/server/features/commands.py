@@ -21,7 +21,7 @@ from lsprotocol import types
 from cwm_lsp.compare import Divergence, first_divergence
 from cwm_lsp.entry import EntryError, FunctionInfo, find_function
 from cwm_lsp.server.features.base import Feature
-from cwm_lsp.server.jobs import PredictionSpec
+from cwm_lsp.server.jobs import PredictionSpec, traced_call
 from cwm_lsp.server.runs import FunctionRun, Mismatch, RunStatus
 from cwm_lsp.server.view import enclosing_loop, loop_iterations
 
@@ -93,11 +93,12 @@ class Commands(Feature):
             return uri, source, fn, None, ()
         if call is None and usable:
             call = usable[0].expression
+        traced = traced_call(source, call)
         for example in usable:
-            if example.expression == call:
+            if traced_call(source, example.expression) == traced:
                 setup = example.setup
                 break
-        return uri, source, fn, call, setup
+        return uri, source, fn, traced, setup
 
     def _fail(self, error: Exception) -> dict[str, Any]:
         self.server.notifier.problem(str(error))

@@ -10,7 +10,7 @@ from lsprotocol import types
 from cwm_lsp.entry import EntryError, FunctionInfo, list_functions
 from cwm_lsp.server.edits import TextChange
 from cwm_lsp.server.features.base import Feature
-from cwm_lsp.server.jobs import PredictionSpec
+from cwm_lsp.server.jobs import PredictionSpec, traced_call
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,8 @@ class Documents(Feature):
 
     def _predict_later(self, uri: str, source: str, fn: FunctionInfo) -> None:
         example = next(e for e in fn.examples if not e.error)
-        spec = PredictionSpec(uri, source, fn, example.expression, example.setup)
+        call = traced_call(source, example.expression)
+        spec = PredictionSpec(uri, source, fn, call, example.setup)
         task: asyncio.Task[object] = asyncio.ensure_future(self.server.jobs.predict(spec))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
