@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/end_to_end.py [--quick] [--cpu-time] [--threads N]
         [--prompts 2048] [--depths 8192 16384] [--new-tokens 512] [--decode 32]
-        [--kv bf16|f32] [--weights f32 int8] [--repeat N] [--json PATH]
+        [--kv bf16|f32] [--weights bf16 f32 int8] [--repeat N] [--json PATH]
 
 The model has CWM's attention shape (48 query heads, 8 key/value heads, head_dim 128, hidden
 6144, window 8192, RoPE llama3) but only 4 layers in CWM's 3:1 pattern (sliding, sliding,
@@ -378,12 +378,14 @@ def print_table(headers: list[str], rows: list[list[str]]) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="prompt 2048 only, 16 decode steps")
+    parser.add_argument(
+        "--quick", action="store_true", help="depth 8192 only, 256 new tokens, 8 decode steps"
+    )
     parser.add_argument("--cpu-time", action="store_true", help="time with process CPU time")
     parser.add_argument("--threads", type=int, default=None, help="torch and native threads")
     parser.add_argument("--prompts", type=int, nargs="*", default=None, help="prompt lengths")
     parser.add_argument("--depths", type=int, nargs="*", default=None, help="context depths")
-    parser.add_argument("--new-tokens", type=int, default=512, help="tokens prefilled at a depth")
+    parser.add_argument("--new-tokens", type=int, default=None, help="tokens prefilled at a depth")
     parser.add_argument("--decode", type=int, default=None, help="decode steps per case")
     parser.add_argument("--kv", choices=("bf16", "f32"), default="bf16", help="KV cache dtype")
     parser.add_argument(
@@ -406,9 +408,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.prompts is None:
         args.prompts = [2048]
     if args.depths is None:
-        args.depths = [] if args.quick else [8192, 16384]
+        args.depths = [8192] if args.quick else [8192, 16384]
+    if args.new_tokens is None:
+        args.new_tokens = MAX_CHUNK if args.quick else 2 * MAX_CHUNK
     if args.decode is None:
-        args.decode = 16 if args.quick else 32
+        args.decode = 8 if args.quick else 32
     lengths = [*args.prompts, *args.depths, args.new_tokens, args.decode, args.repeat]
     if any(n < 1 for n in lengths) or (args.threads is not None and args.threads < 1):
         parser.error("lengths, steps, repeats and threads must be positive")
