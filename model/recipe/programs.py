@@ -10,6 +10,8 @@ trace format).
 
 from __future__ import annotations
 
+import builtins
+import keyword
 import random
 import re
 from collections.abc import Callable
@@ -25,6 +27,25 @@ NAMES = {
     DICT: ["counts", "seen", "table", "index", "groups_n", "lookup", "freq", "totals"],
 }
 LOOP_NAMES = {INT: ["x", "v", "num", "item", "i"], STR: ["w", "t", "entry"], "char": ["c", "ch"]}
+LOOP_NAMES_ALL = {n for names in LOOP_NAMES.values() for n in names} | {"i", "j", "_"}
+SYLLABLES = ["ka", "lo", "mi", "ta", "ren", "zu", "bel", "or", "qi", "vat", "sn", "pe", "dor", "xi"]
+SYLLABLES += [
+    "ul",
+    "gra",
+    "mon",
+    "fi",
+    "st",
+    "ap",
+    "ne",
+    "cor",
+    "yak",
+    "om",
+    "el",
+    "tr",
+    "wi",
+    "bu",
+]
+INVENTED_NAME_RATE = 0.5
 VERBS = ["count", "sum", "find", "build", "make", "score", "check", "scale", "merge", "split"]
 VERBS += ["collect", "filter", "clean", "pick", "rank", "encode", "tally", "shift", "pack"]
 NOUNS = ["items", "words", "values", "letters", "total", "pairs", "runs", "steps", "keys", "mix"]
@@ -76,6 +97,11 @@ class Builder:
     def fresh(self, kind: str) -> str:
         pool = [n for n in NAMES[kind] if n not in self.scope.vars]
         name = self.rng.choice(pool) if pool else f"{NAMES[kind][0]}{len(self.scope.vars)}"
+        if self.rng.random() < INVENTED_NAME_RATE / 2:
+            invented = invented_name(self.rng, short=True)
+            taken = set(self.scope.vars) | self.loop_vars | set(self.helpers) | set(dir(builtins))
+            if invented not in taken and invented not in LOOP_NAMES_ALL:
+                name = invented
         return name
 
     def targets(self, kind: str) -> list[str]:
@@ -425,10 +451,25 @@ class Builder:
             self.emit(1, f"return {self.expr(kind)}")
 
 
+def invented_name(rng: random.Random, *, short: bool = False) -> str:
+    """A made-up identifier: names in user code are arbitrary, so the model must copy them."""
+    if short and rng.random() < 0.5:
+        return rng.choice("abcdfghpqruvwyz")
+    words = [
+        "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(1, 3)))
+        for _ in range(rng.randint(1, 1 if short else 3))
+    ]
+    name = "_".join(words)
+    return name if name.isidentifier() and not keyword.iskeyword(name) else "val"
+
+
 def _function_name(rng: random.Random, taken: set[str]) -> str:
     while True:
-        name = f"{rng.choice(VERBS)}_{rng.choice(NOUNS)}"
-        if name not in taken:
+        if rng.random() < INVENTED_NAME_RATE:
+            name = invented_name(rng)
+        else:
+            name = f"{rng.choice(VERBS)}_{rng.choice(NOUNS)}"
+        if name not in taken and name not in dir(builtins):
             taken.add(name)
             return name
 
@@ -437,7 +478,10 @@ def _param_names(rng: random.Random, kinds: list[str]) -> list[str]:
     names: list[str] = []
     for kind in kinds:
         pool = [n for n in NAMES[kind] if n not in names]
-        names.append(rng.choice(pool))
+        name = rng.choice(pool)
+        if rng.random() < INVENTED_NAME_RATE:
+            name = invented_name(rng, short=True)
+        names.append(name if name not in names and name not in dir(builtins) else pool[0])
     return names
 
 
@@ -480,28 +524,29 @@ def random_function_program(rng: random.Random) -> Program:
 
 
 def _recursion(rng: random.Random) -> Program:
-    f = rng.choice(["fact", "fib", "total_digits", "power", "gcd", "rev", "count_down", "depth"])
+    kind = rng.choice(["fact", "fib", "total_digits", "power", "gcd", "rev", "count_down", "depth"])
+    f = kind if rng.random() >= INVENTED_NAME_RATE else invented_name(rng)
     n = rng.randint(0, 5)
-    if f == "fact":
+    if kind == "fact":
         src = f"def {f}(n):\n    if n <= 1:\n        return 1\n    return n * {f}(n - 1)\n"
         call = f"{f}({n})"
-    elif f == "fib":
+    elif kind == "fib":
         src = f"def {f}(n):\n    if n < 2:\n        return n\n    return {f}(n - 1) + {f}(n - 2)\n"
         call = f"{f}({min(n, 4)})"
-    elif f == "total_digits":
+    elif kind == "total_digits":
         src = f"def {f}(n):\n    if n < 10:\n        return n\n    return n % 10 + {f}(n // 10)\n"
         call = f"{f}({rng.randint(0, 9999)})"
-    elif f == "power":
+    elif kind == "power":
         src = f"def {f}(b, e):\n    if e == 0:\n        return 1\n    half = {f}(b, e // 2)\n"
         src += "    if e % 2:\n        return half * half * b\n    return half * half\n"
         call = f"{f}({rng.randint(-3, 5)}, {rng.randint(0, 6)})"
-    elif f == "gcd":
+    elif kind == "gcd":
         src = f"def {f}(a, b):\n    if b == 0:\n        return a\n    return {f}(b, a % b)\n"
         call = f"{f}({rng.randint(0, 60)}, {rng.randint(0, 40)})"
-    elif f == "rev":
+    elif kind == "rev":
         src = f"def {f}(s):\n    if not s:\n        return ''\n    return {f}(s[1:]) + s[0]\n"
         call = f"{f}({rng.choice(WORD_POOL)[:4]!r})"
-    elif f == "count_down":
+    elif kind == "count_down":
         src = f"def {f}(n, out):\n    if n < 0:\n        return out\n    out.append(n)\n"
         src += f"    return {f}(n - 1, out)\n"
         call = f"{f}({min(n, 4)}, [])"

@@ -287,7 +287,9 @@ def save_pretrained(model: CwmForCausalLM, tokenizer_dir: Path, out: Path) -> No
     os.replace(tmp, out)
 
 
-def train(cfg: TrainConfig, corpus: Path, tokenizer_dir: Path, out: Path) -> dict[str, float]:
+def train(
+    cfg: TrainConfig, corpus: Path, tokenizer_dir: Path, out: Path, init_from: Path | None = None
+) -> dict[str, float]:
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     out.mkdir(parents=True, exist_ok=True)
@@ -314,6 +316,15 @@ def train(cfg: TrainConfig, corpus: Path, tokenizer_dir: Path, out: Path) -> dic
         step, best = state["step"], state["best"]
         train_seconds = state.get("train_seconds", 0.0)
         print(f"resumed from {ckpt_path} at step {step}", flush=True)
+    elif init_from is not None:
+        start = CwmForCausalLM.from_pretrained(init_from)
+        try:
+            model.load_state_dict(start.state_dict())
+        except RuntimeError as err:
+            raise SystemExit(
+                f"error: {init_from} does not match this configuration: {err}"
+            ) from None
+        print(f"initialized from {init_from}", flush=True)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"{n_params / 1e6:.2f}M parameters", flush=True)
     stream = BatchStream(train_examples, cfg, cfg.seed + step)
@@ -397,9 +408,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokenizer", type=Path, default=Path("model/work/tokenizer"))
     parser.add_argument("--out", type=Path, default=Path("model/work/run"))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--init-from", type=Path, help="start from these weights (an OUT/best directory)"
+    )
     args = parser.parse_args(argv)
     cfg = parse_overrides(TrainConfig(), args.set)
-    result = train(cfg, args.corpus, args.tokenizer, args.out)
+    result = train(cfg, args.corpus, args.tokenizer, args.out, args.init_from)
     print(f"done {json.dumps(result)}", flush=True)
     return 0
 
