@@ -32,6 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import programs
 from programs import generate_program, harness
 
 from cwm_lsp.trace import codec
@@ -124,7 +125,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", type=int, default=60000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--invented-names",
+        type=float,
+        default=programs.INVENTED_NAME_RATE,
+        help="share of made-up identifiers (0: stage-1 corpus, names from fixed pools)",
+    )
     args = parser.parse_args(argv)
+    programs.INVENTED_NAME_RATE = args.invented_names  # read by the forked workers
     if os.environ.get("PYTHONHASHSEED") != "0":
         print("note: set PYTHONHASHSEED=0 for reproducible set orders", file=sys.stderr)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -45,6 +45,7 @@ SYLLABLES += [
     "wi",
     "bu",
 ]
+# Share of invented identifiers; 0 reproduces the stage-1 corpus (pool names only).
 INVENTED_NAME_RATE = 0.5
 VERBS = ["count", "sum", "find", "build", "make", "score", "check", "scale", "merge", "split"]
 VERBS += ["collect", "filter", "clean", "pick", "rank", "encode", "tally", "shift", "pack"]
@@ -97,7 +98,7 @@ class Builder:
     def fresh(self, kind: str) -> str:
         pool = [n for n in NAMES[kind] if n not in self.scope.vars]
         name = self.rng.choice(pool) if pool else f"{NAMES[kind][0]}{len(self.scope.vars)}"
-        if self.rng.random() < INVENTED_NAME_RATE / 2:
+        if INVENTED_NAME_RATE and self.rng.random() < INVENTED_NAME_RATE / 2:
             invented = invented_name(self.rng, short=True)
             taken = set(self.scope.vars) | self.loop_vars | set(self.helpers) | set(dir(builtins))
             if invented not in taken and invented not in LOOP_NAMES_ALL:
@@ -465,7 +466,7 @@ def invented_name(rng: random.Random, *, short: bool = False) -> str:
 
 def _function_name(rng: random.Random, taken: set[str]) -> str:
     while True:
-        if rng.random() < INVENTED_NAME_RATE:
+        if INVENTED_NAME_RATE and rng.random() < INVENTED_NAME_RATE:
             name = invented_name(rng)
         else:
             name = f"{rng.choice(VERBS)}_{rng.choice(NOUNS)}"
@@ -479,7 +480,7 @@ def _param_names(rng: random.Random, kinds: list[str]) -> list[str]:
     for kind in kinds:
         pool = [n for n in NAMES[kind] if n not in names]
         name = rng.choice(pool)
-        if rng.random() < INVENTED_NAME_RATE:
+        if INVENTED_NAME_RATE and rng.random() < INVENTED_NAME_RATE:
             name = invented_name(rng, short=True)
         names.append(name if name not in names and name not in dir(builtins) else pool[0])
     return names
@@ -525,7 +526,8 @@ def random_function_program(rng: random.Random) -> Program:
 
 def _recursion(rng: random.Random) -> Program:
     kind = rng.choice(["fact", "fib", "total_digits", "power", "gcd", "rev", "count_down", "depth"])
-    f = kind if rng.random() >= INVENTED_NAME_RATE else invented_name(rng)
+    invent = INVENTED_NAME_RATE and rng.random() < INVENTED_NAME_RATE
+    f = invented_name(rng) if invent else kind
     n = rng.randint(0, 5)
     if kind == "fact":
         src = f"def {f}(n):\n    if n <= 1:\n        return 1\n    return n * {f}(n - 1)\n"
