@@ -47,7 +47,7 @@ from torch import nn
 from cwm_lsp.runtime import quant
 from cwm_lsp.runtime.config import FULL, SLIDING, ConfigError, CwmConfig, RopeScaling
 from cwm_lsp.runtime.model import NORM_NAMES, Transformer
-from cwm_lsp.runtime.tokenizer import LLAMA3_PATTERN, Tokenizer
+from cwm_lsp.runtime.tokenizer import TiktokenBackend, Tokenizer
 from cwm_lsp.runtime.weights import Quantization
 
 if TYPE_CHECKING:
@@ -302,37 +302,22 @@ def config_from_gguf(
 # -- tokenizer -----------------------------------------------------------------------------------
 
 
-class _GGUFBPEBackend:
+def _gguf_bpe_backend(tokens: Sequence[str], types: Sequence[int], name: str) -> TiktokenBackend:
     """tiktoken over the GGUF vocabulary: normal tokens' bytes ranked by id (the ids of a
     Llama-3-family vocabulary are its BPE ranks), control tokens as specials."""
-
-    def __init__(self, tokens: Sequence[str], types: Sequence[int], name: str) -> None:
-        import tiktoken
-
-        decode = {ch: b for b, ch in bytes_to_unicode().items()}
-        ranks: dict[bytes, int] = {}
-        self._special: dict[str, int] = {}
-        for token_id, (text, kind) in enumerate(zip(tokens, types, strict=True)):
-            if kind == 1:
-                try:
-                    ranks[bytes(decode[ch] for ch in text)] = token_id
-                except KeyError:
-                    raise GGUFError(f"token {token_id} ({text!r}) is not byte-level BPE") from None
-            elif kind in (3, 4):
-                self._special[text] = token_id
-        # tiktoken needs ranks 0..n-1 for normal tokens; specials follow them.
-        self._encoding = tiktoken.Encoding(
-            name=name, pat_str=LLAMA3_PATTERN, mergeable_ranks=ranks, special_tokens=self._special
-        )
-
-    def encode_plain(self, text: str) -> list[int]:
-        return list(self._encoding.encode_ordinary(text))
-
-    def decode(self, ids: Sequence[int]) -> str:
-        return str(self._encoding.decode(list(ids), errors="replace"))
-
-    def special_ids(self) -> dict[str, int]:
-        return dict(self._special)
+    decode = {ch: b for b, ch in bytes_to_unicode().items()}
+    ranks: dict[bytes, int] = {}
+    special: dict[str, int] = {}
+    for token_id, (text, kind) in enumerate(zip(tokens, types, strict=True)):
+        if kind == 1:
+            try:
+                ranks[bytes(decode[ch] for ch in text)] = token_id
+            except KeyError:
+                raise GGUFError(f"token {token_id} ({text!r}) is not byte-level BPE") from None
+        elif kind in (3, 4):
+            special[text] = token_id
+    # tiktoken needs ranks 0..n-1 for normal tokens; specials follow them.
+    return TiktokenBackend(ranks, special, name)
 
 
 def tokenizer_from_gguf(meta: _Metadata) -> Tokenizer | None:
@@ -346,7 +331,7 @@ def tokenizer_from_gguf(meta: _Metadata) -> Tokenizer | None:
     tokens = meta.get("tokenizer.ggml.tokens") or []
     types = meta.get("tokenizer.ggml.token_type") or [1] * len(tokens)
     try:
-        backend = _GGUFBPEBackend(tokens, types, meta.path.name)
+        backend = _gguf_bpe_backend(tokens, types, meta.path.name)
     except ValueError as err:
         raise GGUFError(f"{meta.path}: cannot build the tokenizer ({err})") from err
     return Tokenizer(backend, path=meta.path, kind="gguf")

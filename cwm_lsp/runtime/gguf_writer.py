@@ -20,7 +20,6 @@ Tensors are written one at a time (header first, then each tensor as it is conve
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from cwm_lsp.runtime.gguf_loader import (
     qk_rows_to_gguf,
 )
 from cwm_lsp.runtime.model import rope_inverse_frequencies
-from cwm_lsp.runtime.tokenizer import special_token_ids
+from cwm_lsp.runtime.tokenizer import TokenizerError, read_bpe_ranks, special_token_ids
 from cwm_lsp.runtime.weights import INDEX_FILE, checkpoint_shards, read_quantization
 from cwm_lsp.trace import tokens as trace_tokens
 
@@ -117,16 +116,10 @@ _NORMAL, _CONTROL, _UNUSED = 1, 3, 5
 
 
 def _read_tiktoken_ranks(path: Path) -> dict[bytes, int]:
-    ranks: dict[bytes, int] = {}
-    for number, line in enumerate(path.read_bytes().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            token, rank = line.split()
-            ranks[base64.b64decode(token, validate=True)] = int(rank)
-        except ValueError as err:
-            raise ConvertError(f"{path}:{number}: not a tiktoken BPE line") from err
-    return ranks
+    try:
+        return read_bpe_ranks(path)
+    except TokenizerError as err:
+        raise ConvertError(str(err)) from err
 
 
 def _last_merge(token: bytes, ranks: dict[bytes, int]) -> tuple[bytes, bytes] | None:

@@ -137,19 +137,25 @@ class Tokenizer:
         return max(self.special.values(), default=self.rank_count - 1) + 1
 
 
-class _TiktokenBackend:
-    def __init__(self, path: Path) -> None:
+class TiktokenBackend:
+    """tiktoken with the Llama-3 pre-tokenizer over BPE ``ranks``, ``special`` ids after them."""
+
+    def __init__(self, ranks: dict[bytes, int], special: dict[str, int], name: str) -> None:
         import tiktoken
 
-        ranks = _read_bpe_ranks(path)
-        rank_count = max(ranks.values()) + 1
-        self._special = special_token_ids(rank_count)
+        self._special = special
         self._encoding = tiktoken.Encoding(
-            name=path.name,
+            name=name,
             pat_str=LLAMA3_PATTERN,
             mergeable_ranks=ranks,
-            special_tokens=self._special,
+            special_tokens=special,
         )
+
+    @classmethod
+    def from_file(cls, path: Path) -> TiktokenBackend:
+        """A ``tokenizer.model`` file with CWM's special tokens after its ranks."""
+        ranks = read_bpe_ranks(path)
+        return cls(ranks, special_token_ids(max(ranks.values()) + 1), path.name)
 
     def encode_plain(self, text: str) -> list[int]:
         return list(self._encoding.encode_ordinary(text))
@@ -175,7 +181,8 @@ def special_token_ids(rank_count: int) -> dict[str, int]:
     return out
 
 
-def _read_bpe_ranks(path: Path) -> dict[bytes, int]:
+def read_bpe_ranks(path: Path) -> dict[bytes, int]:
+    """The ``base64(token) rank`` lines of a tiktoken BPE file (raises TokenizerError)."""
     ranks: dict[bytes, int] = {}
     try:
         lines = path.read_bytes().splitlines()
@@ -248,7 +255,7 @@ def load_tokenizer(directory: str | Path) -> Tokenizer | None:
     directory = Path(directory)
     bpe = directory / "tokenizer.model"
     if bpe.is_file():
-        return Tokenizer(_TiktokenBackend(bpe), path=bpe, kind="tiktoken")
+        return Tokenizer(TiktokenBackend.from_file(bpe), path=bpe, kind="tiktoken")
     hf = directory / "tokenizer.json"
     if hf.is_file():
         return Tokenizer(_HFBackend(hf), path=hf, kind="tokenizers")
