@@ -51,6 +51,8 @@ from cwm_lsp.runtime.tokenizer import TiktokenBackend, Tokenizer
 from cwm_lsp.runtime.weights import Quantization
 
 if TYPE_CHECKING:
+    from gguf import GGUFReader
+
     from cwm_lsp.runtime.loader import LoadedModel
 
 CWM_ROPE_KEYS = {
@@ -451,6 +453,18 @@ class GGUFModelParts:
     info: GGUFInfo
 
 
+def _open_reader(path: Path) -> GGUFReader:
+    """The GGUF file's reader, or a GGUFError that names the file."""
+    from gguf import GGUFReader
+
+    if not path.is_file():
+        raise GGUFError(f"{path}: no such GGUF file")
+    try:
+        return GGUFReader(str(path))
+    except (OSError, ValueError, KeyError, IndexError) as err:
+        raise GGUFError(f"{path}: not a readable GGUF file ({err})") from err
+
+
 def read_gguf(
     path: str | Path,
     *,
@@ -461,15 +475,8 @@ def read_gguf(
     cwm_config: str | Path | dict[str, Any] | None = None,
 ) -> GGUFModelParts:
     """Read, check and assemble a GGUF model (see the module docstring for the policy)."""
-    from gguf import GGUFReader
-
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise GGUFError(f"{path}: no such GGUF file")
-    try:
-        reader = GGUFReader(str(path))
-    except (OSError, ValueError, KeyError, IndexError) as err:
-        raise GGUFError(f"{path}: not a readable GGUF file ({err})") from err
+    reader = _open_reader(path)
     meta = _Metadata(reader, path)
     info = GGUFInfo()
     tensors = {t.name: t for t in reader.tensors}
@@ -617,13 +624,8 @@ def load_gguf(
 
 def gguf_tokenizer(path: str | Path) -> Tokenizer | None:
     """Only the tokenizer of a GGUF file (no tensors are read)."""
-    from gguf import GGUFReader
-
     path = Path(path).expanduser()
-    try:
-        reader = GGUFReader(str(path))
-    except (OSError, ValueError, KeyError, IndexError) as err:
-        raise GGUFError(f"{path}: not a readable GGUF file ({err})") from err
+    reader = _open_reader(path)
     return tokenizer_from_gguf(_Metadata(reader, path))
 
 
@@ -631,13 +633,8 @@ def gguf_config(
     path: str | Path, *, cwm_config: str | Path | dict[str, Any] | None = None
 ) -> CwmConfig:
     """The model config a GGUF file describes (metadata only, no tensor data is read)."""
-    from gguf import GGUFReader
-
     path = Path(path).expanduser()
-    try:
-        reader = GGUFReader(str(path))
-    except (OSError, ValueError, KeyError, IndexError) as err:
-        raise GGUFError(f"{path}: not a readable GGUF file ({err})") from err
+    reader = _open_reader(path)
     meta = _Metadata(reader, path)
     tensors = {t.name: t for t in reader.tensors}
     try:
