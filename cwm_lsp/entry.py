@@ -427,6 +427,43 @@ def _function_for_call(functions: list[FunctionInfo], call: str) -> FunctionInfo
     return None
 
 
+def generator_consuming_call(source: str, call: str) -> tuple[str, FunctionInfo] | None:
+    """``(list(CALL), the generator function)`` when ``call`` calls a generator function of
+    ``source``, else ``None``: such a call only builds the generator, so a trace of it would
+    show nothing of the body; ``list(CALL)`` runs it (an endless one stops at the frame limit).
+    Shared by ``cwm-lsp predict`` and the language server."""
+    try:
+        if not isinstance(parse_call(call), ast.Call):
+            return None
+        target = function_for_call(source, call)
+        if target is None or not target.is_generator or _may_rebind_list(source):
+            return None  # a module that rebinds ``list`` would change what list(CALL) does
+    except EntryError:
+        return None
+    return f"list({call})", target
+
+
+def _may_rebind_list(source: str) -> bool:
+    """Whether the module may bind the name ``list`` (reading it, ``list(x)``, is fine)."""
+    bound = _bound_names(ast.parse(source))
+    return "list" in bound or "*" in bound
+
+
+def _bound_names(tree: ast.Module) -> set[str]:
+    """Every name the module binds anywhere; ``*`` for a star import (it may bind any name)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            names.add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.alias):
+            names.add(node.asname or node.name.split(".")[0])
+        elif isinstance(node, ast.Global | ast.Nonlocal):
+            names.update(node.names)
+    return names
+
+
 def _default_function(functions: list[FunctionInfo]) -> FunctionInfo:
     with_examples = [fn for fn in functions if fn.examples and not fn.is_async]
     if with_examples:

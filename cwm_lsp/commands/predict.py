@@ -34,6 +34,7 @@ from cwm_lsp.entry import (
     build_context,
     find_function,
     function_for_call,
+    generator_consuming_call,
     list_functions,
     names_in,
     parse_call,
@@ -203,43 +204,6 @@ def _consume_generator(source: str, selection: Selection) -> Selection:
         file=sys.stderr,
     )
     return dataclasses.replace(selection, call=call)
-
-
-def generator_consuming_call(source: str, call: str) -> tuple[str, FunctionInfo] | None:
-    """``(list(CALL), the generator function)`` when ``call`` calls a generator function of
-    ``source``, else ``None``: such a call only builds the generator, so a trace of it would
-    show nothing of the body; ``list(CALL)`` runs it (an endless one stops at the frame limit).
-    Shared by ``cwm-lsp predict`` and the language server."""
-    try:
-        if not isinstance(parse_call(call), ast.Call):
-            return None
-        target = function_for_call(source, call)
-        if target is None or not target.is_generator or _may_rebind_list(source):
-            return None  # a module that rebinds ``list`` would change what list(CALL) does
-    except EntryError:
-        return None
-    return f"list({call})", target
-
-
-def _may_rebind_list(source: str) -> bool:
-    """Whether the module may bind the name ``list`` (reading it, ``list(x)``, is fine)."""
-    bound = _bound_names(ast.parse(source))
-    return "list" in bound or "*" in bound
-
-
-def _bound_names(tree: ast.Module) -> set[str]:
-    """Every name the module binds anywhere; ``*`` for a star import (it may bind any name)."""
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-            names.add(node.id)
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names.add(node.name)
-        elif isinstance(node, ast.alias):
-            names.add(node.asname or node.name.split(".")[0])
-        elif isinstance(node, ast.Global | ast.Nonlocal):
-            names.update(node.names)
-    return names
 
 
 def incomplete_reason(result: PredictionResult) -> str:

@@ -36,8 +36,14 @@ from cwm_lsp.backends.base import (
     Predictor,
     Provenance,
 )
-from cwm_lsp.commands.predict import generator_consuming_call
-from cwm_lsp.entry import EntryError, FunctionInfo, build_context, list_functions, source_lines
+from cwm_lsp.entry import (
+    EntryError,
+    FunctionInfo,
+    build_context,
+    generator_consuming_call,
+    list_functions,
+    source_lines,
+)
 from cwm_lsp.server.cache import ResultKey
 from cwm_lsp.server.edits import LineSpan, relocate_lines
 from cwm_lsp.server.labels import render_lines
