@@ -10,29 +10,42 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Generator
 from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol
+from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from cwm_lsp import __version__
 from cwm_lsp.server.cache import ResultCache
 from cwm_lsp.server.jobs import PredictionJobs
 from cwm_lsp.server.runs import RunStore
 from cwm_lsp.server.settings import Settings
+from cwm_lsp.server.workspace import CwmWorkspace
 
 logger = logging.getLogger(__name__)
 
 REFRESH_INTERVAL = 0.25  # at most 4 inlay-hint refresh requests a second
+SYNC_KIND = types.TextDocumentSyncKind.Incremental
 
 
 class CwmProtocol(LanguageServerProtocol):
-    """pygls' protocol, also telling running predictions when the client cancels a request.
+    """pygls' protocol, also telling running predictions when the client cancels a request, and
+    keeping documents in a :class:`CwmWorkspace` (lines split the LSP way).
 
     pygls answers a cancelled ``workspace/executeCommand`` itself but cannot stop the work
     behind it; the prediction's cancel token does.
     """
+
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(
+        self, params: types.InitializeParams
+    ) -> Generator[Any, Any, types.InitializeResult]:
+        result = yield from super().lsp_initialize(params)
+        # pygls builds its own Workspace here; no document is open before initialize returns.
+        self._workspace = CwmWorkspace(self.workspace, SYNC_KIND)
+        return result
 
     def _handle_cancel_notification(self, msg_id: Any) -> None:
         super()._handle_cancel_notification(msg_id)
@@ -113,7 +126,7 @@ class CwmServer(LanguageServer):
             "cwm-lsp",
             __version__,
             protocol_cls=CwmProtocol,
-            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            text_document_sync_kind=SYNC_KIND,
         )
         self.settings = Settings()
         self.cache = ResultCache()

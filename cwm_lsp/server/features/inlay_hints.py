@@ -31,7 +31,7 @@ class InlayHints(Feature):
         uri = params.text_document.uri
         try:
             document = server.workspace.get_text_document(uri)
-            lines = source_lines(document.source)  # not document.lines: it splits at form feeds
+            lines = source_lines(document.source)  # without line ends, unlike document.lines
         except Exception:
             return []
         first, last = params.range.start.line, params.range.end.line
