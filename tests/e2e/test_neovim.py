@@ -7,12 +7,12 @@ The server runs with the `run` backend (sandboxed run, observed values), so no m
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -35,31 +35,20 @@ pytestmark = [
     ),
 ]
 
-EXAMPLE = textwrap.dedent(
-    """\
-    # prophecy: running_total([3, 1, 4, 1, 5])
-    def running_total(values):
-        totals = []
-        total = 0
-        for value in values:
-            total += value
-            totals.append(total)
-        return totals
+# Shared with tests/editor/test_vscode.py; line numbers are computed from it, never written here.
+EXAMPLE_FILE = REPO / "tests" / "fixtures" / "loops_example.py"
+EXAMPLE = EXAMPLE_FILE.read_text(encoding="utf-8")
 
 
-    # prophecy: collatz_steps(6)
-    # prophecy: collatz_steps(27)
-    def collatz_steps(n):
-        steps = 0
-        while n != 1:
-            if n % 2 == 0:
-                n //= 2
-            else:
-                n = 3 * n + 1
-            steps += 1
-        return steps
-    """
-)
+def function_lines(name: str) -> range:
+    """0-based lines of the function ``name`` in EXAMPLE, ``def`` line to last line."""
+    [node] = [
+        node
+        for node in ast.parse(EXAMPLE).body
+        if isinstance(node, ast.FunctionDef) and node.name == name
+    ]
+    assert node.end_lineno is not None
+    return range(node.lineno - 1, node.end_lineno)
 
 
 def lua_string(text: str) -> str:
@@ -171,9 +160,9 @@ def test_prophecy_draws_observed_values_on_the_right_lines(tmp_path: Path) -> No
     assert shown["return totals"] == "⮐ [3, 4, 8, 9, 14]", shown
     assert shown["total = 0"] == "total = 0", shown
     assert shown["for value in values:"] == "value = 3 → 1 → 4 → 1 → 5", shown
-    # Nothing outside running_total, and never on the example-call comment.
+    # Nothing outside running_total, and never on the example-call comment above its def.
     drawn_lines = {hint["line"] for hint in step["hints"]}
-    assert all(1 <= line <= 7 for line in drawn_lines), step["hints"]
+    assert drawn_lines <= set(function_lines("running_total")), step["hints"]
     assert report["selections"] == [], "one example call must not ask which one"
     # The server's work-done progress reached the plugin (what it echoes and status() shows).
     kinds = [event["kind"] for event in report["progress"]]

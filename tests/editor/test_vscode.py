@@ -39,32 +39,23 @@ pytestmark = [
     ),
 ]
 
-EXAMPLE = '''\
-"""Loops."""
+# Shared with tests/e2e/test_neovim.py; line numbers are computed from it, never written here.
+EXAMPLE_FILE = REPO / "tests" / "fixtures" / "loops_example.py"
+EXAMPLE = EXAMPLE_FILE.read_text(encoding="utf-8")
 
 
-# prophecy: running_total([3, 1, 4, 1, 5])
-def running_total(values):
-    totals = []
-    total = 0
-    for value in values:
-        total += value
-        totals.append(total)
-    return totals
+def editor_line(text: str) -> int:
+    """The 1-based line (as VS Code's "go to line" counts) of the one line that reads ``text``."""
+    found = [i for i, line in enumerate(EXAMPLE.split("\n"), start=1) if line.strip() == text]
+    assert len(found) == 1, f"{text!r} is on lines {found} of {EXAMPLE_FILE}"
+    return found[0]
 
 
-# prophecy: collatz_steps(6)
-# prophecy: collatz_steps(27)
-def collatz_steps(n):
-    steps = 0
-    while n != 1:
-        if n % 2 == 0:
-            n //= 2
-        else:
-            n = 3 * n + 1
-        steps += 1
-    return steps
-'''
+# Where the driver puts the cursor before "Prophecy: Predict the function at the cursor".
+CURSOR_LINES = {
+    "CWM_TEST_SINGLE_CALL_LINE": editor_line("totals = []"),  # running_total: one example call
+    "CWM_TEST_CHOICE_LINE": editor_line("steps = 0"),  # collatz_steps: two example calls
+}
 
 
 def free_port() -> int:
@@ -203,7 +194,12 @@ def test_predict_from_the_command_palette_shows_hints_in_the_editor(
         shutil.rmtree(OUTPUT)
     completed = subprocess.run(
         ["node", str(DRIVER), url, str(OUTPUT), str(workspace), bare_python],
-        env={**os.environ, "NODE_PATH": str(TOOLS), "CHROMIUM": str(CHROMIUM)},
+        env={
+            **os.environ,
+            "NODE_PATH": str(TOOLS),
+            "CHROMIUM": str(CHROMIUM),
+            **{name: str(line) for name, line in CURSOR_LINES.items()},
+        },
         capture_output=True,
         text=True,
         timeout=420,

@@ -1,7 +1,8 @@
 // Drives the real VS Code (code-server) in headless Chromium: opens the example, runs
 // "Prophecy: Predict" from the command palette, waits for the inlay hints in the editor DOM and
 // writes what it saw to OUTPUT_DIR/report.json (+ screenshots). Assertions are in
-// test_vscode.py. Usage: node vscode_prophecy.cjs URL OUTPUT_DIR [WORKSPACE BARE_PYTHON]
+// test_vscode.py. Usage: node vscode_prophecy.cjs URL OUTPUT_DIR [WORKSPACE BARE_PYTHON], with
+// CWM_TEST_SINGLE_CALL_LINE and CWM_TEST_CHOICE_LINE set (see lineFromEnv).
 // With WORKSPACE and BARE_PYTHON (a Python without cwm_lsp) it finally points cwm.serverPython
 // there and records what the extension tells the user.
 const fs = require('fs');
@@ -10,6 +11,16 @@ const path = require('path');
 const { chromium } = require('playwright-core');
 
 const [url, outputDir, workspace, barePython] = process.argv.slice(2);
+// 1-based cursor lines in loops.py, computed by test_vscode.py from tests/fixtures/loops_example.py.
+function lineFromEnv(name) {
+  const line = Number.parseInt(process.env[name] ?? '', 10);
+  if (!Number.isInteger(line) || line < 1) {
+    throw new Error(`${name} must be a 1-based line number (test_vscode.py sets it)`);
+  }
+  return line;
+}
+const singleCallLine = lineFromEnv('CWM_TEST_SINGLE_CALL_LINE');
+const choiceLine = lineFromEnv('CWM_TEST_CHOICE_LINE');
 const report = { steps: [], ok: false };
 
 function step(name, data) {
@@ -116,7 +127,7 @@ async function main() {
       record();
     });
 
-    await goToLine(page, 6);
+    await goToLine(page, singleCallLine);
     await runCommand(page, 'Prophecy: Predict the function at the cursor');
     const single = await waitForText(page, '⮐', 90000);
     await page.waitForTimeout(1500);
@@ -124,7 +135,7 @@ async function main() {
     await page.screenshot({ path: path.join(outputDir, 'vscode-prophecy.png') });
 
     // A function with two example calls: the extension asks which one.
-    await goToLine(page, 17);
+    await goToLine(page, choiceLine);
     await runCommand(page, 'Prophecy: Predict the function at the cursor');
     const rows = page.locator('.quick-input-list .monaco-list-row');
     await rows.filter({ hasText: 'collatz_steps(27)' }).first().waitFor({ timeout: 30000 });
