@@ -7,8 +7,11 @@ still hold, only further down or up. Lines are 0-based, spans inclusive.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # what ends a line in LSP positions
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class TextChange:
 
     @property
     def line_delta(self) -> int:
-        return self.text.count("\n") - (self.end_line - self.start_line)
+        return len(_LINE_BREAK.findall(self.text)) - (self.end_line - self.start_line)
 
 
 def span_after_change(span: LineSpan, change: TextChange) -> LineSpan | None:
@@ -45,7 +48,7 @@ def span_after_change(span: LineSpan, change: TextChange) -> LineSpan | None:
     inserts_whole_lines_above = (
         change.start_line == change.end_line == span.first
         and change.start_character == change.end_character == 0
-        and change.text.endswith("\n")
+        and change.text.endswith(("\n", "\r"))
     )
     if inserts_whole_lines_above:
         return span.shifted(change.line_delta)

@@ -71,8 +71,10 @@ async def test_incremental_edits_after_a_form_feed_and_u2028_land_on_lsp_lines(
     hint = next(h for h in await hints(client, uri) if h.position.line == 6)
     assert hint.position.character == len("    y = a + 1")
 
-    # Whole lines inserted above the function move its hints down with it.
+    # Whole lines inserted above the function move its hints down with it; a lone \r ends a
+    # line as \n does.
     edit(client, uri, 4, 0, "x = 1\n")
+    edit(client, uri, 4, 0, "z = 2\r")
     found = labels(await hints(client, uri))
-    assert found[7] == "y = 4"
-    assert found[11] == "⮐ 95"
+    assert found[8] == "y = 4"
+    assert found[12] == "⮐ 95"
