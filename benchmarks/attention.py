@@ -1,6 +1,7 @@
 """Hybrid-attention benchmark: native kernels vs the runtime's PyTorch path vs torch SDPA.
 
     .venv/bin/python benchmarks/attention.py [--quick] [--cpu-time] [--dtype bf16|f32] [--threads N]
+        [--query f32|bf16] [--path NAME]
 
 Decode: one query against contexts of 1k..128k keys. Prefill: a chunk of queries appended at
 the end of a context (the runtime prefills in chunks). Each row runs one layer of a layout:
@@ -13,6 +14,9 @@ SDPA over the ring buffer); sdpa+mask = torch SDPA over the whole linear context
 explicit causal/window mask and enable_gqa (what a generic implementation does). GB/s counts
 the K/V bytes the native kernel must read (decode) and compares them with a copy benchmark run
 first (bytes read + written per second).
+
+``--query bf16`` rounds the queries to bf16 (what a bf16 model hands the kernel; the avx512-bf16
+path then needs one bf16 dot product per score instead of two); the default is float32 queries.
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ def bench_case(
     sliding: bool,
     dtype: torch.dtype,
     with_baselines: bool,
+    query_dtype: torch.dtype = torch.float32,
 ) -> dict[str, float | None]:
     gen = torch.Generator().manual_seed(0)
     window = WINDOW if sliding else None
@@ -88,7 +93,7 @@ def bench_case(
         v[:, slots % capacity] = linear_v[:, slots]
     else:
         k, v = linear_k, linear_v
-    q = torch.randn(queries, layout.heads, layout.head_dim, generator=gen)
+    q = torch.randn(queries, layout.heads, layout.head_dim, generator=gen).to(query_dtype)
     budget = 0.3 if queries == 1 else 0.1
     result: dict[str, float | None] = {"native": None, "pytorch": None, "sdpa": None}
     if native.available():
@@ -124,13 +129,25 @@ def main() -> int:
         "--threads", type=int, default=None, help="threads for torch and the native kernels"
     )
     parser.add_argument(
-        "--path", default="auto", help="native kernel path (auto, scalar, avx2, avx512)"
+        "--path",
+        default="auto",
+        help="native kernel path (auto, scalar, avx2, avx512, avx512-bf16)",
+    )
+    parser.add_argument(
+        "--query", choices=("f32", "bf16"), default="f32", help="query dtype (bf16: a bf16 model)"
+    )
+    parser.add_argument(
+        "--only",
+        choices=("decode", "prefill"),
+        default=None,
+        help="run only decode or prefill rows",
     )
     args = parser.parse_args()
     if args.cpu_time:
         args.threads = 1
         use_thread_cpu_time()
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
+    qdtype = torch.bfloat16 if args.query == "bf16" else torch.float32
     if args.threads:
         torch.set_num_threads(args.threads)
         if native.available():
@@ -150,7 +167,7 @@ def main() -> int:
         f"{'thread CPU time, 1 thread' if args.cpu_time else 'wall time'}; best of N runs shown"
     )
     print(
-        f"memory bandwidth: copy {copy_bw:.1f} GB/s (read+write), read-only sum {read_bw:.1f} GB/s; K/V dtype {args.dtype}"
+        f"memory bandwidth: copy {copy_bw:.1f} GB/s (read+write), read-only sum {read_bw:.1f} GB/s; K/V dtype {args.dtype}, queries {args.query}"
     )
 
     if args.quick:
@@ -163,11 +180,15 @@ def main() -> int:
         chunk = 256
 
     rows = []
+    if args.only == "prefill":
+        decode_contexts = []
+    if args.only == "decode":
+        prefill_contexts = []
     for layout in LAYOUTS.values():
         for context in decode_contexts:
             for sliding in (True, False):
                 baselines = context <= 32768 or layout.name == "small"
-                r = bench_case(layout, context, 1, sliding, dtype, baselines)
+                r = bench_case(layout, context, 1, sliding, dtype, baselines, qdtype)
                 gc.collect()
                 native_s, kv_bytes = r["native"], r["kv_bytes"]
                 gbs = kv_bytes / native_s / 1e9 if native_s and kv_bytes else None
@@ -181,7 +202,7 @@ def main() -> int:
     for layout in LAYOUTS.values():
         for context in prefill_contexts:
             for sliding in (True, False):
-                r = bench_case(layout, context, chunk, sliding, dtype, True)
+                r = bench_case(layout, context, chunk, sliding, dtype, True, qdtype)
                 gc.collect()
                 rows.append([
                     layout.name, f"prefill {chunk}", "sliding" if sliding else "global", f"{context // 1024}k",

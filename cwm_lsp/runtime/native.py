@@ -7,7 +7,12 @@ rejected with a ``ValueError`` (KV caches, which are too large to copy per call)
 
 Environment:
     ``CWM_LSP_NATIVE=0``           the kernels are not used (``available()`` is false).
-    ``CWM_LSP_KERNEL_PATH=NAME``   force a kernel path: auto, scalar, avx2, avx512, avx512-vnni.
+    ``CWM_LSP_KERNEL_PATH=NAME``   force a kernel path: auto, scalar, avx2, avx512, avx512-bf16,
+                                   avx512-vnni.
+
+Paths: ``avx512-bf16`` (auto-selected where the CPU has AVX512_BF16) runs attention over bf16
+K/V with bf16 dot products (softmax weights rounded to bf16, see native/src/isa_avx512_bf16.cpp)
+and is ``avx512`` otherwise; ``avx512-vnni`` (opt-in) quantizes activations for M=1 matmuls.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from types import ModuleType
 
 import torch
 
-PATHS = ("auto", "scalar", "avx2", "avx512", "avx512-vnni")
+PATHS = ("auto", "scalar", "avx2", "avx512", "avx512-bf16", "avx512-vnni")
 
 _module: ModuleType | None = None
 _import_error: str | None = None
@@ -121,11 +126,15 @@ def active_paths() -> dict[str, str]:
         return {op: f"pytorch ({why})" for op in ("attention", "int8_linear", "int4_linear")}
     path = get_path()
     matmul = path
+    attention = path
     if path == "avx512-vnni":
-        path = "avx512"
+        attention = "avx512"
         matmul = "avx512-vnni (int8 activations for M=1), avx512 otherwise"
+    elif path == "avx512-bf16":
+        attention = "avx512-bf16 (bf16 K/V, head_dim % 32 == 0), avx512 otherwise"
+        matmul = "avx512"
     return {
-        "attention": f"native {path}",
+        "attention": f"native {attention}",
         "int8_linear": f"native {matmul}",
         "int4_linear": f"native {matmul}",
     }

@@ -61,3 +61,9 @@ namespace cwm_avx512_vnni {
 bool int8_gemv(const cwm::Int8Args& a);
 bool int4_gemv(const cwm::Int4Args& a);
 }  // namespace cwm_avx512_vnni
+
+// AVX512_BF16 attention for bf16 K/V (vdpbf16ps); returns false for other dtypes and for a
+// head_dim that is not a multiple of 32, which the caller then runs on the avx512 path.
+namespace cwm_avx512_bf16 {
+bool attention(const cwm::AttentionArgs& a);
+}  // namespace cwm_avx512_bf16

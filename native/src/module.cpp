@@ -19,13 +19,14 @@ namespace nb = nanobind;
 
 namespace {
 
-enum class Path { Scalar, Avx2, Avx512, Avx512Vnni };
+enum class Path { Scalar, Avx2, Avx512, Avx512Bf16, Avx512Vnni };
 
 const char* path_name(Path p) {
     switch (p) {
         case Path::Scalar: return "scalar";
         case Path::Avx2: return "avx2";
         case Path::Avx512: return "avx512";
+        case Path::Avx512Bf16: return "avx512-bf16";
         case Path::Avx512Vnni: return "avx512-vnni";
     }
     return "scalar";
@@ -64,13 +65,16 @@ bool supported(Path p) {
         case Path::Scalar: return true;
         case Path::Avx2: return avx2;
         case Path::Avx512: return avx512;
+        case Path::Avx512Bf16: return avx512 && f.avx512bf16;
         case Path::Avx512Vnni: return avx512 && f.avx512vnni;
     }
     return false;
 }
 
-// "auto" prefers full-precision AVX-512 matmuls; the VNNI path (int8 activations) is opt-in.
+// "auto" prefers full-precision AVX-512 matmuls (the VNNI path, int8 activations, is opt-in)
+// and the AVX512_BF16 attention for bf16 K/V where the CPU has it.
 Path best_path() {
+    if (supported(Path::Avx512Bf16)) return Path::Avx512Bf16;
     if (supported(Path::Avx512)) return Path::Avx512;
     if (supported(Path::Avx2)) return Path::Avx2;
     return Path::Scalar;
@@ -82,6 +86,7 @@ const cwm::KernelTable& table_for(Path p) {
 #if CWM_HAVE_X86
     switch (p) {
         case Path::Avx512:
+        case Path::Avx512Bf16:
         case Path::Avx512Vnni: return cwm_avx512::table();
         case Path::Avx2: return cwm_avx2::table();
         case Path::Scalar: break;
@@ -98,15 +103,16 @@ void set_path(const std::string& name) {
     else if (name == "scalar") p = Path::Scalar;
     else if (name == "avx2") p = Path::Avx2;
     else if (name == "avx512") p = Path::Avx512;
+    else if (name == "avx512-bf16") p = Path::Avx512Bf16;
     else if (name == "avx512-vnni") p = Path::Avx512Vnni;
-    else throw std::invalid_argument("unknown kernel path '" + name + "' (auto, scalar, avx2, avx512, avx512-vnni)");
+    else throw std::invalid_argument("unknown kernel path '" + name + "' (auto, scalar, avx2, avx512, avx512-bf16, avx512-vnni)");
     if (!supported(p)) throw std::invalid_argument("kernel path '" + name + "' is not supported by this CPU");
     g_path.store(p);
 }
 
 std::vector<std::string> supported_paths() {
     std::vector<std::string> out;
-    for (Path p : {Path::Scalar, Path::Avx2, Path::Avx512, Path::Avx512Vnni})
+    for (Path p : {Path::Scalar, Path::Avx2, Path::Avx512, Path::Avx512Bf16, Path::Avx512Vnni})
         if (supported(p)) out.emplace_back(path_name(p));
     return out;
 }
@@ -184,7 +190,11 @@ void attention(Array q, Array k, Array v, Array out, int64_t start_pos, int64_t 
     cwm::AttentionArgs a{static_cast<const float*>(q.data()), k.data(), v.data(), static_cast<float*>(out.data()),
                          T, H, Hkv, C, D, start_pos, window, kv};
     nb::gil_scoped_release release;
-    if (!table_for(g_path.load()).attention(a)) cwm_scalar::table().attention(a);
+    const Path path = g_path.load();
+#if CWM_HAVE_X86
+    if (path == Path::Avx512Bf16 && cwm_avx512_bf16::attention(a)) return;
+#endif
+    if (!table_for(path).attention(a)) cwm_scalar::table().attention(a);
 }
 
 void int8_linear(Array x, Array w, Array scales, Array out) {
@@ -239,7 +249,7 @@ NB_MODULE(_native, m) {
     m.doc() = "cwm-lsp native CPU kernels: hybrid sliding/global GQA attention and int8/int4 matmul";
     m.def("cpu_features", &cpu_features, "CPU features relevant to the kernels");
     m.def("supported_paths", &supported_paths, "kernel paths this CPU can run");
-    m.def("set_path", &set_path, nb::arg("name"), "force a kernel path: auto, scalar, avx2, avx512, avx512-vnni");
+    m.def("set_path", &set_path, nb::arg("name"), "force a kernel path: auto, scalar, avx2, avx512, avx512-bf16, avx512-vnni");
     m.def("get_path", []() { return std::string(path_name(g_path.load())); });
     m.def("best_path", []() { return std::string(path_name(best_path())); });
     m.def("max_threads", []() { return omp_get_max_threads(); });

@@ -1,0 +1,334 @@
+// Attention over bfloat16 K/V with AVX512_BF16 dot products (vdpbf16ps: 32 bf16 x bf16 products,
+// summed pairwise into 16 float32 lanes; the products are exact, accumulation is float32).
+//
+// Precision: K and V are used as stored (exact). The scaled query is split into a bf16 high part
+// and a bf16 low part (q = hi + lo to about 2^-17 relative), so scores are float32-accurate. The
+// softmax weights P are rounded to bf16 (relative error <= 2^-9) before P.V; the normaliser sums
+// the same rounded weights, so each output is an exact weighted average of V rows with weights
+// perturbed by at most 2^-9 relative.
+//
+// Layouts: Q.K^T reduces over head_dim pairs of one key row, 16 keys at a time, finished with one
+// transpose-reduction. P.V interleaves value rows k and k+1 into (V[k][d], V[k+1][d]) pairs once
+// per key pair and reuses them for every query head of the GQA group, with (p[k], p[k+1])
+// broadcast as a bf16 pair. The interleave (vpunpck[lh]wd) permutes head_dim within each 32-wide
+// unit; accumulators stay in that order and are put back in place when the output is written.
+#define CWM_ISA_AVX512
+#include <omp.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels.h"
+#include "simd.h"
+
+namespace {
+
+using cwm::AttentionArgs;
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kNegInf = -__builtin_inff();
+constexpr int64_t kSub = 64;     // keys per online-softmax step (even)
+constexpr int64_t kSpan = 1024;  // keys per decode task (a multiple of kSub)
+constexpr int kMaxHeads = 6;     // query heads sharing one pass over a V slab (register budget)
+// Decode prefetches K/V rows this many keys ahead into L2 (measured best on Zen 4; farther
+// ahead or into L1 is slower).
+constexpr int64_t kPrefetchKeys = 64;
+
+inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+inline float maxf(float a, float b) { return a > b ? a : b; }
+
+inline __m512bh as_bh(__m512i x) { return (__m512bh)x; }
+
+template <typename T>
+struct Buf {
+    T* p = nullptr;
+    explicit Buf(int64_t n) {
+        size_t bytes = (static_cast<size_t>(n > 0 ? n : 1) * sizeof(T) + 63) / 64 * 64;
+        p = static_cast<T*>(std::aligned_alloc(64, bytes));
+    }
+    ~Buf() { std::free(p); }
+    Buf(const Buf&) = delete;
+    Buf& operator=(const Buf&) = delete;
+};
+
+inline uint16_t to_bf16(float x) {  // round to nearest even (inputs are finite)
+    uint32_t b;
+    std::memcpy(&b, &x, sizeof b);
+    b += 0x7fff + ((b >> 16) & 1);
+    return static_cast<uint16_t>(b >> 16);
+}
+
+// Splits x * scale into bf16 hi + lo; returns whether any lo is nonzero.
+bool split_query(const float* x, int64_t n, float scale, uint16_t* hi, uint16_t* lo) {
+    bool any = false;
+    for (int64_t i = 0; i < n; ++i) {
+        const float v = x[i] * scale;
+        hi[i] = to_bf16(v);
+        lo[i] = to_bf16(v - bf16_to_float(hi[i]));
+        any |= (lo[i] & 0x7fff) != 0;
+    }
+    return any;
+}
+
+// Index in head_dim of position i of the interleaved (permuted) accumulator order.
+inline int64_t unpermute(int64_t i) {
+    const int64_t u = i & ~int64_t(31), r = i & 31;
+    return u + 8 * ((r & 15) >> 2) + 4 * (r >> 4) + (r & 3);
+}
+
+// Sums of each of 8 vectors, as one 8-lane vector.
+inline __m256 reduce8(const __m512* a) {
+    __m512 b[4];
+    for (int i = 0; i < 4; ++i)
+        b[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]), _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+    __m512 c[2];
+    for (int i = 0; i < 2; ++i) {
+        const __m512d x = _mm512_castps_pd(b[2 * i]), y = _mm512_castps_pd(b[2 * i + 1]);
+        c[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)), _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
+    }
+    // Each 128-bit lane of c[0] holds keys 0..3, of c[1] keys 4..7: fold the four lanes.
+    const __m512 d = _mm512_add_ps(_mm512_shuffle_f32x4(c[0], c[1], 0x88), _mm512_shuffle_f32x4(c[0], c[1], 0xDD));
+    const __m512 e = _mm512_add_ps(d, _mm512_shuffle_f32x4(d, d, 0xB1));  // lanes (0+1, 2+3) pairwise
+    return _mm512_castps512_ps256(_mm512_shuffle_f32x4(e, e, 0x08));
+}
+
+// Scores of 8 keys (rows kr, bf16) for NH query heads (hi/lo parts at q*[h], rows D apart; LO
+// false: lo is zero, as for a query from a bf16 model), D % 32 == 0. Each K load feeds NH heads.
+template <int NH, bool LO>
+inline void scores8(const uint16_t* const* kr, const uint16_t* qh, const uint16_t* ql, int64_t D, float* s,
+                    int64_t lds) {
+    __m512 acc[NH][8];
+    for (int h = 0; h < NH; ++h)
+        for (int j = 0; j < 8; ++j) acc[h][j] = _mm512_setzero_ps();
+    for (int64_t d = 0; d < D; d += 32) {
+        __m512bh qv[NH];
+        for (int h = 0; h < NH; ++h) qv[h] = as_bh(_mm512_loadu_si512(qh + h * D + d));
+        for (int j = 0; j < 8; ++j) {
+            const __m512bh k = as_bh(_mm512_loadu_si512(kr[j] + d));
+            for (int h = 0; h < NH; ++h) {
+                acc[h][j] = _mm512_dpbf16_ps(acc[h][j], k, qv[h]);
+                if (LO) acc[h][j] = _mm512_dpbf16_ps(acc[h][j], k, as_bh(_mm512_loadu_si512(ql + h * D + d)));
+            }
+        }
+    }
+    for (int h = 0; h < NH; ++h) _mm256_storeu_ps(s + h * lds, reduce8(acc[h]));
+}
+
+template <bool LO>
+inline void scores8_heads(int64_t G, const uint16_t* const* kr, const uint16_t* qh, const uint16_t* ql, int64_t D,
+                          float* s, int64_t lds) {
+    int64_t g = 0;
+    for (; g + 3 <= G; g += 3) scores8<3, LO>(kr, qh + g * D, ql + g * D, D, s + g * lds, lds);
+    if (G - g == 2) scores8<2, LO>(kr, qh + g * D, ql + g * D, D, s + g * lds, lds);
+    else if (G - g == 1) scores8<1, LO>(kr, qh + g * D, ql + g * D, D, s + g * lds, lds);
+}
+
+inline __m512bh pair_bcast(const uint16_t* p) {
+    int32_t x;
+    std::memcpy(&x, p, sizeof x);
+    return as_bh(_mm512_set1_epi32(x));
+}
+
+// acc[h][d0 .. d0 + 16 NC) += sum over key pairs of P[h] . V for NH heads; vr holds 2 * npairs
+// row pointers, p16 the bf16 weights of head h at p16 + h * ldp.
+template <int NH, int NC>
+inline void pv_slab(const uint16_t* const* vr, int64_t npairs, int64_t d0, const uint16_t* p16, int64_t ldp,
+                    float* acc, int64_t lda) {
+    __m512 a[NH][NC];
+    for (int h = 0; h < NH; ++h)
+        for (int c = 0; c < NC; ++c) a[h][c] = _mm512_loadu_ps(acc + h * lda + d0 + 16 * c);
+    for (int64_t i = 0; i < npairs; ++i) {
+        const uint16_t* r0 = vr[2 * i] + d0;
+        const uint16_t* r1 = vr[2 * i + 1] + d0;
+        __m512bh x[NC];
+        for (int c = 0; c < NC / 2; ++c) {
+            const __m512i u = _mm512_loadu_si512(r0 + 32 * c), w = _mm512_loadu_si512(r1 + 32 * c);
+            x[2 * c] = as_bh(_mm512_unpacklo_epi16(u, w));
+            x[2 * c + 1] = as_bh(_mm512_unpackhi_epi16(u, w));
+        }
+        for (int h = 0; h < NH; ++h) {
+            const __m512bh pp = pair_bcast(p16 + h * ldp + 2 * i);
+            for (int c = 0; c < NC; ++c) a[h][c] = _mm512_dpbf16_ps(a[h][c], x[c], pp);
+        }
+    }
+    for (int h = 0; h < NH; ++h)
+        for (int c = 0; c < NC; ++c) _mm512_storeu_ps(acc + h * lda + d0 + 16 * c, a[h][c]);
+}
+
+template <int NC>
+inline void pv_heads_nc(int nh, const uint16_t* const* vr, int64_t npairs, int64_t d0, const uint16_t* p16,
+                        int64_t ldp, float* acc, int64_t lda) {
+    switch (nh) {
+        case 1: pv_slab<1, NC>(vr, npairs, d0, p16, ldp, acc, lda); break;
+        case 2: pv_slab<2, NC>(vr, npairs, d0, p16, ldp, acc, lda); break;
+        case 3: pv_slab<3, NC>(vr, npairs, d0, p16, ldp, acc, lda); break;
+        case 4: pv_slab<4, NC>(vr, npairs, d0, p16, ldp, acc, lda); break;
+        case 5: pv_slab<5, NC>(vr, npairs, d0, p16, ldp, acc, lda); break;
+        default: pv_slab<6, NC>(vr, npairs, d0, p16, ldp, acc, lda); break;
+    }
+}
+
+// acc[h] (h < nh, rows lda apart, permuted order) += P[h] . V over 2 * npairs keys.
+inline void pv_heads(int64_t nh, const uint16_t* const* vr, int64_t npairs, int64_t D, const uint16_t* p16,
+                     int64_t ldp, float* acc, int64_t lda) {
+    for (int64_t h0 = 0; h0 < nh; h0 += kMaxHeads) {
+        const int n = static_cast<int>(min64(kMaxHeads, nh - h0));
+        int64_t d0 = 0;
+        for (; d0 + 64 <= D; d0 += 64) pv_heads_nc<4>(n, vr, npairs, d0, p16 + h0 * ldp, ldp, acc + h0 * lda, lda);
+        if (d0 < D) pv_heads_nc<2>(n, vr, npairs, d0, p16 + h0 * ldp, ldp, acc + h0 * lda, lda);
+    }
+}
+
+// Online-softmax step for one row of kSub scores s (positions >= nk are ignored): updates m, l,
+// rescales acc[0 .. D) and writes the bf16 weights (zero past nk) to p16.
+inline void softmax_step(float* s, int64_t nk, float* m, float* l, float* acc, int64_t D, uint16_t* p16) {
+    __m512 vm = _mm512_set1_ps(kNegInf);
+    for (int64_t j = 0; j < kSub; j += 16) {
+        const __mmask16 valid = j >= nk ? 0 : (j + 16 <= nk ? 0xFFFF : static_cast<__mmask16>((1u << (nk - j)) - 1));
+        vm = _mm512_mask_max_ps(vm, valid, vm, _mm512_loadu_ps(s + j));
+    }
+    const float mnew = maxf(*m, _mm512_reduce_max_ps(vm));
+    const float alpha = __builtin_exp2f(*m - mnew);
+    const __m512 vmn = _mm512_set1_ps(mnew);
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t j = 0; j < kSub; j += 16) {
+        const __mmask16 valid = j >= nk ? 0 : (j + 16 <= nk ? 0xFFFF : static_cast<__mmask16>((1u << (nk - j)) - 1));
+        const __m512 p = _mm512_maskz_mov_ps(valid, Vec512::exp2(_mm512_sub_ps(_mm512_loadu_ps(s + j), vmn)));
+        const __m256i pb = (__m256i)_mm512_cvtneps_pbh(p);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(p16 + j), pb);
+        sum = _mm512_add_ps(sum, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(pb), 16)));
+    }
+    *l = *l * alpha + _mm512_reduce_add_ps(sum);
+    *m = mnew;
+    if (alpha != 1.0f) {
+        const __m512 va = _mm512_set1_ps(alpha);
+        for (int64_t d = 0; d < D; d += 16) _mm512_storeu_ps(acc + d, _mm512_mul_ps(_mm512_loadu_ps(acc + d), va));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decode: tasks are (kv head, span of keys); each runs an online softmax over sub-blocks of kSub
+// keys for all G heads of the group and leaves (m, l, acc) to be merged.
+
+void attention_decode(const AttentionArgs& a) {
+    const int64_t H = a.H, Hkv = a.Hkv, C = a.C, D = a.D, G = H / Hkv;
+    const int64_t pos = a.start_pos;
+    const int64_t lo = a.window > 0 ? max64(0, pos - a.window + 1) : 0;
+    const int64_t n = pos - lo + 1;
+    const int64_t nspan = (n + kSpan - 1) / kSpan;
+    const int64_t tasks = Hkv * nspan;
+    const uint16_t* K = static_cast<const uint16_t*>(a.k);
+    const uint16_t* V = static_cast<const uint16_t*>(a.v);
+    Buf<uint16_t> qh(H * D), ql(H * D), zero_row(D);
+    const float qscale = kLog2e / __builtin_sqrtf(static_cast<float>(D));
+    // A bf16 query (a bf16 model) scaled by qscale is not bf16 exact; scaling after the
+    // product keeps the single-pass scores exact for it.
+    bool split = split_query(a.q, H * D, 1.0f, qh.p, ql.p);
+    if (split) split_query(a.q, H * D, qscale, qh.p, ql.p);
+    const float sscale = split ? 1.0f : qscale;
+    std::memset(zero_row.p, 0, D * sizeof(uint16_t));
+    Buf<float> part_acc(tasks * G * D), part_m(tasks * G), part_l(tasks * G);
+
+#pragma omp parallel if (2.0 * H * n * D >= double(1 << 20))
+    {
+        Buf<float> s(G * kSub);
+        Buf<uint16_t> p16(G * kSub);
+        const uint16_t* kr[kSub];
+        const uint16_t* vr[kSub];
+        const __m512 vss = _mm512_set1_ps(sscale);
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t task = 0; task < tasks; ++task) {
+            const int64_t hk = task / nspan, sp = task % nspan;
+            const int64_t t0 = lo + sp * kSpan, t1 = min64(pos + 1, t0 + kSpan);
+            const uint16_t* Kh = K + hk * C * D;
+            const uint16_t* Vh = V + hk * C * D;
+            float* acc = part_acc.p + task * G * D;
+            float* m = part_m.p + task * G;
+            float* l = part_l.p + task * G;
+            for (int64_t i = 0; i < G * D; ++i) acc[i] = 0.0f;
+            for (int64_t g = 0; g < G; ++g) {
+                m[g] = kNegInf;
+                l[g] = 0.0f;
+            }
+            for (int64_t j0 = t0; j0 < t1; j0 += kSub) {
+                const int64_t nk = min64(kSub, t1 - j0);
+                int64_t slot = j0 % C;
+                for (int64_t j = 0; j < kSub; ++j) {
+                    if (j < nk) {
+                        kr[j] = Kh + slot * D;
+                        vr[j] = Vh + slot * D;
+                        if (++slot == C) slot = 0;
+                    } else {
+                        kr[j] = vr[j] = zero_row.p;
+                    }
+                }
+                for (int64_t jb = 0; jb < nk; jb += 8) {
+                    // Prefetch the rows kPrefetchKeys ahead, a few per step: one burst
+                    // per sub-block stalls on the miss buffers.
+                    for (int64_t f = j0 + jb + kPrefetchKeys, f1 = min64(t1, f + 8); f < f1; ++f) {
+                        const char* kp = reinterpret_cast<const char*>(Kh + (f % C) * D);
+                        const char* vp = reinterpret_cast<const char*>(Vh + (f % C) * D);
+                        for (int64_t off = 0; off < D * 2; off += 64) {
+                            _mm_prefetch(kp + off, _MM_HINT_T1);
+                            _mm_prefetch(vp + off, _MM_HINT_T1);
+                        }
+                    }
+                    const uint16_t* qhg = qh.p + hk * G * D;
+                    const uint16_t* qlg = ql.p + hk * G * D;
+                    if (split) scores8_heads<true>(G, kr + jb, qhg, qlg, D, s.p + jb, kSub);
+                    else scores8_heads<false>(G, kr + jb, qhg, qlg, D, s.p + jb, kSub);
+                }
+                if (!split)
+                    for (int64_t g = 0; g < G; ++g)
+                        for (int64_t j = 0; j < kSub; j += 16)
+                            _mm512_storeu_ps(s.p + g * kSub + j, _mm512_mul_ps(_mm512_loadu_ps(s.p + g * kSub + j), vss));
+                for (int64_t g = 0; g < G; ++g)
+                    softmax_step(s.p + g * kSub, nk, m + g, l + g, acc + g * D, D, p16.p + g * kSub);
+                pv_heads(G, vr, (nk + 1) / 2, D, p16.p, kSub, acc, D);
+            }
+        }
+    }
+
+    for (int64_t hk = 0; hk < Hkv; ++hk) {
+        for (int64_t g = 0; g < G; ++g) {
+            float M = kNegInf;
+            for (int64_t b = 0; b < nspan; ++b) M = maxf(M, part_m.p[(hk * nspan + b) * G + g]);
+            float L = 0.0f;
+            __m512 o[8];
+            float* out = a.out + (hk * G + g) * D;
+            for (int64_t d0 = 0; d0 < D; d0 += 128) {
+                const int64_t nc = min64(128, D - d0) / 16;
+                for (int c = 0; c < nc; ++c) o[c] = _mm512_setzero_ps();
+                float Lc = 0.0f;
+                for (int64_t b = 0; b < nspan; ++b) {
+                    const int64_t task = hk * nspan + b;
+                    const float w = __builtin_exp2f(part_m.p[task * G + g] - M);
+                    Lc += w * part_l.p[task * G + g];
+                    const __m512 vw = _mm512_set1_ps(w);
+                    const float* src = part_acc.p + (task * G + g) * D + d0;
+                    for (int c = 0; c < nc; ++c) o[c] = _mm512_fmadd_ps(vw, _mm512_loadu_ps(src + 16 * c), o[c]);
+                }
+                L = Lc;
+                alignas(64) float tmp[128];
+                const __m512 inv = _mm512_set1_ps(1.0f / L);
+                for (int c = 0; c < nc; ++c) _mm512_store_ps(tmp + 16 * c, _mm512_mul_ps(o[c], inv));
+                for (int64_t i = 0; i < nc * 16; ++i) out[unpermute(d0 + i)] = tmp[i];
+            }
+        }
+    }
+}
+
+}  // namespace
+
+namespace cwm_avx512_bf16 {
+
+bool attention(const AttentionArgs& a) {
+    if (a.kv_type != cwm::KvType::BF16 || a.D % 32 != 0) return false;
+    if (a.T == 1) {
+        attention_decode(a);
+        return true;
+    }
+    return false;
+}
+
+}  // namespace cwm_avx512_bf16
