@@ -33,6 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import programs
+import realfiles
 from programs import generate_program, harness
 
 from cwm_lsp.trace import codec
@@ -40,6 +41,11 @@ from cwm_lsp.tracer.recorder import record_in_process
 
 MAX_FRAMES = 120
 MAX_CHARS = 2600  # prompt + trace; the token filter in train.py is the real length limit
+REAL_FILE_MAX_CHARS = 7000
+# Share of examples that are real-file-style modules (realfiles.py); 0 reproduces the stage-1/2
+# corpora exactly. Set by --real-files, read by the forked workers.
+REAL_FILE_RATE = 0.0
+LONG_CALL_RATE = 0.0  # share of real-file calls with bigger inputs (longer traces)
 TIMEOUT_S = 2
 HELDOUT_PERCENT = 2
 
@@ -88,11 +94,23 @@ def _batch(seed: int, count: int = 200) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     out = []
     for _ in range(count):
-        program = generate_program(rng)
-        record = trace_example(program.source, program.call)
+        if REAL_FILE_RATE and rng.random() < REAL_FILE_RATE:
+            real = realfiles.generate_real_file(rng, long_rate=LONG_CALL_RATE)
+            record = trace_example(real.source, real.call, max_chars=REAL_FILE_MAX_CHARS)
+            if record is not None:
+                record["split_source"] = real.split_source
+                record["real_file"] = True
+        else:
+            program = generate_program(rng)
+            record = trace_example(program.source, program.call)
         if record is not None:
             out.append(record)
     return out
+
+
+def split_of(record: dict[str, Any]) -> str:
+    """Held-out by the traced program (a real-file module's other functions are context)."""
+    return "heldout" if is_heldout(record.get("split_source") or record["source"]) else "train"
 
 
 def is_heldout(source: str) -> bool:
@@ -131,8 +149,24 @@ def main(argv: list[str] | None = None) -> int:
         default=programs.INVENTED_NAME_RATE,
         help="share of made-up identifiers (0: stage-1 corpus, names from fixed pools)",
     )
+    parser.add_argument(
+        "--real-files",
+        type=float,
+        default=0.0,
+        help="share of real-file-style modules (docstrings, several functions, imports, "
+        "descriptive names); 0 reproduces the stage-1/2 corpora",
+    )
+    parser.add_argument(
+        "--long-calls",
+        type=float,
+        default=0.0,
+        help="share of real-file examples whose call gets bigger inputs (longer traces)",
+    )
     args = parser.parse_args(argv)
+    global REAL_FILE_RATE, LONG_CALL_RATE
     programs.INVENTED_NAME_RATE = args.invented_names  # read by the forked workers
+    REAL_FILE_RATE = args.real_files
+    LONG_CALL_RATE = args.long_calls
     if os.environ.get("PYTHONHASHSEED") != "0":
         print("note: set PYTHONHASHSEED=0 for reproducible set orders", file=sys.stderr)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -142,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         (args.out / "heldout.jsonl").open("w") as heldout,
     ):
         for record in generate(args.examples, seed=args.seed, workers=args.workers):
-            split = "heldout" if is_heldout(record["source"]) else "train"
+            split = split_of(record)
             (heldout if split == "heldout" else train).write(json.dumps(record) + "\n")
             counts[split] += 1
             if sum(counts.values()) % 5000 == 0:

@@ -62,6 +62,9 @@ CHARS = ["a", "e", "o", "x", " ", "-", "1", "s", "t", ","]
 class Program:
     source: str
     call: str
+    # function name -> (parameter kinds, return kind or "?"), where the generator knows them;
+    # realfiles.py turns them into type hints and doctest inputs
+    signatures: dict[str, tuple[list[str], str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -505,10 +508,12 @@ def random_function_program(rng: random.Random) -> Program:
     taken: set[str] = set()
     chunks: list[list[str]] = []
     helpers: dict[str, tuple[str, str]] = {}
+    signatures: dict[str, tuple[list[str], str]] = {}
     for _ in range(rng.choice([0, 0, 0, 1, 1, 2])):
         name, param_kind, ret_kind, lines = _helper(rng, taken)
         if ret_kind != "?":
             helpers[name] = (param_kind, ret_kind)
+            signatures[name] = ([param_kind], ret_kind)
             chunks.append(lines)
     name = _function_name(rng, taken)
     kinds = [rng.choice([INT, INT, STR, STR, LIST, WORDS, DICT]) for _ in range(rng.randint(1, 3))]
@@ -518,7 +523,8 @@ def random_function_program(rng: random.Random) -> Program:
     chunks.append([f"def {name}({', '.join(params)}):", *builder.lines])
     args = ", ".join(builder.const(kind) for kind in kinds)
     source = "\n\n".join("\n".join(chunk) + "\n" for chunk in chunks)
-    return Program(source, f"{name}({args})")
+    signatures[name] = (kinds, _return_kind(builder.lines[-1], builder.scope))
+    return Program(source, f"{name}({args})", signatures)
 
 
 # --- hand-shaped templates: recursion, classes, closures, generators ------------------------
