@@ -26,12 +26,15 @@ namespace {
 using cwm::AttentionArgs;
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kNegInf = -__builtin_inff();
-constexpr int64_t kSub = 64;     // keys per online-softmax step (even)
+constexpr int64_t kSub = 128;    // keys per online-softmax step (even)
 constexpr int64_t kSpan = 1024;  // keys per decode task (a multiple of kSub)
 constexpr int kMaxHeads = 6;     // query heads sharing one pass over a V slab (register budget)
-// Decode prefetches K/V rows this many keys ahead into L2 (measured best on Zen 4; farther
-// ahead or into L1 is slower).
+// Decode prefetches every line of the K/V rows this many keys ahead, one line per row at each
+// step of the score loop next to its loads (measured on Zen 4: bursts of prefetches, fewer lines,
+// other distances, or prefetching into L1 were all slower; the hardware prefetchers alone reach
+// less than half of this).
 constexpr int64_t kPrefetchKeys = 64;
+#define CWM_KV_PREFETCH_HINT _MM_HINT_T2
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -96,13 +99,18 @@ inline __m256 reduce8(const __m512* a) {
 // false: lo is zero, as for a query from a bf16 model), D % 32 == 0. Each K load feeds NH heads.
 template <int NH, bool LO>
 inline void scores8(const uint16_t* const* kr, const uint16_t* qh, const uint16_t* ql, int64_t D, float* s,
-                    int64_t lds) {
+                    int64_t lds, const uint16_t* const* pf_a, const uint16_t* const* pf_b) {
     __m512 acc[NH][8];
     for (int h = 0; h < NH; ++h)
         for (int j = 0; j < 8; ++j) acc[h][j] = _mm512_setzero_ps();
     for (int64_t d = 0; d < D; d += 32) {
         __m512bh qv[NH];
         for (int h = 0; h < NH; ++h) qv[h] = as_bh(_mm512_loadu_si512(qh + h * D + d));
+        // One 64-byte line (32 bf16) of each of 8 rows per step, alongside the loads.
+        if (pf_a)
+            for (int j = 0; j < 8; ++j) _mm_prefetch(reinterpret_cast<const char*>(pf_a[j] + d), CWM_KV_PREFETCH_HINT);
+        if (pf_b)
+            for (int j = 0; j < 8; ++j) _mm_prefetch(reinterpret_cast<const char*>(pf_b[j] + d), CWM_KV_PREFETCH_HINT);
         for (int j = 0; j < 8; ++j) {
             const __m512bh k = as_bh(_mm512_loadu_si512(kr[j] + d));
             for (int h = 0; h < NH; ++h) {
@@ -114,13 +122,18 @@ inline void scores8(const uint16_t* const* kr, const uint16_t* qh, const uint16_
     for (int h = 0; h < NH; ++h) _mm256_storeu_ps(s + h * lds, reduce8(acc[h]));
 }
 
+// All G heads; prefetches the rows kpf (in the first head group) and vpf (in the last).
 template <bool LO>
 inline void scores8_heads(int64_t G, const uint16_t* const* kr, const uint16_t* qh, const uint16_t* ql, int64_t D,
-                          float* s, int64_t lds) {
-    int64_t g = 0;
-    for (; g + 3 <= G; g += 3) scores8<3, LO>(kr, qh + g * D, ql + g * D, D, s + g * lds, lds);
-    if (G - g == 2) scores8<2, LO>(kr, qh + g * D, ql + g * D, D, s + g * lds, lds);
-    else if (G - g == 1) scores8<1, LO>(kr, qh + g * D, ql + g * D, D, s + g * lds, lds);
+                          float* s, int64_t lds, const uint16_t* const* kpf, const uint16_t* const* vpf) {
+    const int64_t groups = (G + 2) / 3;
+    for (int64_t i = 0, g = 0; i < groups; ++i, g += 3) {
+        const uint16_t* const* pa = i == 0 ? kpf : nullptr;
+        const uint16_t* const* pb = i == groups - 1 ? vpf : nullptr;
+        if (G - g >= 3) scores8<3, LO>(kr, qh + g * D, ql + g * D, D, s + g * lds, lds, pa, pb);
+        else if (G - g == 2) scores8<2, LO>(kr, qh + g * D, ql + g * D, D, s + g * lds, lds, pa, pb);
+        else scores8<1, LO>(kr, qh + g * D, ql + g * D, D, s + g * lds, lds, pa, pb);
+    }
 }
 
 inline __m512bh pair_bcast(const uint16_t* p) {
@@ -263,20 +276,17 @@ void attention_decode(const AttentionArgs& a) {
                     }
                 }
                 for (int64_t jb = 0; jb < nk; jb += 8) {
-                    // Prefetch the rows kPrefetchKeys ahead, a few per step: one burst
-                    // per sub-block stalls on the miss buffers.
-                    for (int64_t f = j0 + jb + kPrefetchKeys, f1 = min64(t1, f + 8); f < f1; ++f) {
-                        const char* kp = reinterpret_cast<const char*>(Kh + (f % C) * D);
-                        const char* vp = reinterpret_cast<const char*>(Vh + (f % C) * D);
-                        for (int64_t off = 0; off < D * 2; off += 64) {
-                            _mm_prefetch(kp + off, _MM_HINT_T1);
-                            _mm_prefetch(vp + off, _MM_HINT_T1);
-                        }
+                    const uint16_t* kpf[8];
+                    const uint16_t* vpf[8];
+                    for (int64_t j = 0; j < 8; ++j) {
+                        const int64_t f = j0 + jb + kPrefetchKeys + j;
+                        kpf[j] = f <= pos ? Kh + (f % C) * D : zero_row.p;
+                        vpf[j] = f <= pos ? Vh + (f % C) * D : zero_row.p;
                     }
                     const uint16_t* qhg = qh.p + hk * G * D;
                     const uint16_t* qlg = ql.p + hk * G * D;
-                    if (split) scores8_heads<true>(G, kr + jb, qhg, qlg, D, s.p + jb, kSub);
-                    else scores8_heads<false>(G, kr + jb, qhg, qlg, D, s.p + jb, kSub);
+                    if (split) scores8_heads<true>(G, kr + jb, qhg, qlg, D, s.p + jb, kSub, kpf, vpf);
+                    else scores8_heads<false>(G, kr + jb, qhg, qlg, D, s.p + jb, kSub, kpf, vpf);
                 }
                 if (!split)
                     for (int64_t g = 0; g < G; ++g)
