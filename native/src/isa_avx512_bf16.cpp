@@ -328,17 +328,210 @@ void attention_decode(const AttentionArgs& a) {
     }
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Prefill / chunk: tiles of query rows (t, g) of one kv group against tiles of kKeyTile keys,
+// online softmax; key tiles wholly outside the causal window are skipped (as in kernels_impl.h).
+// Per key tile, K is packed transposed in head_dim pairs (lanes = keys) and V interleaved in key
+// pairs (lanes = head_dim, permuted as in decode) once, then shared by all rows of the tile.
+
+constexpr int64_t kKeyTile = 64;
+
+inline uint32_t load_u32(const uint16_t* p) {
+    uint32_t x;
+    std::memcpy(&x, p, sizeof x);
+    return x;
+}
+
+// S[r][0 .. 64) = q[r] . K[c] for MR rows; q rows hold D/2 bf16 pairs (hi, and lo when LO).
+template <int MR, bool LO>
+inline void qk_tile(const uint16_t* qh, const uint16_t* ql, int64_t D, const uint32_t* kt, float* S) {
+    __m512 acc[MR][4];
+    for (int r = 0; r < MR; ++r)
+        for (int c = 0; c < 4; ++c) acc[r][c] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < D / 2; ++i) {
+        __m512bh k[4];
+        for (int c = 0; c < 4; ++c) k[c] = as_bh(_mm512_loadu_si512(kt + i * kKeyTile + 16 * c));
+        for (int r = 0; r < MR; ++r) {
+            const __m512bh h = as_bh(_mm512_set1_epi32(static_cast<int32_t>(load_u32(qh + r * D + 2 * i))));
+            for (int c = 0; c < 4; ++c) acc[r][c] = _mm512_dpbf16_ps(acc[r][c], k[c], h);
+            if (LO) {
+                const __m512bh l = as_bh(_mm512_set1_epi32(static_cast<int32_t>(load_u32(ql + r * D + 2 * i))));
+                for (int c = 0; c < 4; ++c) acc[r][c] = _mm512_dpbf16_ps(acc[r][c], k[c], l);
+            }
+        }
+    }
+    for (int r = 0; r < MR; ++r)
+        for (int c = 0; c < 4; ++c) _mm512_storeu_ps(S + r * kKeyTile + 16 * c, acc[r][c]);
+}
+
+template <bool LO>
+inline void qk_rows(int64_t rows, const uint16_t* qh, const uint16_t* ql, int64_t D, const uint32_t* kt, float* S) {
+    int64_t r = 0;
+    for (; r + 6 <= rows; r += 6) qk_tile<6, LO>(qh + r * D, ql + r * D, D, kt, S + r * kKeyTile);
+    for (; r < rows; ++r) qk_tile<1, LO>(qh + r * D, ql + r * D, D, kt, S + r * kKeyTile);
+}
+
+// O[r][d0 .. d0 + 16 NC) += P[r] . V for MR rows; vi holds key pairs, 2 D bf16 each.
+template <int MR, int NC>
+inline void pv_tile(const uint16_t* vi, int64_t npairs, int64_t D, int64_t d0, const uint16_t* p16, float* O) {
+    __m512 a[MR][NC];
+    for (int r = 0; r < MR; ++r)
+        for (int c = 0; c < NC; ++c) a[r][c] = _mm512_loadu_ps(O + r * D + d0 + 16 * c);
+    for (int64_t i = 0; i < npairs; ++i) {
+        __m512bh x[NC];
+        for (int c = 0; c < NC; ++c) x[c] = as_bh(_mm512_loadu_si512(vi + i * 2 * D + 2 * (d0 + 16 * c)));
+        for (int r = 0; r < MR; ++r) {
+            const __m512bh pp = pair_bcast(p16 + r * kKeyTile + 2 * i);
+            for (int c = 0; c < NC; ++c) a[r][c] = _mm512_dpbf16_ps(a[r][c], x[c], pp);
+        }
+    }
+    for (int r = 0; r < MR; ++r)
+        for (int c = 0; c < NC; ++c) _mm512_storeu_ps(O + r * D + d0 + 16 * c, a[r][c]);
+}
+
+inline void pv_rows(int64_t rows, const uint16_t* vi, int64_t npairs, int64_t D, const uint16_t* p16, float* O) {
+    int64_t r = 0;
+    for (; r + 6 <= rows; r += 6) {
+        int64_t d0 = 0;
+        for (; d0 + 64 <= D; d0 += 64) pv_tile<6, 4>(vi, npairs, D, d0, p16 + r * kKeyTile, O + r * D);
+        if (d0 < D) pv_tile<6, 2>(vi, npairs, D, d0, p16 + r * kKeyTile, O + r * D);
+    }
+    for (; r < rows; ++r) {
+        int64_t d0 = 0;
+        for (; d0 + 64 <= D; d0 += 64) pv_tile<1, 4>(vi, npairs, D, d0, p16 + r * kKeyTile, O + r * D);
+        if (d0 < D) pv_tile<1, 2>(vi, npairs, D, d0, p16 + r * kKeyTile, O + r * D);
+    }
+}
+
+void attention_tiled(const AttentionArgs& a) {
+    const int64_t T = a.T, H = a.H, Hkv = a.Hkv, C = a.C, D = a.D, G = H / Hkv;
+    const int64_t win = a.window;
+    const int64_t tq = min64(T, max64(8, 192 / G));  // query positions per tile
+    const int64_t R = tq * G;                         // rows per tile: row = t * G + g
+    const int64_t nqt = (T + tq - 1) / tq;
+    const int64_t tasks = Hkv * nqt;
+    const uint16_t* K = static_cast<const uint16_t*>(a.k);
+    const uint16_t* V = static_cast<const uint16_t*>(a.v);
+    const float qscale = kLog2e / __builtin_sqrtf(static_cast<float>(D));
+    Buf<uint16_t> qh(T * H * D), ql(T * H * D), zero_row(D);
+    std::memset(zero_row.p, 0, D * sizeof(uint16_t));
+    const bool split = split_query(a.q, T * H * D, 1.0f, qh.p, ql.p);
+    if (split) split_query(a.q, T * H * D, qscale, qh.p, ql.p);
+    const float sscale = split ? 1.0f : qscale;
+    const double span = win > 0 ? min64(win, a.start_pos + T) : a.start_pos + T;
+
+#pragma omp parallel if (2.0 * T * H * span * D >= double(1 << 20))
+    {
+        Buf<uint16_t> Qh(R * D), Ql(R * D), P16(R * kKeyTile), Vi(kKeyTile * D);
+        Buf<uint32_t> Kt(D / 2 * kKeyTile);
+        Buf<float> O(R * D), S(R * kKeyTile), mrow(R), lrow(R);
+        const uint16_t* vr[kKeyTile];
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t task = 0; task < tasks; ++task) {
+            // Later query tiles see more keys: hand them out first.
+            const int64_t hk = task % Hkv, qt = nqt - 1 - task / Hkv;
+            const int64_t t0 = qt * tq, nt = min64(tq, T - t0), rows = nt * G;
+            const int64_t i_first = a.start_pos + t0, i_last = i_first + nt - 1;
+            for (int64_t t = 0; t < nt; ++t) {
+                const int64_t src = ((t0 + t) * H + hk * G) * D;
+                std::memcpy(Qh.p + t * G * D, qh.p + src, G * D * sizeof(uint16_t));
+                std::memcpy(Ql.p + t * G * D, ql.p + src, G * D * sizeof(uint16_t));
+            }
+            for (int64_t i = 0; i < rows * D; ++i) O.p[i] = 0.0f;
+            for (int64_t r = 0; r < rows; ++r) {
+                mrow.p[r] = kNegInf;
+                lrow.p[r] = 0.0f;
+            }
+            const int64_t klo = win > 0 ? max64(0, i_first - win + 1) : 0;
+            for (int64_t kt0 = klo; kt0 <= i_last; kt0 += kKeyTile) {
+                const int64_t nk = min64(kKeyTile, i_last + 1 - kt0);
+                int64_t slot = kt0 % C;
+                for (int64_t c = 0; c < kKeyTile; ++c) {
+                    const uint16_t* kr = zero_row.p;
+                    vr[c] = zero_row.p;
+                    if (c < nk) {
+                        kr = K + (hk * C + slot) * D;
+                        vr[c] = V + (hk * C + slot) * D;
+                        if (++slot == C) slot = 0;
+                    }
+                    for (int64_t i = 0; i < D / 2; ++i) Kt.p[i * kKeyTile + c] = load_u32(kr + 2 * i);
+                }
+                const int64_t npairs = (nk + 1) / 2;
+                for (int64_t i = 0; i < npairs; ++i)
+                    for (int64_t u = 0; u < D; u += 32) {
+                        const __m512i x = _mm512_loadu_si512(vr[2 * i] + u), y = _mm512_loadu_si512(vr[2 * i + 1] + u);
+                        _mm512_storeu_si512(Vi.p + i * 2 * D + 2 * u, _mm512_unpacklo_epi16(x, y));
+                        _mm512_storeu_si512(Vi.p + i * 2 * D + 2 * u + 32, _mm512_unpackhi_epi16(x, y));
+                    }
+                if (split) qk_rows<true>(rows, Qh.p, Ql.p, D, Kt.p, S.p);
+                else qk_rows<false>(rows, Qh.p, Ql.p, D, Kt.p, S.p);
+                // Every key of the tile is visible to every query: no per-element mask.
+                const bool full = kt0 + kKeyTile - 1 <= i_first && (win <= 0 || kt0 > i_last - win);
+                const __m512 vss = _mm512_set1_ps(sscale);
+                for (int64_t r = 0; r < rows; ++r) {
+                    float* s = S.p + r * kKeyTile;
+                    if (!split)
+                        for (int64_t c = 0; c < kKeyTile; c += 16)
+                            _mm512_storeu_ps(s + c, _mm512_mul_ps(_mm512_loadu_ps(s + c), vss));
+                    if (!full) {
+                        const int64_t i = i_first + r / G;
+                        for (int64_t c = 0; c < kKeyTile; ++c) {
+                            const int64_t j = kt0 + c;
+                            if (c >= nk || j > i || (win > 0 && j <= i - win)) s[c] = kNegInf;
+                        }
+                    }
+                    uint16_t* p = P16.p + r * kKeyTile;
+                    __m512 vm = _mm512_set1_ps(kNegInf);
+                    for (int64_t c = 0; c < kKeyTile; c += 16) vm = _mm512_max_ps(vm, _mm512_loadu_ps(s + c));
+                    const float mnew = maxf(mrow.p[r], _mm512_reduce_max_ps(vm));
+                    if (mnew == kNegInf) {
+                        std::memset(p, 0, kKeyTile * sizeof(uint16_t));
+                        continue;
+                    }
+                    const float alpha = __builtin_exp2f(mrow.p[r] - mnew);
+                    const __m512 vmn = _mm512_set1_ps(mnew);
+                    __m512 sum = _mm512_setzero_ps();
+                    for (int64_t c = 0; c < kKeyTile; c += 16) {
+                        const __m512 x = _mm512_loadu_ps(s + c);
+                        // Masked keys (-inf) give exactly 0.
+                        const __mmask16 live = _mm512_cmp_ps_mask(x, _mm512_set1_ps(kNegInf), _CMP_NEQ_OQ);
+                        const __m512 e = _mm512_maskz_mov_ps(live, Vec512::exp2(_mm512_sub_ps(x, vmn)));
+                        const __m256i pb = (__m256i)_mm512_cvtneps_pbh(e);
+                        _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + c), pb);
+                        sum = _mm512_add_ps(sum, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(pb), 16)));
+                    }
+                    lrow.p[r] = lrow.p[r] * alpha + _mm512_reduce_add_ps(sum);
+                    mrow.p[r] = mnew;
+                    if (alpha != 1.0f) {
+                        float* o = O.p + r * D;
+                        const __m512 va = _mm512_set1_ps(alpha);
+                        for (int64_t d = 0; d < D; d += 16) _mm512_storeu_ps(o + d, _mm512_mul_ps(_mm512_loadu_ps(o + d), va));
+                    }
+                }
+                pv_rows(rows, Vi.p, npairs, D, P16.p, O.p);
+            }
+            for (int64_t t = 0; t < nt; ++t)
+                for (int64_t g = 0; g < G; ++g) {
+                    const int64_t r = t * G + g;
+                    const float inv = lrow.p[r] > 0.0f ? 1.0f / lrow.p[r] : 0.0f;
+                    float* dst = a.out + ((t0 + t) * H + hk * G + g) * D;
+                    const float* src = O.p + r * D;
+                    for (int64_t d = 0; d < D; ++d) dst[unpermute(d)] = src[d] * inv;
+                }
+        }
+    }
+}
+
 }  // namespace
 
 namespace cwm_avx512_bf16 {
 
 bool attention(const AttentionArgs& a) {
     if (a.kv_type != cwm::KvType::BF16 || a.D % 32 != 0) return false;
-    if (a.T == 1) {
-        attention_decode(a);
-        return true;
-    }
-    return false;
+    if (a.T == 1) attention_decode(a);
+    else attention_tiled(a);
+    return true;
 }
 
 }  // namespace cwm_avx512_bf16
