@@ -46,6 +46,7 @@ REAL_FILE_MAX_CHARS = 7000
 # corpora exactly. Set by --real-files, read by the forked workers.
 REAL_FILE_RATE = 0.0
 LONG_CALL_RATE = 0.0  # share of real-file calls with bigger inputs (longer traces)
+DOUBLE_QUOTE_RATE = 0.0  # share of real files whose string literals use double quotes
 TIMEOUT_S = 2
 HELDOUT_PERCENT = 2
 
@@ -95,7 +96,9 @@ def _batch(seed: int, count: int = 200) -> list[dict[str, Any]]:
     out = []
     for _ in range(count):
         if REAL_FILE_RATE and rng.random() < REAL_FILE_RATE:
-            real = realfiles.generate_real_file(rng, long_rate=LONG_CALL_RATE)
+            real = realfiles.generate_real_file(
+                rng, long_rate=LONG_CALL_RATE, double_quote_rate=DOUBLE_QUOTE_RATE
+            )
             record = trace_example(real.source, real.call, max_chars=REAL_FILE_MAX_CHARS)
             if record is not None:
                 record["split_source"] = real.split_source
@@ -162,11 +165,18 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="share of real-file examples whose call gets bigger inputs (longer traces)",
     )
+    parser.add_argument(
+        "--double-quotes",
+        type=float,
+        default=0.0,
+        help="share of real-file examples written with double-quoted strings (black style)",
+    )
     args = parser.parse_args(argv)
-    global REAL_FILE_RATE, LONG_CALL_RATE
+    global REAL_FILE_RATE, LONG_CALL_RATE, DOUBLE_QUOTE_RATE
     programs.INVENTED_NAME_RATE = args.invented_names  # read by the forked workers
     REAL_FILE_RATE = args.real_files
     LONG_CALL_RATE = args.long_calls
+    DOUBLE_QUOTE_RATE = args.double_quotes
     if os.environ.get("PYTHONHASHSEED") != "0":
         print("note: set PYTHONHASHSEED=0 for reproducible set orders", file=sys.stderr)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heldout", type=Path, default=Path("model/work/corpus/heldout.jsonl"))
     parser.add_argument("--golden", type=Path, default=Path("/work/shared/golden"))
     parser.add_argument("--limit", type=int, default=60, help="held-out examples to run")
-    parser.add_argument("--max-new-tokens", type=int, default=768)
+    parser.add_argument("--max-new-tokens", type=int, default=2048)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, help="write the summary here too")
     parser.add_argument("--verbose", action="store_true")

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import ast
 import builtins
+import io
 import keyword
 import random
 import re
 import signal
+import tokenize
 from dataclasses import dataclass, field
 
 import programs
@@ -230,6 +232,28 @@ def long_call(rng: random.Random, program: Program) -> Program:
                 repr({rng.choice(words): rng.randint(0, 9) for _ in range(rng.randint(3, 6))})
             )
     return Program(program.source, f"{name}({', '.join(args)})", program.signatures)
+
+
+def double_quoted(text: str) -> str:
+    """``text`` with its single-quoted string literals in double quotes (black's style), where
+    that does not change them; users' files and calls mostly look like this."""
+    try:
+        toks = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return text
+    lines = text.splitlines(keepends=True)
+    for tok in reversed(toks):
+        if tok.type != tokenize.STRING or tok.start[0] != tok.end[0]:
+            continue
+        literal = tok.string
+        prefix = literal[: len(literal) - len(literal.lstrip("rRbBuUfF"))]
+        body = literal[len(prefix) :]
+        if body.startswith("'" * 3) or not body.startswith("'") or '"' in body or "\\'" in body:
+            continue
+        row, start, end = tok.start[0] - 1, tok.start[1], tok.end[1]
+        line = lines[row]
+        lines[row] = line[:start] + prefix + '"' + body[1:-1] + '"' + line[end:]
+    return "".join(lines)
 
 
 def _renamed(program: Program, mapping: dict[str, str]) -> Program:
@@ -472,7 +496,11 @@ def _module_docstring(rng: random.Random) -> list[str]:
 
 
 def generate_real_file(
-    rng: random.Random, *, rename_rate: float = 0.7, long_rate: float = 0.0
+    rng: random.Random,
+    *,
+    rename_rate: float = 0.7,
+    long_rate: float = 0.0,
+    double_quote_rate: float = 0.0,
 ) -> RealFile:
     """A module of 2-6 programs with one traced call, in the style of a real source file."""
     parts: list[tuple[Program, set[str]]] = []
@@ -525,4 +553,7 @@ def generate_real_file(
     if rng.random() < 0.15:
         other = rng.choice(parts)[0]
         module += f'\n\nif __name__ == "__main__":\n    print({other.call})\n'
-    return RealFile(module, traced.call, split_source=split_source, imports=set(imports))
+    call = traced.call
+    if double_quote_rate and rng.random() < double_quote_rate:
+        module, call = double_quoted(module), double_quoted(call)
+    return RealFile(module, call, split_source=split_source, imports=set(imports))

@@ -94,3 +94,23 @@ def test_batches_are_deterministic_and_rate_zero_is_the_old_generator() -> None:
         assert any(r.get("real_file") for r in mixed) and not all(r.get("real_file") for r in mixed)
     finally:
         data.REAL_FILE_RATE = saved
+
+
+def test_double_quoted_keeps_every_literal_the_same() -> None:
+    source = "def f(s, d):\n    x = f\"{s}-{d['a']}\" + 'it' + \"it's\" + r'a\\b' + '\\n'\n"
+    source += "    return [x, 'say \"hi\"', 'it\\'s', '''doc''']\n"
+    quoted = realfiles.double_quoted(source)
+    assert '+ "it" +' in quoted and 'r"a\\b"' in quoted and '"\\n"' in quoted
+    assert "'say \"hi\"'" in quoted and "'it\\'s'" in quoted and "'''doc'''" in quoted
+    before = [n.value for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Constant)]
+    after = [n.value for n in ast.walk(ast.parse(quoted)) if isinstance(n, ast.Constant)]
+    assert before == after
+    assert realfiles.double_quoted("f(['ab', 'c'])") == 'f(["ab", "c"])'
+
+
+def test_real_files_with_double_quotes_trace() -> None:
+    rng = random.Random(6)
+    files = [realfiles.generate_real_file(rng, double_quote_rate=1.0) for _ in range(30)]
+    assert sum('"' in f.call for f in files) > 5
+    for real in files[:10]:
+        compile(programs.harness(real.source, real.call), "<real>", "exec")
