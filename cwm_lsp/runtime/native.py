@@ -10,9 +10,14 @@ Environment:
     ``CWM_LSP_KERNEL_PATH=NAME``   force a kernel path: auto, scalar, avx2, avx512, avx512-bf16,
                                    avx512-vnni.
 
+    ``CWM_LSP_BF16_QUERY=split``   avx512-bf16 attention keeps float32-accurate scores (query
+                                   split into bf16 hi + lo, twice the Q.K^T work) instead of
+                                   rounding the query to bf16 (the default).
+
 Paths: ``avx512-bf16`` (auto-selected where the CPU has AVX512_BF16) runs attention over bf16
-K/V with bf16 dot products (softmax weights rounded to bf16, see native/src/isa_avx512_bf16.cpp)
-and is ``avx512`` otherwise; ``avx512-vnni`` (opt-in) quantizes activations for M=1 matmuls.
+K/V with bf16 dot products (query and softmax weights rounded to bf16, see
+native/src/isa_avx512_bf16.cpp) and is ``avx512`` otherwise; ``avx512-vnni`` (opt-in) quantizes
+activations for M=1 matmuls.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ try:
     _module = importlib.import_module("cwm_lsp._native")
 except Exception as exc:  # not built, built for another Python, or a broken build
     _import_error = f"{type(exc).__name__}: {exc}"
+
+if _module is not None and os.environ.get("CWM_LSP_BF16_QUERY", "").strip().lower() == "split":
+    _module.set_round_query(False)
 
 if _module is not None and os.environ.get("CWM_LSP_KERNEL_PATH"):
     try:
@@ -115,6 +123,16 @@ def get_path() -> str:
     return str(_require().get_path())
 
 
+def set_round_query(on: bool) -> None:
+    """avx512-bf16 attention over bf16 K/V: round the query to bf16 (``True``, the default) or
+    split it into bf16 high and low parts for float32-accurate scores (``False``)."""
+    _require().set_round_query(bool(on))
+
+
+def round_query() -> bool:
+    return bool(_require().get_round_query())
+
+
 def set_num_threads(n: int) -> None:
     _require().set_num_threads(n)
 
@@ -131,7 +149,8 @@ def active_paths() -> dict[str, str]:
         attention = "avx512"
         matmul = "avx512-vnni (int8 activations for M=1), avx512 otherwise"
     elif path == "avx512-bf16":
-        attention = "avx512-bf16 (bf16 K/V, head_dim % 32 == 0), avx512 otherwise"
+        query = "rounded to bf16" if round_query() else "split hi+lo"
+        attention = f"avx512-bf16 (bf16 K/V, head_dim % 32 == 0; query {query}), avx512 otherwise"
         matmul = "avx512"
     return {
         "attention": f"native {attention}",

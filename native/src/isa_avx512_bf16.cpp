@@ -1,11 +1,13 @@
 // Attention over bfloat16 K/V with AVX512_BF16 dot products (vdpbf16ps: 32 bf16 x bf16 products,
 // summed pairwise into 16 float32 lanes; the products are exact, accumulation is float32).
 //
-// Precision: K and V are used as stored (exact). The scaled query is split into a bf16 high part
-// and a bf16 low part (q = hi + lo to about 2^-17 relative), so scores are float32-accurate. The
-// softmax weights P are rounded to bf16 (relative error <= 2^-9) before P.V; the normaliser sums
-// the same rounded weights, so each output is an exact weighted average of V rows with weights
-// perturbed by at most 2^-9 relative.
+// Precision: K and V are used as stored (exact). By default (round_query) the query is rounded to
+// bf16 (relative error <= 2^-9 per element, the same bound the bf16 cache already puts on K, as
+// SDPA on bf16 tensors does); otherwise it is split into a bf16 high and low part (q = hi + lo
+// to about 2^-17 relative: float32-accurate scores for twice the Q.K^T work). A query that is
+// already bf16 (a bf16 model) is exact either way. The softmax weights P are rounded to bf16
+// (relative error <= 2^-9) before P.V; the normaliser sums the same rounded weights, so each
+// output is an exact weighted average of V rows with weights perturbed by at most 2^-9 relative.
 //
 // Layouts: Q.K^T reduces over head_dim pairs of one key row, 16 keys at a time, finished with one
 // transpose-reduction. P.V interleaves value rows k and k+1 into (V[k][d], V[k+1][d]) pairs once
@@ -236,7 +238,7 @@ void attention_decode(const AttentionArgs& a) {
     const float qscale = kLog2e / __builtin_sqrtf(static_cast<float>(D));
     // A bf16 query (a bf16 model) scaled by qscale is not bf16 exact; scaling after the
     // product keeps the single-pass scores exact for it.
-    bool split = split_query(a.q, H * D, 1.0f, qh.p, ql.p);
+    const bool split = split_query(a.q, H * D, 1.0f, qh.p, ql.p) && !a.round_query;
     if (split) split_query(a.q, H * D, qscale, qh.p, ql.p);
     const float sscale = split ? 1.0f : qscale;
     std::memset(zero_row.p, 0, D * sizeof(uint16_t));
@@ -416,7 +418,7 @@ void attention_tiled(const AttentionArgs& a) {
     const float qscale = kLog2e / __builtin_sqrtf(static_cast<float>(D));
     Buf<uint16_t> qh(T * H * D), ql(T * H * D), zero_row(D);
     std::memset(zero_row.p, 0, D * sizeof(uint16_t));
-    const bool split = split_query(a.q, T * H * D, 1.0f, qh.p, ql.p);
+    const bool split = split_query(a.q, T * H * D, 1.0f, qh.p, ql.p) && !a.round_query;
     if (split) split_query(a.q, T * H * D, qscale, qh.p, ql.p);
     const float sscale = split ? 1.0f : qscale;
     const double span = win > 0 ? min64(win, a.start_pos + T) : a.start_pos + T;

@@ -17,6 +17,9 @@ struct AttentionArgs {
     int64_t start_pos;
     int64_t window;  // <= 0: global attention
     KvType kv_type;
+    // avx512-bf16 path only: round the query to bf16 (true) or split it into bf16 hi + lo parts
+    // (false: float32-accurate scores, twice the Q.K^T work).
+    bool round_query = true;
 };
 
 struct Int8Args {

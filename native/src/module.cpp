@@ -81,6 +81,7 @@ Path best_path() {
 }
 
 std::atomic<Path> g_path{best_path()};  // read by kernels running without the GIL
+std::atomic<bool> g_round_query{true};   // avx512-bf16 attention: bf16 query (see kernels.h)
 
 const cwm::KernelTable& table_for(Path p) {
 #if CWM_HAVE_X86
@@ -188,7 +189,7 @@ void attention(Array q, Array k, Array v, Array out, int64_t start_pos, int64_t 
         fail("cache capacity " + std::to_string(C) + " is smaller than the " + std::to_string(span) +
              " key positions this call needs");
     cwm::AttentionArgs a{static_cast<const float*>(q.data()), k.data(), v.data(), static_cast<float*>(out.data()),
-                         T, H, Hkv, C, D, start_pos, window, kv};
+                         T, H, Hkv, C, D, start_pos, window, kv, g_round_query.load()};
     nb::gil_scoped_release release;
     const Path path = g_path.load();
 #if CWM_HAVE_X86
@@ -257,6 +258,9 @@ NB_MODULE(_native, m) {
         if (n < 1) fail("thread count must be >= 1");
         omp_set_num_threads(n);
     });
+    m.def("set_round_query", [](bool on) { g_round_query.store(on); }, nb::arg("on"),
+          "avx512-bf16 attention: round the query to bf16 (default) or split it into hi + lo");
+    m.def("get_round_query", []() { return g_round_query.load(); });
     m.def("attention", &attention, nb::arg("q"), nb::arg("k_cache"), nb::arg("v_cache"), nb::arg("out"),
           nb::arg("start_pos"), nb::arg("window"));
     m.def("int8_linear", &int8_linear, nb::arg("x"), nb::arg("qweight"), nb::arg("scales"), nb::arg("out"));

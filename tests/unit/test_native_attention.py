@@ -8,8 +8,11 @@ values in the reference, so rounding of the cache itself does not count).
 The avx512-bf16 path on bf16 caches rounds the softmax weights to bf16 (relative error <= 2^-9)
 before P.V, and normalises by the sum of the rounded weights, so each output is a weighted
 average of value rows whose weights are off by at most 2^-9 relative: |error| <= 2^-9 *
-max|v - out|. Its tolerance is BF16_ATOL = 4e-3 on these values (|v| < ~5); scores stay
-float32-accurate (the query is split into bf16 high and low parts).
+max|v - out|. Its tolerance is BF16_ATOL = 5e-3 on these values (|v| < ~5; the largest error
+seen is 3.8e-3, on prefill). By default it also rounds the query to bf16, so it is compared with
+the naive attention of the bf16-rounded query (same tolerance); with the query split into bf16
+high and low parts (``set_round_query(False)``) scores are float32-accurate and it is compared
+with the exact reference.
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ def naive_attention(
 
 
 ATOL = 2e-5
-BF16_ATOL = 4e-3  # avx512-bf16 on bf16 K/V: P rounded to bf16, see the module docstring
+BF16_ATOL = 5e-3  # avx512-bf16 on bf16 K/V: P rounded to bf16, see the module docstring
 PATHS = [*kernel_paths(matmul=False), "pytorch"]
 
 # (T, n_heads, n_kv, head_dim, capacity, start_pos, window)
@@ -135,7 +138,13 @@ def problem(case: Case, dtype: torch.dtype) -> Problem:
 def test_attention_matches_naive(path: str, case: Case, dtype: torch.dtype) -> None:
     start, window = case[5], case[6]
     q, k_cache, v_cache, expected = problem(case, dtype)
-    got = run(path, q, k_cache, v_cache, start, window)
+    if path == "avx512-bf16":
+        native.set_round_query(False)  # exact scores; the rounded query is tested below
+    try:
+        got = run(path, q, k_cache, v_cache, start, window)
+    finally:
+        if path == "avx512-bf16":
+            native.set_round_query(True)
     assert got.dtype == torch.float32 and got.shape == q.shape
     atol = BF16_ATOL if path == "avx512-bf16" and dtype == torch.bfloat16 else ATOL
     assert torch.allclose(got.double(), expected, atol=atol, rtol=0), (
@@ -161,6 +170,32 @@ def test_bf16_query_matches_naive(path: str, case: Case) -> None:
     )
 
 
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "T{}-H{}/{}-D{}-C{}-s{}-w{}".format(*c))
+def test_rounded_query_is_attention_of_bf16_query(case: Case) -> None:
+    """avx512-bf16's default mode computes the attention of the bf16-rounded query."""
+    if not native.built() or "avx512-bf16" not in native.supported_paths():
+        pytest.skip("avx512-bf16 path not available")
+    start, window = case[5], case[6]
+    q, k_cache, v_cache, _ = problem(case, torch.bfloat16)
+    length = q.shape[0]
+    expected = naive_attention(
+        q.bfloat16().float(),
+        unring(k_cache, start + length),
+        unring(v_cache, start + length),
+        start,
+        window,
+    )
+    native.set_path("avx512-bf16")
+    try:
+        assert native.round_query()
+        got = native.attention(q, k_cache, v_cache, start, window)
+    finally:
+        native.set_path("auto")
+    assert torch.allclose(got.double(), expected, atol=BF16_ATOL, rtol=0), (
+        (got.double() - expected).abs().max()
+    )
+
+
 def test_bf16_path_error_is_bounded_by_weight_rounding() -> None:
     """The avx512-bf16 error bound 2^-9 * max|v - out| holds on a long global decode whose
     attention is peaked (large scores), where weight rounding matters most."""
@@ -174,9 +209,11 @@ def test_bf16_path_error_is_bounded_by_weight_rounding() -> None:
         q = torch.randn(1, n_kv * group, dim, generator=gen) * scale
         expected = naive_attention(q, keys, values, length - 1, None)
         native.set_path("avx512-bf16")
+        native.set_round_query(False)
         try:
             got = native.attention(q, keys, values, length - 1, None).double()
         finally:
+            native.set_round_query(True)
             native.set_path("auto")
         spread = (values.double().abs().amax() + expected.abs().amax()).item()
         assert (got - expected).abs().max().item() <= 2**-9 * spread
@@ -240,3 +277,10 @@ def test_environment_switches() -> None:
     disabled, enabled = result.stdout.strip().splitlines()
     assert disabled.startswith("False True pytorch (CWM_LSP_NATIVE=0)")
     assert enabled == "True native scalar"
+    code = "from cwm_lsp.runtime import native; print(native.round_query())"
+    for value, expected in (("split", "False"), ("", "True")):
+        env = {**os.environ, "CWM_LSP_BF16_QUERY": value}
+        result = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        assert result.stdout.strip() == expected
