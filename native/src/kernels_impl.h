@@ -593,28 +593,38 @@ void gemm_panels(const float* x, float* out, int64_t M, int64_t N, int64_t K, De
     }
 }
 
-// Decode (M == 1): four weight rows per step share each load of x.
+// Decode (M == 1): four weight rows per step share each load of x. Each 64-byte step prefetches
+// the same columns of the next four rows (one quad ahead, into L2/L3: the hardware prefetchers
+// alone leave the four row streams short of memory bandwidth).
 template <class V>
 void int8_gemv_rows4(const Int8Args& a) {
     using vreg = typename V::reg;
     constexpr int VW = V::W;
     const int64_t N = a.N, K = a.K;
     const int64_t kv = K / VW * VW;
+    const int64_t kb = K / 64 * 64;
     const int64_t nquads = N / 4;
 #pragma omp parallel for schedule(static) if (worth_parallel(double(N) * K))
     for (int64_t nq = 0; nq < nquads; ++nq) {
         const int64_t n = nq * 4;
         const int8_t* w0 = a.w + n * K;
+        const int8_t* pf = w0 + (nq + 1 < nquads ? 4 * K : 0);
         vreg acc[4][2];
         for (int r = 0; r < 4; ++r) acc[r][0] = acc[r][1] = V::zero();
         int64_t k = 0;
-        for (; k + 2 * VW <= kv; k += 2 * VW) {
-            vreg x0 = V::load(a.x + k), x1 = V::load(a.x + k + VW);
+        auto step = [&](int64_t kk) {
+            vreg x0 = V::load(a.x + kk), x1 = V::load(a.x + kk + VW);
             for (int r = 0; r < 4; ++r) {
-                acc[r][0] = V::fma(V::load_i8(w0 + r * K + k), x0, acc[r][0]);
-                acc[r][1] = V::fma(V::load_i8(w0 + r * K + k + VW), x1, acc[r][1]);
+                acc[r][0] = V::fma(V::load_i8(w0 + r * K + kk), x0, acc[r][0]);
+                acc[r][1] = V::fma(V::load_i8(w0 + r * K + kk + VW), x1, acc[r][1]);
             }
-        }
+        };
+        if (64 % (2 * VW) == 0)
+            for (; k < kb; k += 64) {
+                for (int r = 0; r < 4; ++r) __builtin_prefetch(pf + r * K + k, 0, 1);
+                for (int64_t kk = k; kk < k + 64; kk += 2 * VW) step(kk);
+            }
+        for (; k + 2 * VW <= kv; k += 2 * VW) step(k);
         for (; k < kv; k += VW) {
             vreg x0 = V::load(a.x + k);
             for (int r = 0; r < 4; ++r) acc[r][0] = V::fma(V::load_i8(w0 + r * K + k), x0, acc[r][0]);
