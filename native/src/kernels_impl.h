@@ -482,6 +482,8 @@ void int4_gemv(const Int4Args& a, int64_t m0) {
 #pragma omp parallel for schedule(static) if (worth_parallel(double(MM) * N * K))
     for (int64_t n = 0; n < N; ++n) {
         const uint8_t* wr = a.w + n * K2;
+        // Same columns four rows ahead, a group at a time (as in int8_gemv_rows4).
+        const uint8_t* pf = n + 4 < N ? wr + 4 * K2 : wr;
         reg tot[MM];
         float bias[MM];
         for (int m = 0; m < MM; ++m) {
@@ -498,6 +500,7 @@ void int4_gemv(const Int4Args& a, int64_t m0) {
                 tail[m] = 0.0f;
             }
             const int64_t b0 = g * G2;
+            for (int64_t off = 0; off < G2; off += 64) __builtin_prefetch(pf + b0 + off, 0, 1);
             for (int64_t b = 0; b < gv; b += W) {
                 reg lo, hi;
                 Vec::load_u4(wr + b0 + b, &lo, &hi);
