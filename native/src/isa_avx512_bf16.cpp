@@ -338,6 +338,7 @@ void attention_decode(const AttentionArgs& a) {
 // pairs (lanes = head_dim, permuted as in decode) once, then shared by all rows of the tile.
 
 constexpr int64_t kKeyTile = 64;
+constexpr int64_t kTileRows = 384;  // query rows (positions x group heads) per prefill tile
 
 inline uint32_t load_u32(const uint16_t* p) {
     uint32_t x;
@@ -409,7 +410,7 @@ inline void pv_rows(int64_t rows, const uint16_t* vi, int64_t npairs, int64_t D,
 void attention_tiled(const AttentionArgs& a) {
     const int64_t T = a.T, H = a.H, Hkv = a.Hkv, C = a.C, D = a.D, G = H / Hkv;
     const int64_t win = a.window;
-    const int64_t tq = min64(T, max64(8, 192 / G));  // query positions per tile
+    const int64_t tq = min64(T, max64(8, kTileRows / G));  // query positions per tile
     const int64_t R = tq * G;                         // rows per tile: row = t * G + g
     const int64_t nqt = (T + tq - 1) / tq;
     const int64_t tasks = Hkv * nqt;
@@ -470,12 +471,10 @@ void attention_tiled(const AttentionArgs& a) {
                 else qk_rows<false>(rows, Qh.p, Ql.p, D, Kt.p, S.p);
                 // Every key of the tile is visible to every query: no per-element mask.
                 const bool full = kt0 + kKeyTile - 1 <= i_first && (win <= 0 || kt0 > i_last - win);
+                // Scores are in log2 units once multiplied by sscale (folded into max and exp).
                 const __m512 vss = _mm512_set1_ps(sscale);
                 for (int64_t r = 0; r < rows; ++r) {
                     float* s = S.p + r * kKeyTile;
-                    if (!split)
-                        for (int64_t c = 0; c < kKeyTile; c += 16)
-                            _mm512_storeu_ps(s + c, _mm512_mul_ps(_mm512_loadu_ps(s + c), vss));
                     if (!full) {
                         const int64_t i = i_first + r / G;
                         for (int64_t c = 0; c < kKeyTile; ++c) {
@@ -486,7 +485,7 @@ void attention_tiled(const AttentionArgs& a) {
                     uint16_t* p = P16.p + r * kKeyTile;
                     __m512 vm = _mm512_set1_ps(kNegInf);
                     for (int64_t c = 0; c < kKeyTile; c += 16) vm = _mm512_max_ps(vm, _mm512_loadu_ps(s + c));
-                    const float mnew = maxf(mrow.p[r], _mm512_reduce_max_ps(vm));
+                    const float mnew = maxf(mrow.p[r], _mm512_reduce_max_ps(vm) * sscale);
                     if (mnew == kNegInf) {
                         std::memset(p, 0, kKeyTile * sizeof(uint16_t));
                         continue;
@@ -498,7 +497,7 @@ void attention_tiled(const AttentionArgs& a) {
                         const __m512 x = _mm512_loadu_ps(s + c);
                         // Masked keys (-inf) give exactly 0.
                         const __mmask16 live = _mm512_cmp_ps_mask(x, _mm512_set1_ps(kNegInf), _CMP_NEQ_OQ);
-                        const __m512 e = _mm512_maskz_mov_ps(live, Vec512::exp2(_mm512_sub_ps(x, vmn)));
+                        const __m512 e = _mm512_maskz_mov_ps(live, Vec512::exp2(_mm512_fmsub_ps(x, vss, vmn)));
                         const __m256i pb = (__m256i)_mm512_cvtneps_pbh(e);
                         _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + c), pb);
                         sum = _mm512_add_ps(sum, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(pb), 16)));
