@@ -428,7 +428,7 @@ void attention_tiled(const AttentionArgs& a) {
     {
         Buf<uint16_t> Qh(R * D), Ql(R * D), P16(R * kKeyTile), Vi(kKeyTile * D);
         Buf<uint32_t> Kt(D / 2 * kKeyTile);
-        Buf<float> O(R * D), S(R * kKeyTile), mrow(R), lrow(R);
+        Buf<float> O(R * D), S(R * kKeyTile), mrow(R), lrow(R), shift(R), psum(R);
         const uint16_t* vr[kKeyTile];
 #pragma omp for schedule(dynamic, 1)
         for (int64_t task = 0; task < tasks; ++task) {
@@ -488,25 +488,40 @@ void attention_tiled(const AttentionArgs& a) {
                     const float mnew = maxf(mrow.p[r], _mm512_reduce_max_ps(vm) * sscale);
                     if (mnew == kNegInf) {
                         std::memset(p, 0, kKeyTile * sizeof(uint16_t));
+                        shift.p[r] = 0.0f;
+                        psum.p[r] = 0.0f;
                         continue;
                     }
-                    const float alpha = __builtin_exp2f(mrow.p[r] - mnew);
                     const __m512 vmn = _mm512_set1_ps(mnew);
                     __m512 sum = _mm512_setzero_ps();
                     for (int64_t c = 0; c < kKeyTile; c += 16) {
                         const __m512 x = _mm512_loadu_ps(s + c);
-                        // Masked keys (-inf) give exactly 0.
-                        const __mmask16 live = _mm512_cmp_ps_mask(x, _mm512_set1_ps(kNegInf), _CMP_NEQ_OQ);
-                        const __m512 e = _mm512_maskz_mov_ps(live, Vec512::exp2(_mm512_fmsub_ps(x, vss, vmn)));
+                        __m512 e = Vec512::exp2(_mm512_fmsub_ps(x, vss, vmn));
+                        if (!full)  // masked keys (-inf) give exactly 0
+                            e = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(kNegInf), _CMP_NEQ_OQ), e);
                         const __m256i pb = (__m256i)_mm512_cvtneps_pbh(e);
                         _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + c), pb);
                         sum = _mm512_add_ps(sum, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(pb), 16)));
                     }
-                    lrow.p[r] = lrow.p[r] * alpha + _mm512_reduce_add_ps(sum);
+                    shift.p[r] = mrow.p[r] - mnew;  // -inf on a row's first visible tile
+                    psum.p[r] = _mm512_reduce_add_ps(sum);
                     mrow.p[r] = mnew;
-                    if (alpha != 1.0f) {
-                        float* o = O.p + r * D;
-                        const __m512 va = _mm512_set1_ps(alpha);
+                }
+                // alpha = 2^shift for 16 rows at a time; rows whose maximum moved rescale O.
+                for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+                    const __mmask16 m = rows - r0 >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (rows - r0)) - 1);
+                    const __m512 alpha = Vec512::exp2(_mm512_maskz_loadu_ps(m, shift.p + r0));
+                    _mm512_mask_storeu_ps(lrow.p + r0, m,
+                                          _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, lrow.p + r0), alpha,
+                                                          _mm512_maskz_loadu_ps(m, psum.p + r0)));
+                    __mmask16 moved = _mm512_mask_cmp_ps_mask(m, alpha, _mm512_set1_ps(1.0f), _CMP_NEQ_OQ);
+                    alignas(64) float av[16];
+                    _mm512_store_ps(av, alpha);
+                    while (moved) {
+                        const int i = __builtin_ctz(moved);
+                        moved &= moved - 1;
+                        float* o = O.p + (r0 + i) * D;
+                        const __m512 va = _mm512_set1_ps(av[i]);
                         for (int64_t d = 0; d < D; d += 16) _mm512_storeu_ps(o + d, _mm512_mul_ps(_mm512_loadu_ps(o + d), va));
                     }
                 }
