@@ -133,6 +133,18 @@ def problem(case: Case, dtype: torch.dtype) -> Problem:
     return q, ring_cache(keys, capacity, dtype), ring_cache(values, capacity, dtype), expected
 
 
+@functools.cache
+def bf16_query_problem(case: Case) -> Problem:
+    """The bf16-cache problem with its query rounded to bf16, and that query's float64 expected
+    output (computed from the ring caches, which hold every position the window needs)."""
+    start, window = case[5], case[6]
+    q, k_cache, v_cache, _ = problem(case, torch.bfloat16)
+    q = q.bfloat16().float()
+    end = start + q.shape[0]
+    expected = naive_attention(q, unring(k_cache, end), unring(v_cache, end), start, window)
+    return q, k_cache, v_cache, expected
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["f32", "bf16"])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "T{}-H{}/{}-D{}-C{}-s{}-w{}".format(*c))
 def test_attention_matches_naive(path: str, case: Case, dtype: torch.dtype) -> None:
@@ -157,12 +169,7 @@ def test_bf16_query_matches_naive(path: str, case: Case) -> None:
     """A bf16 model's query (exactly bf16) over bf16 caches: the avx512-bf16 path then uses one
     bf16 dot product per score instead of two; same tolerances."""
     start, window = case[5], case[6]
-    q, k_cache, v_cache, _ = problem(case, torch.bfloat16)
-    q = q.bfloat16().float()
-    length = q.shape[0]
-    keys = unring(k_cache, start + length)
-    values = unring(v_cache, start + length)
-    expected = naive_attention(q, keys, values, start, window)
+    q, k_cache, v_cache, expected = bf16_query_problem(case)
     got = run(path, q, k_cache, v_cache, start, window)
     atol = BF16_ATOL if path == "avx512-bf16" else ATOL
     assert torch.allclose(got.double(), expected, atol=atol, rtol=0), (
@@ -177,14 +184,7 @@ def test_rounded_query_is_attention_of_bf16_query(case: Case) -> None:
         pytest.skip("avx512-bf16 path not available")
     start, window = case[5], case[6]
     q, k_cache, v_cache, _ = problem(case, torch.bfloat16)
-    length = q.shape[0]
-    expected = naive_attention(
-        q.bfloat16().float(),
-        unring(k_cache, start + length),
-        unring(v_cache, start + length),
-        start,
-        window,
-    )
+    expected = bf16_query_problem(case)[3]
     native.set_path("avx512-bf16")
     try:
         assert native.round_query()
