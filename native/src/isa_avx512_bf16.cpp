@@ -194,30 +194,47 @@ inline void pv_heads(int64_t nh, const uint16_t* const* vr, int64_t npairs, int6
     }
 }
 
-// Online-softmax step for one row of kSub scores s (positions >= nk are ignored): updates m, l,
-// rescales acc[0 .. D) and writes the bf16 weights (zero past nk) to p16.
-inline void softmax_step(float* s, int64_t nk, float* m, float* l, float* acc, int64_t D, uint16_t* p16) {
-    __m512 vm = _mm512_set1_ps(kNegInf);
-    for (int64_t j = 0; j < kSub; j += 16) {
-        const __mmask16 valid = j >= nk ? 0 : (j + 16 <= nk ? 0xFFFF : static_cast<__mmask16>((1u << (nk - j)) - 1));
-        vm = _mm512_mask_max_ps(vm, valid, vm, _mm512_loadu_ps(s + j));
+// Online-softmax step for G rows of kSub scores (row g at s + g * kSub; positions >= nk are
+// ignored; scores times sc are in log2 units): updates m and l, rescales acc rows (D apart) whose
+// maximum moved, and writes the bf16 weights (zero past nk) to p16. shift has room for G floats.
+inline void softmax_rows(int64_t G, const float* s, int64_t nk, float sc, float* m, float* l, float* acc, int64_t D,
+                         uint16_t* p16, float* shift) {
+    const __m512 vsc = _mm512_set1_ps(sc);
+    for (int64_t g = 0; g < G; ++g) {
+        const float* sg = s + g * kSub;
+        __m512 vm = _mm512_set1_ps(kNegInf);
+        for (int64_t j = 0; j < nk; j += 16) {
+            const __mmask16 valid = j + 16 <= nk ? 0xFFFF : static_cast<__mmask16>((1u << (nk - j)) - 1);
+            vm = _mm512_mask_max_ps(vm, valid, vm, _mm512_loadu_ps(sg + j));
+        }
+        const float mnew = maxf(m[g], _mm512_reduce_max_ps(vm) * sc);
+        const __m512 vmn = _mm512_set1_ps(mnew);
+        __m512 sum = _mm512_setzero_ps();
+        for (int64_t j = 0; j < kSub; j += 16) {
+            __m512 p = Vec512::exp2(_mm512_fmsub_ps(_mm512_loadu_ps(sg + j), vsc, vmn));
+            if (j + 16 > nk)
+                p = _mm512_maskz_mov_ps(j >= nk ? 0 : static_cast<__mmask16>((1u << (nk - j)) - 1), p);
+            const __m256i pb = (__m256i)_mm512_cvtneps_pbh(p);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(p16 + g * kSub + j), pb);
+            sum = _mm512_add_ps(sum, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(pb), 16)));
+        }
+        shift[g] = m[g] - mnew;  // -inf on the first step
+        m[g] = mnew;
+        l[g] = _mm512_reduce_add_ps(sum);  // the new weights; combined with alpha below
     }
-    const float mnew = maxf(*m, _mm512_reduce_max_ps(vm));
-    const float alpha = __builtin_exp2f(*m - mnew);
-    const __m512 vmn = _mm512_set1_ps(mnew);
-    __m512 sum = _mm512_setzero_ps();
-    for (int64_t j = 0; j < kSub; j += 16) {
-        const __mmask16 valid = j >= nk ? 0 : (j + 16 <= nk ? 0xFFFF : static_cast<__mmask16>((1u << (nk - j)) - 1));
-        const __m512 p = _mm512_maskz_mov_ps(valid, Vec512::exp2(_mm512_sub_ps(_mm512_loadu_ps(s + j), vmn)));
-        const __m256i pb = (__m256i)_mm512_cvtneps_pbh(p);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(p16 + j), pb);
-        sum = _mm512_add_ps(sum, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(pb), 16)));
-    }
-    *l = *l * alpha + _mm512_reduce_add_ps(sum);
-    *m = mnew;
-    if (alpha != 1.0f) {
-        const __m512 va = _mm512_set1_ps(alpha);
-        for (int64_t d = 0; d < D; d += 16) _mm512_storeu_ps(acc + d, _mm512_mul_ps(_mm512_loadu_ps(acc + d), va));
+    // alpha = 2^shift for 16 heads at a time; heads whose maximum moved rescale acc.
+    for (int64_t g0 = 0; g0 < G; g0 += 16) {
+        const __mmask16 k = G - g0 >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (G - g0)) - 1);
+        const __m512 alpha = Vec512::exp2(_mm512_maskz_loadu_ps(k, shift + g0));
+        _mm512_mask_storeu_ps(shift + g0, k, alpha);
+        __mmask16 moved = _mm512_mask_cmp_ps_mask(k, alpha, _mm512_set1_ps(1.0f), _CMP_NEQ_OQ);
+        while (moved) {
+            const int i = __builtin_ctz(moved);
+            moved &= moved - 1;
+            float* o = acc + (g0 + i) * D;
+            const __m512 va = _mm512_set1_ps(shift[g0 + i]);
+            for (int64_t d = 0; d < D; d += 16) _mm512_storeu_ps(o + d, _mm512_mul_ps(_mm512_loadu_ps(o + d), va));
+        }
     }
 }
 
@@ -250,7 +267,7 @@ void attention_decode(const AttentionArgs& a) {
         Buf<uint16_t> p16(G * kSub);
         const uint16_t* kr[kSub];
         const uint16_t* vr[kSub];
-        const __m512 vss = _mm512_set1_ps(sscale);
+        Buf<float> shift(G), lsave(G);
 #pragma omp for schedule(dynamic, 1)
         for (int64_t task = 0; task < tasks; ++task) {
             const int64_t hk = task / nspan, sp = task % nspan;
@@ -280,22 +297,22 @@ void attention_decode(const AttentionArgs& a) {
                 for (int64_t jb = 0; jb < nk; jb += 8) {
                     const uint16_t* kpf[8];
                     const uint16_t* vpf[8];
+                    // (one modulo per step: a division per row costs as much as its dot products)
+                    int64_t fslot = (j0 + jb + kPrefetchKeys) % C;
                     for (int64_t j = 0; j < 8; ++j) {
-                        const int64_t f = j0 + jb + kPrefetchKeys + j;
-                        kpf[j] = f <= pos ? Kh + (f % C) * D : zero_row.p;
-                        vpf[j] = f <= pos ? Vh + (f % C) * D : zero_row.p;
+                        const bool live = j0 + jb + kPrefetchKeys + j <= pos;
+                        kpf[j] = live ? Kh + fslot * D : zero_row.p;
+                        vpf[j] = live ? Vh + fslot * D : zero_row.p;
+                        if (++fslot == C) fslot = 0;
                     }
                     const uint16_t* qhg = qh.p + hk * G * D;
                     const uint16_t* qlg = ql.p + hk * G * D;
                     if (split) scores8_heads<true>(G, kr + jb, qhg, qlg, D, s.p + jb, kSub, kpf, vpf);
                     else scores8_heads<false>(G, kr + jb, qhg, qlg, D, s.p + jb, kSub, kpf, vpf);
                 }
-                if (!split)
-                    for (int64_t g = 0; g < G; ++g)
-                        for (int64_t j = 0; j < kSub; j += 16)
-                            _mm512_storeu_ps(s.p + g * kSub + j, _mm512_mul_ps(_mm512_loadu_ps(s.p + g * kSub + j), vss));
-                for (int64_t g = 0; g < G; ++g)
-                    softmax_step(s.p + g * kSub, nk, m + g, l + g, acc + g * D, D, p16.p + g * kSub);
+                for (int64_t g = 0; g < G; ++g) lsave.p[g] = l[g];
+                softmax_rows(G, s.p, nk, sscale, m, l, acc, D, p16.p, shift.p);
+                for (int64_t g = 0; g < G; ++g) l[g] += lsave.p[g] * shift.p[g];
                 pv_heads(G, vr, (nk + 1) / 2, D, p16.p, kSub, acc, D);
             }
         }
