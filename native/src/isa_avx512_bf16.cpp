@@ -273,6 +273,7 @@ void attention_decode(const AttentionArgs& a) {
 #pragma omp parallel if (2.0 * H * n * D >= double(1 << 20))
     {
         Buf<float> s(G * kSub);
+        std::memset(s.p, 0, G * kSub * sizeof(float));  // entries past a short block are read, then masked
         Buf<uint16_t> p16(G * kSub);
         const uint16_t* kr[kSub];
         const uint16_t* vr[kSub];
