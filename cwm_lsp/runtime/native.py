@@ -23,6 +23,7 @@ activations for M=1 matmuls.
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import re
 from types import ModuleType
@@ -205,7 +206,8 @@ def _matmul_input(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
     if x.dim() < 1:
         raise ValueError("x must have at least one dimension")
     lead = tuple(x.shape[:-1])
-    return _float_input(x, "x").reshape(-1, x.shape[-1]), lead
+    rows = math.prod(lead)  # not reshape(-1, K): that cannot infer -1 when K is 0
+    return _float_input(x, "x").reshape(rows, x.shape[-1]), lead
 
 
 def _weight(t: torch.Tensor, name: str, dtype: torch.dtype) -> torch.Tensor:

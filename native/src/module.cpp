@@ -7,6 +7,7 @@
 #include <nanobind/stl/vector.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <stdexcept>
@@ -139,6 +140,8 @@ using Array = nb::ndarray<nb::device::cpu>;
 [[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
 
 void check_contiguous(const Array& a, const char* name) {
+    for (size_t i = 0; i < a.ndim(); ++i)
+        if (a.shape(i) == 0) return;  // no elements: any strides will do (PyTorch calls it contiguous)
     int64_t expected = 1;
     for (size_t i = a.ndim(); i-- > 0;) {
         if (a.shape(i) != 1 && a.stride(i) != expected) fail(std::string(name) + " must be C-contiguous");
@@ -182,7 +185,7 @@ void attention(Array q, Array k, Array v, Array out, int64_t start_pos, int64_t 
         if (out.shape(i) != q.shape(i)) fail("out shape differs from q");
     if (Hkv <= 0 || H % Hkv != 0) fail("n_heads must be a multiple of n_kv_heads");
     if (start_pos < 0) fail("start_pos must be >= 0");
-    if (T == 0 || D == 0) return;
+    if (T == 0 || H == 0 || D == 0) return;  // H == 0: attention_tiled divides by G = H / Hkv
     const int64_t lo = window > 0 ? std::max<int64_t>(0, start_pos - window + 1) : 0;
     const int64_t span = start_pos + T - lo;
     if (span > C)
@@ -208,6 +211,10 @@ void int8_linear(Array x, Array w, Array scales, Array out) {
     if (dim(scales, 0) != N) fail("scales must be [N]");
     if (dim(out, 0) != M || dim(out, 1) != N) fail("out must be [M, N]");
     if (M == 0 || N == 0) return;
+    if (K == 0) {  // an empty sum; gemm_panels would copy out accumulators it never wrote
+        std::fill_n(static_cast<float*>(out.data()), M * N, 0.0f);
+        return;
+    }
     cwm::Int8Args a{static_cast<const float*>(x.data()), static_cast<const int8_t*>(w.data()),
                     static_cast<const float*>(scales.data()), static_cast<float*>(out.data()), M, N, K};
     nb::gil_scoped_release release;
@@ -233,6 +240,10 @@ void int4_linear(Array x, Array w, Array scales, Array zeros, int64_t group_size
     if (dim(zeros, 0) != N || dim(zeros, 1) != ng) fail("zeros must be [N, K // group_size]");
     if (dim(out, 0) != M || dim(out, 1) != N) fail("out must be [M, N]");
     if (M == 0 || N == 0) return;
+    if (K == 0) {  // as in int8_linear
+        std::fill_n(static_cast<float*>(out.data()), M * N, 0.0f);
+        return;
+    }
     cwm::Int4Args a{static_cast<const float*>(x.data()), static_cast<const uint8_t*>(w.data()),
                     static_cast<const float*>(scales.data()), static_cast<const uint8_t*>(zeros.data()),
                     static_cast<float*>(out.data()), M, N, K, group_size};

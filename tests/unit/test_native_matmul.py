@@ -173,3 +173,15 @@ def test_bad_matmul_inputs_give_clear_errors() -> None:
             torch.zeros(3, 2, dtype=torch.uint8),
             4,
         )
+
+
+@pytest.mark.skipif(not native.built(), reason="native extension not built")
+def test_empty_inner_dimension_gives_zeros() -> None:
+    """K == 0 is an empty sum: zeros on every path (the GEMM used to copy out unwritten scratch)."""
+    for name in kernel_paths(matmul=True):
+        native.set_path(name)
+        for rows in (1, 3, 9):
+            x = torch.zeros(rows, 0)
+            got = native.int8_linear(x, torch.zeros(5, 0, dtype=torch.int8), torch.ones(5))
+            assert torch.equal(got, torch.zeros(rows, 5)), name
+    native.set_path("auto")
