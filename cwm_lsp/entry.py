@@ -157,6 +157,11 @@ def source_lines(source: str, *, keepends: bool = False) -> list[str]:
     return lines
 
 
+def line_break_count(text: str) -> int:
+    """How many lines ``text`` ends, counting as :func:`source_lines` (and LSP positions) do."""
+    return len(_LINE_BREAK.findall(text))
+
+
 def parse_module(source: str) -> ast.Module:
     """Parse ``source``; a syntax error becomes an :class:`EntryError` naming line and column."""
     try:

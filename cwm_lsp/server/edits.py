@@ -7,11 +7,10 @@ still hold, only further down or up. Lines are 0-based, spans inclusive.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # what ends a line in LSP positions
+from cwm_lsp.entry import line_break_count
 
 
 @dataclass(frozen=True)
@@ -38,7 +37,7 @@ class TextChange:
 
     @property
     def line_delta(self) -> int:
-        return len(_LINE_BREAK.findall(self.text)) - (self.end_line - self.start_line)
+        return line_break_count(self.text) - (self.end_line - self.start_line)
 
 
 def span_after_change(span: LineSpan, change: TextChange) -> LineSpan | None:
