@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -116,6 +117,26 @@ def run(
     return native.attention(q, k, v, start, window)
 
 
+@contextmanager
+def split_query() -> Iterator[None]:
+    """avx512-bf16 with float32-accurate scores (query split hi + lo) for the block, then the
+    default (query rounded to bf16) again."""
+    native.set_round_query(False)
+    try:
+        yield
+    finally:
+        native.set_round_query(True)
+
+
+@contextmanager
+def forced_path(name: str) -> Iterator[None]:
+    native.set_path(name)
+    try:
+        yield
+    finally:
+        native.set_path("auto")
+
+
 Case = tuple[int, int, int, int, int, int, "int | None"]
 Problem = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -151,12 +172,10 @@ def test_attention_matches_naive(path: str, case: Case, dtype: torch.dtype) -> N
     start, window = case[5], case[6]
     q, k_cache, v_cache, expected = problem(case, dtype)
     if path == "avx512-bf16":
-        native.set_round_query(False)  # exact scores; the rounded query is tested below
-    try:
+        with split_query():  # exact scores; the rounded query is tested below
+            got = run(path, q, k_cache, v_cache, start, window)
+    else:
         got = run(path, q, k_cache, v_cache, start, window)
-    finally:
-        if path == "avx512-bf16":
-            native.set_round_query(True)
     assert got.dtype == torch.float32 and got.shape == q.shape
     atol = BF16_ATOL if path == "avx512-bf16" and dtype == torch.bfloat16 else ATOL
     assert torch.allclose(got.double(), expected, atol=atol, rtol=0), (
@@ -185,12 +204,9 @@ def test_rounded_query_is_attention_of_bf16_query(case: Case) -> None:
     start, window = case[5], case[6]
     q, k_cache, v_cache, _ = problem(case, torch.bfloat16)
     expected = bf16_query_problem(case)[3]
-    native.set_path("avx512-bf16")
-    try:
+    with forced_path("avx512-bf16"):
         assert native.round_query()
         got = native.attention(q, k_cache, v_cache, start, window)
-    finally:
-        native.set_path("auto")
     assert torch.allclose(got.double(), expected, atol=BF16_ATOL, rtol=0), (
         (got.double() - expected).abs().max()
     )
@@ -208,13 +224,8 @@ def test_bf16_path_error_is_bounded_by_weight_rounding() -> None:
     for scale in (1.0, 4.0):
         q = torch.randn(1, n_kv * group, dim, generator=gen) * scale
         expected = naive_attention(q, keys, values, length - 1, None)
-        native.set_path("avx512-bf16")
-        native.set_round_query(False)
-        try:
+        with forced_path("avx512-bf16"), split_query():
             got = native.attention(q, keys, values, length - 1, None).double()
-        finally:
-            native.set_round_query(True)
-            native.set_path("auto")
         spread = (values.double().abs().amax() + expected.abs().amax()).item()
         assert (got - expected).abs().max().item() <= 2**-9 * spread
 
