@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
+from cwm_lsp.lines import source_lines
+
 START_MARKER = "# << START_OF_TRACE"
 HARNESS_NAMES = ("main", "_prophecy_main")
 
@@ -140,26 +142,6 @@ class HarnessContext:
 
 
 # --------------------------------------------------------------------------- parsing
-
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-
-
-def source_lines(source: str, *, keepends: bool = False) -> list[str]:
-    """The lines of ``source`` as Python numbers them: only ``\\n``, ``\\r\\n`` and ``\\r`` end
-    a line (``str.splitlines`` also splits at form feeds and U+2028, which Python does not)."""
-    if not source:
-        return []
-    if keepends:
-        return re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", source)
-    lines = _LINE_BREAK.split(source)
-    if lines[-1] == "":
-        lines.pop()
-    return lines
-
-
-def line_break_count(text: str) -> int:
-    """How many lines ``text`` ends, counting as :func:`source_lines` (and LSP positions) do."""
-    return len(_LINE_BREAK.findall(text))
 
 
 def parse_module(source: str) -> ast.Module:

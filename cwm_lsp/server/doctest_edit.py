@@ -5,7 +5,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from cwm_lsp.entry import FunctionInfo, source_lines
+from cwm_lsp.entry import FunctionInfo
+from cwm_lsp.lines import source_lines
 
 
 @dataclass(frozen=True)

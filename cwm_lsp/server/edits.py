@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cwm_lsp.entry import line_break_count
+from cwm_lsp.lines import line_break_count
 
 
 @dataclass(frozen=True)

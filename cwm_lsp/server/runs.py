@@ -16,7 +16,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from cwm_lsp.backends.base import Origin, Provenance
-from cwm_lsp.entry import FunctionInfo, source_lines
+from cwm_lsp.entry import FunctionInfo
+from cwm_lsp.lines import source_lines
 from cwm_lsp.server.edits import LineSpan, TextChange, relocate_lines, span_after_change
 from cwm_lsp.server.view import RunView
 from cwm_lsp.trace.frames import Frame

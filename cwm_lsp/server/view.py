@@ -11,7 +11,7 @@ import ast
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from cwm_lsp.entry import source_lines
+from cwm_lsp.lines import source_lines
 from cwm_lsp.trace.frames import Frame
 from cwm_lsp.trace.timeline import LineExecution, Timeline, build_timeline
 

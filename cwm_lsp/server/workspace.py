@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from lsprotocol import types
 from pygls.workspace import TextDocument, Workspace
 
-from cwm_lsp.entry import source_lines
+from cwm_lsp.lines import source_lines
 
 
 class LspTextDocument(TextDocument):

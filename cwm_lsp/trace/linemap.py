@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from cwm_lsp.lines import source_lines
 from cwm_lsp.trace.frames import Event, Frame
 from cwm_lsp.trace.resolve import Scope, assign_scopes
 
@@ -83,14 +84,6 @@ def _target_names(target: ast.expr) -> list[str]:
     return []
 
 
-def _split_lines(text: str) -> list[str]:
-    """Source lines as Python counts them (only \\n, \\r\\n and \\r end a line)."""
-    lines = re.split(r"\r\n|\r|\n", text)
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
-
-
 def _frame_text(line: str) -> str:
     return line.rstrip("\r\n")
 
@@ -99,7 +92,7 @@ class ContextIndex:
     """Line lookup and code blocks of one trace context (build once, reuse for many frames)."""
 
     def __init__(self, context: str) -> None:
-        self.lines = _split_lines(context)
+        self.lines = source_lines(context)
         self._by_text: dict[str, list[int]] = {}
         self._by_stripped: dict[str, list[int]] = {}
         for number, text in enumerate(self.lines, start=1):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from cwm_lsp.lines import source_lines
 from cwm_lsp.trace.timeline import LineExecution, Timeline, timeline_to_json
 
 __all__ = [
@@ -45,7 +46,6 @@ EXCEPTION_MARK = "⚠"
 UNKNOWN_MARK = "?"
 MAX_SERIES = 6  # longer series keep the first two values and the last one
 PART_SEPARATOR = "; "
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def relation(origin: str) -> str:
@@ -196,9 +196,7 @@ def render_text(
     ``origin_label`` (e.g. ``"predicted by CWM 32B (int8)"``) is printed as a first comment
     line when given; ``summary`` adds a last comment line with the call's result.
     """
-    lines = _LINE_BREAK.split(context_or_source)  # as Python numbers lines (not splitlines)
-    if lines[-1] == "":
-        lines.pop()
+    lines = source_lines(context_or_source)
     last = len(lines) if last_line is None else min(last_line, len(lines))
     labels = hint_labels(
         timeline, width=width, origin=origin, first_line=first_line, last_line=last

@@ -19,8 +19,8 @@ from cwm_lsp.entry import (
     list_functions,
     names_in,
     parse_call,
-    source_lines,
 )
+from cwm_lsp.lines import source_lines
 
 GOLDEN_DIR = goldens.GOLDEN_DIR
 GOLDENS = sorted(GOLDEN_DIR.glob("*.json"))
@@ -366,13 +366,6 @@ def test_doctest_lines_without_a_call_are_not_example_calls() -> None:
     )
     [call] = example_calls(source, find_function(source))
     assert (call.expression, call.setup, call.expected) == ("f(y)", ("y = 2", "y"), "2")
-
-
-def test_source_lines_split_only_where_python_does() -> None:
-    text = "a\r\nb\x0cc\u2028d\re\n"
-    assert source_lines(text) == ["a", "b\x0cc\u2028d", "e"]
-    assert source_lines(text, keepends=True) == ["a\r\n", "b\x0cc\u2028d\r", "e\n"]
-    assert source_lines("") == [] and source_lines("x") == ["x"]
 
 
 def test_form_feed_lines_keep_function_lines_and_prophecy_comments() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from cwm_lsp.entry import source_lines
+from cwm_lsp.lines import source_lines
 from cwm_lsp.server.features.base import Feature
 from cwm_lsp.server.runs import FunctionRun, RunStatus
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from lsprotocol import types
 
-from cwm_lsp.entry import source_lines
+from cwm_lsp.lines import source_lines
 from cwm_lsp.server.features.base import Feature
 from cwm_lsp.server.labels import RUNNING_LABEL, STALE_LABEL, render_lines
 from cwm_lsp.server.runs import FunctionRun, RunStatus
