@@ -78,6 +78,9 @@ class TrainConfig:
     grad_clip: float = 1.0
     bf16: bool = True
     threads: int = 2
+    # torch.compile the training forward/backward: ~1.2x tokens/s on 2 CPU threads once the
+    # first few (slow, compiling) steps are done; evaluation stays eager
+    compile: bool = False
     seed: int = 1234
     # bookkeeping
     log_every: int = 10
@@ -118,6 +121,26 @@ def hf_config(cfg: TrainConfig, tokenizer: Tokenizer) -> CwmConfig:
     config.cwm_lsp_demo_model = True
     config.cwm_lsp_model_name = MODEL_NAME
     return config
+
+
+def adopt_architecture(cfg: TrainConfig, checkpoint_dir: Path) -> TrainConfig:
+    """The model-shape fields of ``cfg`` replaced by those of a saved checkpoint's config.json,
+    so ``--init-from`` continues any checkpoint without restating its shape."""
+    saved = json.loads((checkpoint_dir / "config.json").read_text())
+    kind = {"full_attention": "full", "sliding_attention": "sliding"}
+    shape = {
+        name: saved[name]
+        for name in (
+            "hidden_size",
+            "intermediate_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "num_key_value_heads",
+            "head_dim",
+            "sliding_window",
+        )
+    }
+    return dataclasses.replace(cfg, **shape, layer_types=[kind[t] for t in saved["layer_types"]])
 
 
 # --- data -------------------------------------------------------------------------------------
@@ -238,7 +261,7 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
 
 
 def batch_loss(
-    model: CwmForCausalLM, batch: list[Example], pad_id: int, bf16: bool
+    model: torch.nn.Module, batch: list[Example], pad_id: int, bf16: bool
 ) -> tuple[torch.Tensor, int]:
     ids, labels = collate(batch, pad_id)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -328,6 +351,7 @@ def train(
     n_params = sum(p.numel() for p in model.parameters())
     print(f"{n_params / 1e6:.2f}M parameters", flush=True)
     stream = BatchStream(train_examples, cfg, cfg.seed + step)
+    forward = torch.compile(model, dynamic=True) if cfg.compile else model
     last_save = time.time()
     tokens_seen, started = 0, time.time()
     metrics: dict[str, float] = {}
@@ -352,7 +376,7 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = lr
         batch = stream.next(progress)
-        loss, _ = batch_loss(model, batch, pad_id, cfg.bf16)
+        loss, _ = batch_loss(forward, batch, pad_id, cfg.bf16)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -413,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     cfg = parse_overrides(TrainConfig(), args.set)
+    if args.init_from is not None:
+        cfg = adopt_architecture(cfg, args.init_from)
     result = train(cfg, args.corpus, args.tokenizer, args.out, args.init_from)
     print(f"done {json.dumps(result)}", flush=True)
     return 0

@@ -27,12 +27,12 @@ TINY = [
 ]
 
 
-def run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+def run(script: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(RECIPE / script), *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
 
@@ -93,6 +93,48 @@ def test_tokenizer_then_two_training_steps_then_resume(tmp_path: Path) -> None:
     assert second.returncode == 0, second.stderr[-2000:]
     assert "resumed from" in second.stdout and "at step 2" in second.stdout
     assert "step 3 loss" in second.stdout and "step 1 loss" not in second.stdout
+
+
+def test_init_from_adopts_the_checkpoints_shape_and_compiled_training_runs(
+    tmp_path: Path,
+) -> None:
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus)
+    assert (
+        run(
+            "tokenizer.py",
+            "--corpus",
+            str(corpus / "train.jsonl"),
+            "--out",
+            str(tmp_path / "tok" / "tokenizer.model"),
+            "--ranks",
+            "320",
+        ).returncode
+        == 0
+    )
+    base = ["--corpus", str(corpus), "--tokenizer", str(tmp_path / "tok")]
+    sets = [f"--set={item}" for item in TINY]
+    first = run("train.py", *base, "--out", str(tmp_path / "a"), *sets, "--set=max_steps=1")
+    assert first.returncode == 0, first.stderr[-2000:]
+
+    # only training settings: the model shape (hidden 32, head_dim 8) comes from the checkpoint
+    training_only = [s for s in sets if "size" not in s and "head" not in s and "window" not in s]
+    second = run(
+        "train.py",
+        *base,
+        "--out",
+        str(tmp_path / "b"),
+        "--init-from",
+        str(tmp_path / "a" / "best"),
+        *training_only,
+        "--set=max_steps=2",
+        "--set=compile=true",
+        timeout=400,  # torch.compile's first steps take a while on a busy CPU
+    )
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "initialized from" in second.stdout and "step 2 loss" in second.stdout
+    config = json.loads((tmp_path / "b" / "best" / "config.json").read_text())
+    assert (config["hidden_size"], config["head_dim"], config["sliding_window"]) == (32, 8, 16)
 
 
 def test_unknown_setting_is_a_clear_error(tmp_path: Path) -> None:
