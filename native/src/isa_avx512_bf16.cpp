@@ -22,6 +22,7 @@
 
 #include "kernels.h"
 #include "simd.h"
+#include "tile_plan.h"
 
 namespace {
 
@@ -365,12 +366,11 @@ void attention_decode(const AttentionArgs& a) {
 
 
 // ---------------------------------------------------------------------------------------------
-// Prefill / chunk: tiles of query rows (t, g) of one kv group against tiles of kKeyTile keys,
-// online softmax; key tiles wholly outside the causal window are skipped (as in kernels_impl.h).
-// Per key tile, K is packed transposed in head_dim pairs (lanes = keys) and V interleaved in key
-// pairs (lanes = head_dim, permuted as in decode) once, then shared by all rows of the tile.
+// Prefill / chunk: the task plan of tile_plan.h (shared with kernels_impl.h). Per key tile, K is
+// packed transposed in head_dim pairs (lanes = keys) and V interleaved in key pairs (lanes =
+// head_dim, permuted as in decode) once, then shared by all rows of the tile.
 
-constexpr int64_t kKeyTile = 64;
+static_assert(kKeyTile == 64, "qk_tile covers a key tile as 4 x 16 lanes");
 constexpr int64_t kTileRows = 384;  // query rows (positions x group heads) per prefill tile
 
 inline uint32_t load_u32(const uint16_t* p) {
@@ -441,12 +441,9 @@ inline void pv_rows(int64_t rows, const uint16_t* vi, int64_t npairs, int64_t D,
 }
 
 void attention_tiled(const AttentionArgs& a) {
-    const int64_t T = a.T, H = a.H, Hkv = a.Hkv, C = a.C, D = a.D, G = H / Hkv;
-    const int64_t win = a.window;
-    const int64_t tq = min64(T, max64(8, kTileRows / G));  // query positions per tile
-    const int64_t R = tq * G;                         // rows per tile: row = t * G + g
-    const int64_t nqt = (T + tq - 1) / tq;
-    const int64_t tasks = Hkv * nqt;
+    const int64_t T = a.T, H = a.H, C = a.C, D = a.D;
+    const TilePlan plan = plan_tiles(a, kTileRows);
+    const int64_t G = plan.G, R = plan.R;
     const uint16_t* K = static_cast<const uint16_t*>(a.k);
     const uint16_t* V = static_cast<const uint16_t*>(a.v);
     const float qscale = kLog2e / __builtin_sqrtf(static_cast<float>(D));
@@ -455,33 +452,25 @@ void attention_tiled(const AttentionArgs& a) {
     const bool split = split_query(a.q, T * H * D, 1.0f, qh.p, ql.p) && !a.round_query;
     if (split) split_query(a.q, T * H * D, qscale, qh.p, ql.p);
     const float sscale = split ? 1.0f : qscale;
-    const double span = win > 0 ? min64(win, a.start_pos + T) : a.start_pos + T;
 
-#pragma omp parallel if (2.0 * T * H * span * D >= double(1 << 20))
+#pragma omp parallel if (plan.work >= double(1 << 20))
     {
         Buf<uint16_t> Qh(R * D), Ql(R * D), P16(R * kKeyTile), Vi(kKeyTile * D);
         Buf<uint32_t> Kt(D / 2 * kKeyTile);
         Buf<float> O(R * D), S(R * kKeyTile), mrow(R), lrow(R), shift(R), psum(R);
         const uint16_t* vr[kKeyTile];
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t task = 0; task < tasks; ++task) {
-            // Later query tiles see more keys: hand them out first.
-            const int64_t hk = task % Hkv, qt = nqt - 1 - task / Hkv;
-            const int64_t t0 = qt * tq, nt = min64(tq, T - t0), rows = nt * G;
-            const int64_t i_first = a.start_pos + t0, i_last = i_first + nt - 1;
-            for (int64_t t = 0; t < nt; ++t) {
-                const int64_t src = ((t0 + t) * H + hk * G) * D;
+        for (int64_t task = 0; task < plan.tasks; ++task) {
+            const QueryTile qt = query_tile(a, plan, task);
+            const int64_t hk = qt.hk, rows = qt.rows;
+            for (int64_t t = 0; t < qt.nt; ++t) {
+                const int64_t src = ((qt.t0 + t) * H + hk * G) * D;
                 std::memcpy(Qh.p + t * G * D, qh.p + src, G * D * sizeof(uint16_t));
                 std::memcpy(Ql.p + t * G * D, ql.p + src, G * D * sizeof(uint16_t));
             }
-            for (int64_t i = 0; i < rows * D; ++i) O.p[i] = 0.0f;
-            for (int64_t r = 0; r < rows; ++r) {
-                mrow.p[r] = kNegInf;
-                lrow.p[r] = 0.0f;
-            }
-            const int64_t klo = win > 0 ? max64(0, i_first - win + 1) : 0;
-            for (int64_t kt0 = klo; kt0 <= i_last; kt0 += kKeyTile) {
-                const int64_t nk = min64(kKeyTile, i_last + 1 - kt0);
+            reset_rows(rows, D, O.p, mrow.p, lrow.p);
+            for (int64_t kt0 = qt.klo; kt0 <= qt.i_last; kt0 += kKeyTile) {
+                const int64_t nk = qt.keys(kt0);
                 int64_t slot = kt0 % C;
                 for (int64_t c = 0; c < kKeyTile; ++c) {
                     const uint16_t* kr = zero_row.p;
@@ -502,19 +491,12 @@ void attention_tiled(const AttentionArgs& a) {
                     }
                 if (split) qk_rows<true>(rows, Qh.p, Ql.p, D, Kt.p, S.p);
                 else qk_rows<false>(rows, Qh.p, Ql.p, D, Kt.p, S.p);
-                // Every key of the tile is visible to every query: no per-element mask.
-                const bool full = kt0 + kKeyTile - 1 <= i_first && (win <= 0 || kt0 > i_last - win);
+                const bool full = qt.full(kt0);
                 // Scores are in log2 units once multiplied by sscale (folded into max and exp).
                 const __m512 vss = _mm512_set1_ps(sscale);
                 for (int64_t r = 0; r < rows; ++r) {
                     float* s = S.p + r * kKeyTile;
-                    if (!full) {
-                        const int64_t i = i_first + r / G;
-                        for (int64_t c = 0; c < kKeyTile; ++c) {
-                            const int64_t j = kt0 + c;
-                            if (c >= nk || j > i || (win > 0 && j <= i - win)) s[c] = kNegInf;
-                        }
-                    }
+                    if (!full) qt.mask(s, r, kt0, nk);
                     uint16_t* p = P16.p + r * kKeyTile;
                     __m512 vm = _mm512_set1_ps(kNegInf);
                     for (int64_t c = 0; c < kKeyTile; c += 16) vm = _mm512_max_ps(vm, _mm512_loadu_ps(s + c));
@@ -560,14 +542,7 @@ void attention_tiled(const AttentionArgs& a) {
                 }
                 pv_rows(rows, Vi.p, npairs, D, P16.p, O.p);
             }
-            for (int64_t t = 0; t < nt; ++t)
-                for (int64_t g = 0; g < G; ++g) {
-                    const int64_t r = t * G + g;
-                    const float inv = lrow.p[r] > 0.0f ? 1.0f / lrow.p[r] : 0.0f;
-                    float* dst = a.out + ((t0 + t) * H + hk * G + g) * D;
-                    const float* src = O.p + r * D;
-                    for (int64_t d = 0; d < D; ++d) dst[unpermute(d)] = src[d] * inv;
-                }
+            store_rows(a, qt, O.p, lrow.p, [](int64_t d) { return unpermute(d); });
         }
     }
 }

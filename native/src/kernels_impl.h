@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "kernels.h"
+#include "tile_plan.h"
 
 namespace {
 
@@ -247,10 +248,9 @@ void attention_decode(const AttentionArgs& a) {
 
 // ---------------------------------------------------------------------------------------------
 // Prefill / chunk: tiles of query positions (all G heads of a kv group together) against tiles
-// of keys, online softmax. Key tiles wholly outside the causal window are never visited, so a
-// sliding layer costs O(T * window).
+// of keys, online softmax; the task plan is in tile_plan.h.
 
-constexpr int64_t kKeyTile = 64;  // multiple of 2 * W for every ISA
+constexpr int64_t kTileRows = 192;  // query rows (positions x group heads) per tile
 
 // S[r][c] = Q[r] . K[c] for MR rows, kKeyTile columns; Kt is the key tile transposed [D][64].
 template <int MR>
@@ -311,42 +311,31 @@ inline void pv_rows(const float* P, int64_t nk, const float* Vt, int64_t D, floa
 
 template <typename KT>
 void attention_tiled(const AttentionArgs& a) {
-    const int64_t T = a.T, H = a.H, Hkv = a.Hkv, C = a.C, D = a.D, G = H / Hkv;
-    const int64_t win = a.window;
-    const int64_t tq = min64(T, max64(8, 192 / G));  // query positions per tile
-    const int64_t R = tq * G;                         // rows per tile: row = t * G + g
-    const int64_t nqt = (T + tq - 1) / tq;
-    const int64_t tasks = Hkv * nqt;
+    const int64_t H = a.H, C = a.C, D = a.D;
+    const TilePlan plan = plan_tiles(a, kTileRows);
+    const int64_t G = plan.G, R = plan.R;
     const KT* K = static_cast<const KT*>(a.k);
     const KT* V = static_cast<const KT*>(a.v);
     const float qscale = kLog2e / __builtin_sqrtf(static_cast<float>(D));
     constexpr int MR = 4;
-    const double span = win > 0 ? min64(win, a.start_pos + T) : a.start_pos + T;
 
-#pragma omp parallel if (worth_parallel(2.0 * T * H * span * D))
+#pragma omp parallel if (worth_parallel(plan.work))
     {
         Scratch Q(R * D), O(R * D), S(R * kKeyTile), Kt(D * kKeyTile), Vt(kKeyTile * D);
         Scratch mrow(R), lrow(R);
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t task = 0; task < tasks; ++task) {
-            // Later query tiles see more keys: hand them out first.
-            const int64_t hk = task % Hkv, qt = nqt - 1 - task / Hkv;
-            const int64_t t0 = qt * tq, nt = min64(tq, T - t0), rows = nt * G;
-            const int64_t i_first = a.start_pos + t0, i_last = i_first + nt - 1;
-            for (int64_t t = 0; t < nt; ++t)
+        for (int64_t task = 0; task < plan.tasks; ++task) {
+            const QueryTile qt = query_tile(a, plan, task);
+            const int64_t hk = qt.hk, rows = qt.rows;
+            for (int64_t t = 0; t < qt.nt; ++t)
                 for (int64_t g = 0; g < G; ++g) {
-                    const float* src = a.q + ((t0 + t) * H + hk * G + g) * D;
+                    const float* src = a.q + ((qt.t0 + t) * H + hk * G + g) * D;
                     float* dst = Q.p + (t * G + g) * D;
                     for (int64_t d = 0; d < D; ++d) dst[d] = src[d] * qscale;
                 }
-            for (int64_t i = 0; i < rows * D; ++i) O.p[i] = 0.0f;
-            for (int64_t r = 0; r < rows; ++r) {
-                mrow.p[r] = kNegInf;
-                lrow.p[r] = 0.0f;
-            }
-            const int64_t klo = win > 0 ? max64(0, i_first - win + 1) : 0;
-            for (int64_t kt0 = klo; kt0 <= i_last; kt0 += kKeyTile) {
-                const int64_t nk = min64(kKeyTile, i_last + 1 - kt0);
+            reset_rows(rows, D, O.p, mrow.p, lrow.p);
+            for (int64_t kt0 = qt.klo; kt0 <= qt.i_last; kt0 += kKeyTile) {
+                const int64_t nk = qt.keys(kt0);
                 // Pack the key tile transposed and the value tile, both float32, zero padded.
                 int64_t slot = kt0 % C;
                 for (int64_t c = 0; c < kKeyTile; ++c) {
@@ -364,17 +353,10 @@ void attention_tiled(const AttentionArgs& a) {
                 int64_t r = 0;
                 for (; r + MR <= rows; r += MR) qk_rows<MR>(Q.p + r * D, D, Kt.p, S.p + r * kKeyTile);
                 for (; r < rows; ++r) qk_rows<1>(Q.p + r * D, D, Kt.p, S.p + r * kKeyTile);
-                // Every key of the tile is visible to every query: no per-element mask.
-                const bool full = kt0 + kKeyTile - 1 <= i_first && (win <= 0 || kt0 > i_last - win);
+                const bool full = qt.full(kt0);
                 for (r = 0; r < rows; ++r) {
                     float* s = S.p + r * kKeyTile;
-                    if (!full) {
-                        const int64_t i = i_first + r / G;
-                        for (int64_t c = 0; c < kKeyTile; ++c) {
-                            const int64_t j = kt0 + c;
-                            if (c >= nk || j > i || (win > 0 && j <= i - win)) s[c] = kNegInf;
-                        }
-                    }
+                    if (!full) qt.mask(s, r, kt0, nk);
                     const float mx = row_max(s, kKeyTile);
                     const float mnew = maxf(mrow.p[r], mx);
                     if (mnew == kNegInf) {
@@ -394,14 +376,7 @@ void attention_tiled(const AttentionArgs& a) {
                 for (r = 0; r + MR <= rows; r += MR) pv_rows<MR>(S.p + r * kKeyTile, nk, Vt.p, D, O.p + r * D);
                 for (; r < rows; ++r) pv_rows<1>(S.p + r * kKeyTile, nk, Vt.p, D, O.p + r * D);
             }
-            for (int64_t t = 0; t < nt; ++t)
-                for (int64_t g = 0; g < G; ++g) {
-                    const int64_t r = t * G + g;
-                    const float inv = lrow.p[r] > 0.0f ? 1.0f / lrow.p[r] : 0.0f;
-                    float* dst = a.out + ((t0 + t) * H + hk * G + g) * D;
-                    const float* src = O.p + r * D;
-                    for (int64_t d = 0; d < D; ++d) dst[d] = src[d] * inv;
-                }
+            store_rows(a, qt, O.p, lrow.p, [](int64_t d) { return d; });
         }
     }
 }

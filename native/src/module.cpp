@@ -167,6 +167,14 @@ nb::dlpack::dtype bf16_dtype() {
 
 // ---- operations --------------------------------------------------------------------------------
 
+// Zero-fills out [M, N] and returns true when K == 0: every output is then an empty sum, which
+// the kernels' gemm_panels would instead copy from accumulators it never wrote.
+bool empty_sum(Array& out, int64_t M, int64_t N, int64_t K) {
+    if (K != 0) return false;
+    std::fill_n(static_cast<float*>(out.data()), M * N, 0.0f);
+    return true;
+}
+
 void attention(Array q, Array k, Array v, Array out, int64_t start_pos, int64_t window) {
     check(q, "q", 3, nb::dtype<float>(), "float32");
     check(out, "out", 3, nb::dtype<float>(), "float32");
@@ -210,11 +218,7 @@ void int8_linear(Array x, Array w, Array scales, Array out) {
     if (dim(w, 1) != K) fail("qweight must be [N, K] with K = x.shape[1]");
     if (dim(scales, 0) != N) fail("scales must be [N]");
     if (dim(out, 0) != M || dim(out, 1) != N) fail("out must be [M, N]");
-    if (M == 0 || N == 0) return;
-    if (K == 0) {  // an empty sum; gemm_panels would copy out accumulators it never wrote
-        std::fill_n(static_cast<float*>(out.data()), M * N, 0.0f);
-        return;
-    }
+    if (M == 0 || N == 0 || empty_sum(out, M, N, K)) return;
     cwm::Int8Args a{static_cast<const float*>(x.data()), static_cast<const int8_t*>(w.data()),
                     static_cast<const float*>(scales.data()), static_cast<float*>(out.data()), M, N, K};
     nb::gil_scoped_release release;
@@ -239,11 +243,7 @@ void int4_linear(Array x, Array w, Array scales, Array zeros, int64_t group_size
     if (dim(scales, 0) != N || dim(scales, 1) != ng) fail("scales must be [N, K // group_size]");
     if (dim(zeros, 0) != N || dim(zeros, 1) != ng) fail("zeros must be [N, K // group_size]");
     if (dim(out, 0) != M || dim(out, 1) != N) fail("out must be [M, N]");
-    if (M == 0 || N == 0) return;
-    if (K == 0) {  // as in int8_linear
-        std::fill_n(static_cast<float*>(out.data()), M * N, 0.0f);
-        return;
-    }
+    if (M == 0 || N == 0 || empty_sum(out, M, N, K)) return;
     cwm::Int4Args a{static_cast<const float*>(x.data()), static_cast<const uint8_t*>(w.data()),
                     static_cast<const float*>(scales.data()), static_cast<const uint8_t*>(zeros.data()),
                     static_cast<float*>(out.data()), M, N, K, group_size};
