@@ -55,19 +55,22 @@ def write_corpus(directory: Path) -> None:
     (directory / "heldout.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[8:]))
 
 
-def test_tokenizer_then_two_training_steps_then_resume(tmp_path: Path) -> None:
+def corpus_and_tokenizer(tmp_path: Path) -> Path:
+    """A tiny corpus in tmp_path/corpus and a 320-rank tokenizer trained on it in tmp_path/tok."""
     corpus = tmp_path / "corpus"
     write_corpus(corpus)
     tok = run(
         "tokenizer.py",
-        "--corpus",
-        str(corpus / "train.jsonl"),
-        "--out",
-        str(tmp_path / "tok" / "tokenizer.model"),
-        "--ranks",
-        "320",
+        *("--corpus", str(corpus / "train.jsonl")),
+        *("--out", str(tmp_path / "tok" / "tokenizer.model")),
+        *("--ranks", "320"),
     )
     assert tok.returncode == 0, tok.stderr
+    return corpus
+
+
+def test_tokenizer_then_two_training_steps_then_resume(tmp_path: Path) -> None:
+    corpus = corpus_and_tokenizer(tmp_path)
 
     out = tmp_path / "run"
     args = ["--corpus", str(corpus), "--tokenizer", str(tmp_path / "tok"), "--out", str(out)]
@@ -98,20 +101,7 @@ def test_tokenizer_then_two_training_steps_then_resume(tmp_path: Path) -> None:
 def test_init_from_adopts_the_checkpoints_shape_and_compiled_training_runs(
     tmp_path: Path,
 ) -> None:
-    corpus = tmp_path / "corpus"
-    write_corpus(corpus)
-    assert (
-        run(
-            "tokenizer.py",
-            "--corpus",
-            str(corpus / "train.jsonl"),
-            "--out",
-            str(tmp_path / "tok" / "tokenizer.model"),
-            "--ranks",
-            "320",
-        ).returncode
-        == 0
-    )
+    corpus = corpus_and_tokenizer(tmp_path)
     base = ["--corpus", str(corpus), "--tokenizer", str(tmp_path / "tok")]
     sets = [f"--set={item}" for item in TINY]
     first = run("train.py", *base, "--out", str(tmp_path / "a"), *sets, "--set=max_steps=1")
