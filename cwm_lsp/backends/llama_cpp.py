@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from cwm_lsp.backends.assembly import GeneratedTrace
 from cwm_lsp.backends.base import (
     BackendError,
     CancelToken,
@@ -35,7 +36,6 @@ from cwm_lsp.backends.base import (
 )
 from cwm_lsp.runtime.tokenizer import Tokenizer
 from cwm_lsp.trace import tokens as trace_tokens
-from cwm_lsp.trace.parser import TraceStreamParser
 
 DEFAULT_MAX_FRAMES = 10_000
 DEFAULT_MAX_CONTEXT = 16_384
@@ -236,41 +236,24 @@ class LlamaCppPredictor:
             step_over_depth=(2 if request.harness else 1) if request.step_over else None,
             cancel=cancel,
         )
-        parser = TraceStreamParser()
-        pieces: list[str] = []
+        trace = GeneratedTrace(on_frame, started, context="the llama.cpp context")
         for frame_ids in generator.frames(prompt):
-            text = tokenizer.decode(frame_ids)
-            pieces.append(text)
-            for frame in parser.feed(text):
-                if on_frame is not None:
-                    on_frame(frame)
-        if generator.stopped_by == "cancelled":
-            raise PredictionCancelled("prediction cancelled")
-        if generator.finished:
-            pieces.append(trace_tokens.END_OF_TEXT)
-            parser.feed(trace_tokens.END_OF_TEXT)
-        parsed = parser.close()
-        problems = [str(problem) for problem in parsed.problems]
-        limit = _limit_message(generator.stopped_by, len(parsed.frames))
-        if limit:
-            problems.append(limit)
+            trace.feed(tokenizer.decode(frame_ids))
+        warnings = []
         total = len(prompt) + generator.tokens_generated
         window = self.summary.window
         if window is not None and total > window:
-            problems.append(
+            warnings.append(
                 f"prompt + trace are {total} tokens, more than CWM's {window}-token sliding "
                 "window: llama.cpp attends to all of them in every layer, so this prediction may "
                 "differ from CWM's (use --backend native or a vLLM server for long traces)"
             )
-        return PredictionResult(
-            frames=parsed.frames,
-            trace_text="".join(pieces),
+        return trace.result(
             provenance=self.provenance(),
+            stopped_by=generator.stopped_by,
             finished=generator.finished,
-            problems=problems,
-            limit=limit,
             tokens_generated=generator.tokens_generated,
-            seconds=time.monotonic() - started,
+            warnings=warnings,
         )
 
 
@@ -349,16 +332,6 @@ class _FrameGenerator:
                 self.stopped_by = "max_tokens"
                 return
         self.stopped_by = "max_frames"
-
-
-def _limit_message(stopped_by: str | None, frames: int) -> str | None:
-    if stopped_by == "max_frames":
-        return f"stopped after {frames} frames (the frame limit)"
-    if stopped_by == "max_tokens":
-        return "stopped: the llama.cpp context (or a frame's token limit) is full"
-    if stopped_by == "stop_token":
-        return "the model ended the trace with a chat stop token"
-    return None
 
 
 def llama_cpp_logits(

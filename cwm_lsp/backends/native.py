@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+from cwm_lsp.backends.assembly import GeneratedTrace
 from cwm_lsp.backends.base import (
     BackendError,
     CancelToken,
@@ -26,8 +27,6 @@ from cwm_lsp.runtime import DEMO_MODEL_LABEL, ConfigError, CwmConfig, LoadedMode
 from cwm_lsp.runtime.generate import Sampling, Session, TraceGenerator, TraceIds
 from cwm_lsp.runtime.tokenizer import TokenizerError
 from cwm_lsp.runtime.weights import WeightsError, read_quantization
-from cwm_lsp.trace import tokens
-from cwm_lsp.trace.parser import TraceStreamParser
 
 DEFAULT_MAX_FRAMES = 10_000
 # Greedy predictions draft up to this many tokens from earlier frames (prompt lookup) and verify
@@ -159,42 +158,13 @@ class NativePredictor:
             cancel=cancel,
             lookahead=self.lookahead,
         )
-        parser = TraceStreamParser()
-        pieces: list[str] = []
+        trace = GeneratedTrace(on_frame, started, context="the model's context")
         for frame_tokens in generator.frames(prompt):
-            text = tokenizer.decode(frame_tokens.ids)
-            pieces.append(text)
-            for frame in parser.feed(text):
-                if on_frame is not None:
-                    on_frame(frame)
+            trace.feed(tokenizer.decode(frame_tokens.ids))
         outcome = generator.outcome
-        if outcome.stopped_by == "cancelled":
-            raise PredictionCancelled("prediction cancelled")
-        if outcome.finished:
-            pieces.append(tokens.END_OF_TEXT)
-            parser.feed(tokens.END_OF_TEXT)
-        parsed = parser.close()
-        problems = [str(problem) for problem in parsed.problems]
-        limit = _limit_message(outcome.stopped_by, len(parsed.frames))
-        if limit:
-            problems.append(limit)
-        return PredictionResult(
-            frames=parsed.frames,
-            trace_text="".join(pieces),
+        return trace.result(
             provenance=self.provenance(),
+            stopped_by=outcome.stopped_by,
             finished=outcome.finished,
-            problems=problems,
-            limit=limit,
             tokens_generated=outcome.tokens_generated,
-            seconds=time.monotonic() - started,
         )
-
-
-def _limit_message(stopped_by: str | None, frames: int) -> str | None:
-    if stopped_by == "max_frames":
-        return f"stopped after {frames} frames (the frame limit)"
-    if stopped_by == "max_tokens":
-        return "stopped: the model's context length (or a frame's token limit) was reached"
-    if stopped_by == "stop_token":
-        return "the model ended the trace with a chat stop token"
-    return None

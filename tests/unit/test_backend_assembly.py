@@ -1,0 +1,78 @@
+"""GeneratedTrace: frame texts from a local model become a PredictionResult."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from goldens import GOLDEN_FILES
+
+from cwm_lsp.backends.assembly import GeneratedTrace
+from cwm_lsp.backends.base import Origin, PredictionCancelled, Provenance
+from cwm_lsp.trace import tokens
+from cwm_lsp.trace.frames import Frame
+
+PROVENANCE = Provenance(origin=Origin.PREDICTED, backend="native", model="test")
+
+
+def golden_frame_texts() -> tuple[list[str], int]:
+    """A golden trace cut into the per-frame texts a generator yields (no end-of-text)."""
+    golden = json.loads(GOLDEN_FILES[0].read_text())
+    text = golden["trace_text"]
+    assert text.endswith(tokens.END_OF_TEXT)
+    body = text[: -len(tokens.END_OF_TEXT)]
+    parts = body.split(tokens.FRAME_SEP)
+    assert parts[-1] == ""  # every frame ends with the separator
+    return [part + tokens.FRAME_SEP for part in parts[:-1]], len(golden["frames"])
+
+
+def test_finished_trace_reports_every_frame_and_ends_with_end_of_text() -> None:
+    texts, frame_count = golden_frame_texts()
+    seen: list[Frame] = []
+    trace = GeneratedTrace(seen.append, time.monotonic(), context="the model's context")
+    for text in texts:
+        trace.feed(text)
+    result = trace.result(
+        provenance=PROVENANCE, stopped_by=None, finished=True, tokens_generated=42
+    )
+    assert len(result.frames) == frame_count == len(seen)
+    assert result.trace_text == json.loads(GOLDEN_FILES[0].read_text())["trace_text"]
+    assert result.finished and result.limit is None and result.problems == []
+    assert result.tokens_generated == 42 and result.provenance is PROVENANCE
+
+
+def test_limits_and_warnings_are_reported_in_order() -> None:
+    texts, _ = golden_frame_texts()
+    trace = GeneratedTrace(None, time.monotonic(), context="the llama.cpp context")
+    for text in texts[:3]:
+        trace.feed(text)
+    result = trace.result(
+        provenance=PROVENANCE,
+        stopped_by="max_tokens",
+        finished=False,
+        tokens_generated=7,
+        warnings=["past the window"],
+    )
+    assert result.limit == "stopped: the llama.cpp context (or a frame's token limit) is full"
+    assert result.problems[-2:] == [result.limit, "past the window"]
+    assert not result.finished and not result.trace_text.endswith(tokens.END_OF_TEXT)
+
+
+def test_frame_limit_names_the_frame_count() -> None:
+    texts, _ = golden_frame_texts()
+    trace = GeneratedTrace(None, time.monotonic(), context="the model's context")
+    for text in texts[:2]:
+        trace.feed(text)
+    result = trace.result(
+        provenance=PROVENANCE, stopped_by="max_frames", finished=False, tokens_generated=3
+    )
+    assert result.limit == f"stopped after {len(result.frames)} frames (the frame limit)"
+
+
+def test_cancelled_generation_raises() -> None:
+    trace = GeneratedTrace(None, time.monotonic(), context="the model's context")
+    with pytest.raises(PredictionCancelled):
+        trace.result(
+            provenance=PROVENANCE, stopped_by="cancelled", finished=False, tokens_generated=0
+        )
