@@ -27,6 +27,14 @@ def golden_frame_texts() -> tuple[list[str], int]:
     return [part + tokens.FRAME_SEP for part in parts[:-1]], len(golden["frames"])
 
 
+def first_frames_of_a_golden(count: int, *, context: str) -> GeneratedTrace:
+    """A generation that produced a golden trace's first ``count`` frames and then stopped."""
+    trace = GeneratedTrace(None, time.monotonic(), context=context)
+    for text in golden_frame_texts()[0][:count]:
+        trace.feed(text)
+    return trace
+
+
 def test_finished_trace_reports_every_frame_and_ends_with_end_of_text() -> None:
     texts, frame_count = golden_frame_texts()
     seen: list[Frame] = []
@@ -43,10 +51,7 @@ def test_finished_trace_reports_every_frame_and_ends_with_end_of_text() -> None:
 
 
 def test_limits_and_warnings_are_reported_in_order() -> None:
-    texts, _ = golden_frame_texts()
-    trace = GeneratedTrace(None, time.monotonic(), context="the llama.cpp context")
-    for text in texts[:3]:
-        trace.feed(text)
+    trace = first_frames_of_a_golden(3, context="the llama.cpp context")
     result = trace.result(
         provenance=PROVENANCE,
         stopped_by="max_tokens",
@@ -60,10 +65,7 @@ def test_limits_and_warnings_are_reported_in_order() -> None:
 
 
 def test_frame_limit_names_the_frame_count() -> None:
-    texts, _ = golden_frame_texts()
-    trace = GeneratedTrace(None, time.monotonic(), context="the model's context")
-    for text in texts[:2]:
-        trace.feed(text)
+    trace = first_frames_of_a_golden(2, context="the model's context")
     result = trace.result(
         provenance=PROVENANCE, stopped_by="max_frames", finished=False, tokens_generated=3
     )
