@@ -43,11 +43,13 @@ class GeneratedTrace:
         stopped_by: str | None,
         finished: bool,
         tokens_generated: int,
+        limit: str | None = None,
         warnings: Sequence[str] = (),
     ) -> PredictionResult:
         """The prediction once generation ended; raises PredictionCancelled if it was cancelled.
 
-        ``warnings`` follow the parse problems and the limit message in ``problems``."""
+        ``limit`` is a stop the caller worded itself (a server's reason); otherwise it follows
+        from ``stopped_by``. ``warnings`` follow the parse problems and the limit in ``problems``."""
         if stopped_by == "cancelled":
             raise PredictionCancelled("prediction cancelled")
         if finished:
@@ -55,7 +57,7 @@ class GeneratedTrace:
             self.parser.feed(tokens.END_OF_TEXT)
         parsed = self.parser.close()
         problems = [str(problem) for problem in parsed.problems]
-        limit = limit_message(stopped_by, len(parsed.frames), self.context)
+        limit = limit or limit_message(stopped_by, len(parsed.frames), self.context)
         if limit:
             problems.append(limit)
         problems.extend(warnings)

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from cwm_lsp.backends.assembly import GeneratedTrace, limit_message
 from cwm_lsp.backends.base import (
     BackendError,
     CancelToken,
@@ -45,7 +46,6 @@ from cwm_lsp.backends.base import (
     Provenance,
 )
 from cwm_lsp.trace import tokens as trace_tokens
-from cwm_lsp.trace.parser import TraceStreamParser
 
 API_KEY_ENVS = ("CWM_LSP_API_KEY", "OPENAI_API_KEY")
 TOKENIZER_ENV = "CWM_LSP_TOKENIZER"
@@ -349,9 +349,8 @@ class _Run:
         on_frame: FrameCallback | None,
         cancel: CancelToken | None,
     ) -> None:
-        self.owner, self.request, self.on_frame, self.cancel = owner, request, on_frame, cancel
-        self.frame_texts: list[str] = []
-        self.parser = TraceStreamParser()
+        self.owner, self.request, self.cancel = owner, request, cancel
+        self.trace = GeneratedTrace(on_frame, time.monotonic(), context="the server's context")
         self.depth = 0
         self.finished = False
         self.limit: str | None = None
@@ -360,7 +359,6 @@ class _Run:
         self.max_frames = min(request.max_frames, owner.max_frames)
 
     def run(self) -> PredictionResult:
-        started = time.monotonic()
         tokens = self.owner._connect(self.cancel)
         names = [*list(trace_tokens.TRACE_TOKENS), "<|eot_id|>", "<|eom_id|>"]
         prompt = self.owner._encode(
@@ -375,7 +373,7 @@ class _Run:
         force: str | None = None
         resumes = 0
         while True:
-            history = "".join(self.frame_texts) + (force or "")
+            history = "".join(self.trace.pieces) + (force or "")
             ids = prompt + self.owner._encode(tokens, list(_split_specials(history, names)))
             outcome = self._segment(ids, force)
             force = None
@@ -389,22 +387,12 @@ class _Run:
                 force = trace_tokens.RETURN_SEP
                 continue
             break
-        if self.finished:
-            self.parser.feed(trace_tokens.END_OF_TEXT)
-        parsed = self.parser.close()
-        problems = [str(p) for p in parsed.problems]
-        if self.limit:
-            problems.append(self.limit)
-        text = "".join(self.frame_texts) + (trace_tokens.END_OF_TEXT if self.finished else "")
-        return PredictionResult(
-            frames=parsed.frames,
-            trace_text=text,
+        return self.trace.result(
             provenance=self.owner.provenance(),
+            stopped_by=None,
             finished=self.finished,
-            problems=problems,
-            limit=self.limit,
             tokens_generated=self.tokens_generated,
-            seconds=time.monotonic() - started,
+            limit=self.limit,
         )
 
     def _segment(self, ids: list[int], forced: str | None) -> str:
@@ -481,10 +469,7 @@ class _Run:
 
     def _frame(self, frame_text: str) -> str | None:
         """Take one complete frame; returns a segment verdict when the stream must stop."""
-        self.frame_texts.append(frame_text)
-        for frame in self.parser.feed(frame_text):
-            if self.on_frame is not None:
-                self.on_frame(frame)
+        self.trace.feed(frame_text)
         if frame_text.startswith(trace_tokens.CALL_SEP):
             self.depth += 1
             if self.step_over_depth is not None and self.depth > self.step_over_depth:
@@ -494,8 +479,8 @@ class _Run:
             if self.depth <= 0:
                 self.finished = True
                 return "done"
-        if len(self.frame_texts) >= self.max_frames:
-            self.limit = f"stopped after {len(self.frame_texts)} frames (the frame limit)"
+        if len(self.trace.pieces) >= self.max_frames:
+            self.limit = limit_message("max_frames", len(self.trace.pieces), self.trace.context)
             return "done"
         if self.cancel is not None and self.cancel.cancelled:
             raise PredictionCancelled("prediction cancelled")

@@ -78,3 +78,16 @@ def test_cancelled_generation_raises() -> None:
         trace.result(
             provenance=PROVENANCE, stopped_by="cancelled", finished=False, tokens_generated=0
         )
+
+
+def test_a_limit_the_caller_worded_is_reported_as_is() -> None:
+    trace = first_frames_of_a_golden(2, context="the server's context")
+    result = trace.result(
+        provenance=PROVENANCE,
+        stopped_by=None,
+        finished=False,
+        tokens_generated=3,
+        limit="stopped: the server's token limit was reached",
+    )
+    assert result.limit == "stopped: the server's token limit was reached"
+    assert result.problems[-1] == result.limit
