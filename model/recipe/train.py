@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import dataclasses
 import json
 import math
@@ -66,6 +67,7 @@ class TrainConfig:
     curriculum_len: int = 320
     curriculum_fraction: float = 0.3  # of the schedule, on examples <= curriculum_len tokens
     batch_tokens: int = 3072  # padded tokens per optimizer step
+    sort_pool: int = 512  # examples sorted by length together before they are cut into batches
     heldout_eval_examples: int = 100
     # optimization: a cosine schedule over max_steps, or over time_budget_min minutes of
     # training when that is set (the machine is shared, so steps per minute vary a lot)
@@ -78,6 +80,10 @@ class TrainConfig:
     grad_clip: float = 1.0
     bf16: bool = True
     threads: int = 2
+    device: str = "cpu"  # or "cuda" on a lent GPU machine
+    # the dtype of the weights in OUT/best and OUT/last (bfloat16 halves them; training
+    # itself keeps float32 master weights)
+    save_dtype: str = "float32"
     # torch.compile the training forward/backward: ~1.2x tokens/s on 2 CPU threads once the
     # first few (slow, compiling) steps are done; evaluation stays eager
     compile: bool = False
@@ -153,7 +159,12 @@ class Example:
 
 
 def load_examples(path: Path, tokenizer: Tokenizer, max_len: int) -> list[Example]:
-    """Tokenized examples of at most max_len tokens (cached beside the corpus file)."""
+    """Tokenized examples of at most max_len tokens (cached beside the corpus file); a
+    ``.pack.xz`` file (pack.py) holds them already tokenized."""
+    if path.name.endswith(".pack.xz"):
+        from pack import read_pack
+
+        return [Example(ids, start) for ids, start in read_pack(path, max_len)]
     stat = path.stat()
     key = f"{stat.st_size}-{stat.st_mtime_ns}-{tokenizer.path.stat().st_mtime_ns}"
     cache = path.with_suffix(".tokens.pt")
@@ -182,14 +193,14 @@ def _tokenize(path: Path, tokenizer: Tokenizer, max_len: int) -> list[Example]:
 
 
 def make_batches(
-    examples: list[Example], batch_tokens: int, rng: random.Random
+    examples: list[Example], batch_tokens: int, rng: random.Random, sort_pool: int = 512
 ) -> list[list[Example]]:
     """Shuffle, then group examples of similar length into batches of about batch_tokens."""
     order = examples[:]
     rng.shuffle(order)
     batches: list[list[Example]] = []
-    for start in range(0, len(order), 512):
-        pool = sorted(order[start : start + 512], key=lambda e: len(e.ids))
+    for start in range(0, len(order), sort_pool):
+        pool = sorted(order[start : start + sort_pool], key=lambda e: len(e.ids))
         batch: list[Example] = []
         for example in pool:
             if batch and len(example.ids) * (len(batch) + 1) > batch_tokens:
@@ -230,7 +241,7 @@ class BatchStream:
         if limit != self.limit or not self.queue:
             self.limit = limit
             usable = [e for e in self.examples if len(e.ids) <= limit] or self.examples
-            self.queue = make_batches(usable, self.cfg.batch_tokens, self.rng)
+            self.queue = make_batches(usable, self.cfg.batch_tokens, self.rng, self.cfg.sort_pool)
         return self.queue.pop()
 
 
@@ -257,21 +268,27 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
         {"params": decay, "weight_decay": cfg.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(0.9, 0.95), eps=1e-8)
+    return torch.optim.AdamW(
+        groups,
+        lr=cfg.learning_rate,
+        betas=(0.9, 0.95),
+        eps=1e-8,
+        fused=cfg.device.startswith("cuda"),
+    )
 
 
 def batch_loss(
-    model: torch.nn.Module, batch: list[Example], pad_id: int, bf16: bool
+    model: torch.nn.Module, batch: list[Example], pad_id: int, bf16: bool, device: str = "cpu"
 ) -> tuple[torch.Tensor, int]:
-    ids, labels = collate(batch, pad_id)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    ids, labels = (t.to(device, non_blocking=True) for t in collate(batch, pad_id))
+    with torch.autocast(ids.device.type, dtype=torch.bfloat16, enabled=bf16):
         out = model(input_ids=ids, labels=labels)
     return out.loss, int((labels != IGNORE).sum())
 
 
 @torch.no_grad()
 def heldout_metrics(
-    model: CwmForCausalLM, examples: list[Example], pad_id: int, bf16: bool
+    model: CwmForCausalLM, examples: list[Example], pad_id: int, bf16: bool, device: str = "cpu"
 ) -> dict[str, float]:
     """Teacher-forced loss and next-token accuracy on the trace part of held-out examples."""
     model.eval()
@@ -279,8 +296,8 @@ def heldout_metrics(
     total_tokens = 0
     correct = 0
     for start in range(0, len(examples), 16):
-        ids, labels = collate(examples[start : start + 16], pad_id)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        ids, labels = (t.to(device) for t in collate(examples[start : start + 16], pad_id))
+        with torch.autocast(ids.device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(input_ids=ids).logits.float()
         pred = logits[:, :-1].argmax(-1)
         target = labels[:, 1:]
@@ -301,10 +318,15 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def save_pretrained(model: CwmForCausalLM, tokenizer_dir: Path, out: Path) -> None:
+def save_pretrained(
+    model: CwmForCausalLM, tokenizer_dir: Path, out: Path, dtype: str = "float32"
+) -> None:
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
+    if dtype == "float32" and next(model.parameters()).device.type == "cpu":
+        model.save_pretrained(tmp)
+    else:
+        copy.deepcopy(model).to("cpu", getattr(torch, dtype)).save_pretrained(tmp)
     shutil.copy(tokenizer_dir / "tokenizer.model", tmp / "tokenizer.model")
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)
@@ -320,20 +342,22 @@ def train(
     if tokenizer is None:
         raise SystemExit(f"error: no tokenizer.model in {tokenizer_dir}")
     pad_id = tokenizer.special_id("<|pad|>")
-    train_examples = load_examples(corpus / "train.jsonl", tokenizer, cfg.max_len)
+    packed = corpus / "train.pack.xz"
+    train_file = packed if packed.exists() else corpus / "train.jsonl"
+    train_examples = load_examples(train_file, tokenizer, cfg.max_len)
     heldout = load_examples(corpus / "heldout.jsonl", tokenizer, cfg.max_len)
     heldout = heldout[: cfg.heldout_eval_examples]
     if not train_examples:
         raise SystemExit(f"error: no training example of at most {cfg.max_len} tokens")
     print(f"{len(train_examples)} train / {len(heldout)} held-out examples", flush=True)
 
-    model = CwmForCausalLM(hf_config(cfg, tokenizer))
+    model = CwmForCausalLM(hf_config(cfg, tokenizer)).to(cfg.device)
     model.train()
     optimizer = make_optimizer(model, cfg)
     step, best, train_seconds = 0, float("inf"), 0.0
     ckpt_path = out / "ckpt.pt"
     if ckpt_path.exists():
-        state = torch.load(ckpt_path, weights_only=False)
+        state = torch.load(ckpt_path, weights_only=False, map_location=cfg.device)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step, best = state["step"], state["best"]
@@ -342,7 +366,7 @@ def train(
     elif init_from is not None:
         start = CwmForCausalLM.from_pretrained(init_from)
         try:
-            model.load_state_dict(start.state_dict())
+            model.load_state_dict(start.state_dict())  # copies onto model's device
         except RuntimeError as err:
             raise SystemExit(
                 f"error: {init_from} does not match this configuration: {err}"
@@ -376,7 +400,7 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = lr
         batch = stream.next(progress)
-        loss, _ = batch_loss(forward, batch, pad_id, cfg.bf16)
+        loss, _ = batch_loss(forward, batch, pad_id, cfg.bf16, cfg.device)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -393,18 +417,18 @@ def train(
                 flush=True,
             )
         if heldout and (step % cfg.eval_every == 0 or progress >= 1.0):
-            metrics = heldout_metrics(model, heldout, pad_id, cfg.bf16)
+            metrics = heldout_metrics(model, heldout, pad_id, cfg.bf16, cfg.device)
             print(f"eval step {step} {json.dumps(metrics)}", flush=True)
             if metrics["loss"] < best:
                 best = metrics["loss"]
-                save_pretrained(model, tokenizer_dir, out / "best")
+                save_pretrained(model, tokenizer_dir, out / "best", cfg.save_dtype)
                 (out / "best" / "train_state.json").write_text(
                     json.dumps({"step": step, **metrics}) + "\n"
                 )
         if time.time() - last_save > cfg.checkpoint_every_s or progress >= 1.0:
             checkpoint()
             last_save = time.time()
-    save_pretrained(model, tokenizer_dir, out / "last")
+    save_pretrained(model, tokenizer_dir, out / "last", cfg.save_dtype)
     return {"step": float(step), "loss": float(loss.item()), **metrics}
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
 from goldens import GOLDEN_FILES
 from transformers import CwmForCausalLM
 
@@ -132,3 +133,40 @@ def test_unknown_setting_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "unknown setting 'hiden_size'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_training_from_a_pack_leaves_held_out_examples_out_and_saves_bfloat16(
+    tmp_path: Path,
+) -> None:
+    corpus = corpus_and_tokenizer(tmp_path)
+    train_rows = (corpus / "train.jsonl").read_text().splitlines(keepends=True)
+    # a held-out file that repeats one training example: the pack must leave it out
+    (tmp_path / "exclude.jsonl").write_text(train_rows[3])
+    packed = tmp_path / "packed"
+    pack = run(
+        "pack.py",
+        *("--out", str(packed), "--tokenizer", str(tmp_path / "tok")),
+        *("--train", str(corpus / "train.jsonl"), "--train", str(corpus / "train.jsonl")),
+        *("--exclude", str(tmp_path / "exclude.jsonl")),
+        *("--max-len", "4096"),
+    )
+    assert pack.returncode == 0, pack.stderr[-2000:]
+    assert "packed 7 examples" in pack.stdout and "1 held-out examples left out" in pack.stdout
+    (packed / "heldout.jsonl").write_text((corpus / "heldout.jsonl").read_text())
+
+    out = tmp_path / "run"
+    sets = [f"--set={item}" for item in TINY]
+    trained = run(
+        "train.py",
+        *("--corpus", str(packed), "--tokenizer", str(tmp_path / "tok"), "--out", str(out)),
+        *sets,
+        "--set=max_steps=2",
+        "--set=save_dtype=bfloat16",
+        "--set=sort_pool=4",
+    )
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    assert "7 train / 2 held-out examples" in trained.stdout
+    assert "step 2 loss" in trained.stdout
+    assert json.loads((out / "best" / "config.json").read_text())["dtype"] == "bfloat16"
+    model = CwmForCausalLM.from_pretrained(out / "best")
+    assert next(model.parameters()).dtype == torch.bfloat16
