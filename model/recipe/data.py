@@ -96,9 +96,12 @@ def _batch(seed: int, count: int = 200) -> list[dict[str, Any]]:
     out = []
     for _ in range(count):
         if REAL_FILE_RATE and rng.random() < REAL_FILE_RATE:
-            real = realfiles.generate_real_file(
-                rng, long_rate=LONG_CALL_RATE, double_quote_rate=DOUBLE_QUOTE_RATE
-            )
+            try:
+                real = realfiles.generate_real_file(
+                    rng, long_rate=LONG_CALL_RATE, double_quote_rate=DOUBLE_QUOTE_RATE
+                )
+            except SyntaxError:  # a made-up word with a backslash inside an f-string (< 3.12)
+                continue
             record = trace_example(real.source, real.call, max_chars=REAL_FILE_MAX_CHARS)
             if record is not None:
                 record["split_source"] = real.split_source
@@ -166,6 +169,13 @@ def main(argv: list[str] | None = None) -> int:
         help="share of real-file examples whose call gets bigger inputs (longer traces)",
     )
     parser.add_argument(
+        "--random-words",
+        type=float,
+        default=0.0,
+        help="share of string values made up (unseen letters, accents, quotes, escapes) "
+        "instead of drawn from a fixed pool; 0 reproduces the corpora up to stage 4",
+    )
+    parser.add_argument(
         "--double-quotes",
         type=float,
         default=0.0,
@@ -174,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     global REAL_FILE_RATE, LONG_CALL_RATE, DOUBLE_QUOTE_RATE
     programs.INVENTED_NAME_RATE = args.invented_names  # read by the forked workers
+    programs.RANDOM_WORD_RATE = args.random_words
     REAL_FILE_RATE = args.real_files
     LONG_CALL_RATE = args.long_calls
     DOUBLE_QUOTE_RATE = args.double_quotes

@@ -14,6 +14,7 @@ import builtins
 import keyword
 import random
 import re
+import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -54,6 +55,29 @@ NOUNS += ["digits", "tokens", "stats", "chunks", "name", "label", "row", "list",
 WORD_POOL = ["apple", "kiwi", "b", "data", "x1", "Hello", "a b", "yes", "no", "42", "7", "hat"]
 WORD_POOL += ["tree", "moon", "Cat", "dog", "red", "zz", "abc", "code", "  pad ", "go", "sun"]
 WORD_POOL += ["level", "ok", "é", "", "3x", "AbC", "rose", "ice", "mix-up", "ten", "a,b"]
+# Share of string values that are made-up words (any letters, sometimes accents, quotes,
+# backslashes, tabs or newlines) rather than WORD_POOL entries, so the model learns to copy
+# strings it has never seen; 0 reproduces the corpora up to stage 4.
+RANDOM_WORD_RATE = 0.0
+WORD_EXTRAS = [
+    "é",
+    "ü",
+    "ñ",
+    "ß",
+    "ø",
+    "ç",
+    "à",
+    "Ω",
+    "中",
+    "'",
+    '"',
+    "\\",
+    "\n",
+    "\t",
+    " ",
+    "-",
+    "!",
+]
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 CHARS = ["a", "e", "o", "x", " ", "-", "1", "s", "t", ","]
 
@@ -91,12 +115,12 @@ class Builder:
         if kind == INT:
             return str(r.randint(-3, 12))
         if kind == STR:
-            return repr(r.choice(WORD_POOL))
+            return repr(word(r))
         if kind == LIST:
             return repr([r.randint(-4, 15) for _ in range(r.randint(0, 4))])
         if kind == WORDS:
-            return repr([r.choice(WORD_POOL) for _ in range(r.randint(0, 3))])
-        return repr({r.choice(WORD_POOL): r.randint(0, 9) for _ in range(r.randint(0, 3))})
+            return repr([word(r) for _ in range(r.randint(0, 3))])
+        return repr({word(r): r.randint(0, 9) for _ in range(r.randint(0, 3))})
 
     def fresh(self, kind: str) -> str:
         pool = [n for n in NAMES[kind] if n not in self.scope.vars]
@@ -455,6 +479,17 @@ class Builder:
             self.emit(1, f"return {self.expr(kind)}")
 
 
+def word(rng: random.Random) -> str:
+    """A string value: from WORD_POOL, or made up at RANDOM_WORD_RATE."""
+    if not RANDOM_WORD_RATE or rng.random() >= RANDOM_WORD_RATE:
+        return rng.choice(WORD_POOL)
+    alphabet = string.ascii_lowercase if rng.random() < 0.7 else string.ascii_letters + "0123456789"
+    chars = [rng.choice(alphabet) for _ in range(rng.randint(1, 10))]
+    for _ in range(rng.choice([0, 0, 1, 2])):
+        chars.insert(rng.randint(0, len(chars)), rng.choice(WORD_EXTRAS))
+    return "".join(chars)
+
+
 def invented_name(rng: random.Random, *, short: bool = False) -> str:
     """A made-up identifier: names in user code are arbitrary, so the model must copy them."""
     if short and rng.random() < 0.5:
@@ -553,7 +588,7 @@ def _recursion(rng: random.Random) -> Program:
         call = f"{f}({rng.randint(0, 60)}, {rng.randint(0, 40)})"
     elif kind == "rev":
         src = f"def {f}(s):\n    if not s:\n        return ''\n    return {f}(s[1:]) + s[0]\n"
-        call = f"{f}({rng.choice(WORD_POOL)[:4]!r})"
+        call = f"{f}({word(rng)[:4]!r})"
     elif kind == "count_down":
         src = f"def {f}(n, out):\n    if n < 0:\n        return out\n    out.append(n)\n"
         src += f"    return {f}(n - 1, out)\n"

@@ -215,21 +215,20 @@ def long_call(rng: random.Random, program: Program) -> Program:
     name, (kinds, _) = list(program.signatures.items())[-1]
     if not program.call.startswith(name + "("):
         return program
-    words = programs.WORD_POOL
     args = []
     for kind in kinds:
         if kind == INT:
             args.append(str(rng.randint(-3, 30)))
         elif kind == STR:
             letters = "".join(rng.choice("aeiostrnlxy ") for _ in range(rng.randint(6, 14)))
-            args.append(repr(rng.choice([letters, " ".join(rng.sample(words, 3))])))
+            args.append(repr(rng.choice([letters, " ".join(rng.sample(programs.WORD_POOL, 3))])))
         elif kind == LIST:
             args.append(repr([rng.randint(-4, 15) for _ in range(rng.randint(4, 9))]))
         elif kind == WORDS:
-            args.append(repr([rng.choice(words) for _ in range(rng.randint(4, 8))]))
+            args.append(repr([programs.word(rng) for _ in range(rng.randint(4, 8))]))
         else:
             args.append(
-                repr({rng.choice(words): rng.randint(0, 9) for _ in range(rng.randint(3, 6))})
+                repr({programs.word(rng): rng.randint(0, 9) for _ in range(rng.randint(3, 6))})
             )
     return Program(program.source, f"{name}({', '.join(args)})", program.signatures)
 
@@ -270,7 +269,7 @@ def _renamed(program: Program, mapping: dict[str, str]) -> Program:
 def _stdlib_program(rng: random.Random) -> tuple[Program, set[str]]:
     kind = rng.randrange(9)
     xs = [rng.randint(-3, 12) for _ in range(rng.randint(1, 5))]
-    words = [rng.choice(programs.WORD_POOL) for _ in range(rng.randint(1, 4))]
+    words = [programs.word(rng) for _ in range(rng.randint(1, 4))]
     if kind == 0:
         src = (
             "def mean_and_spread(values):\n    avg = sum(values) / len(values)\n"
