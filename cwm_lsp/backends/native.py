@@ -101,10 +101,20 @@ class NativePredictor:
 
     def _loaded(self) -> LoadedModel:
         if self._model is None:
+            import torch
+
             from cwm_lsp.runtime import load_model
 
+            # The demo model ships bf16 weights (half the download); at its size float32
+            # arithmetic is both faster on CPUs and closer to the reference.
+            upcast = self.config.is_demo_model and self.quantize is None
             try:
-                self._model = load_model(self.path, quantize=self.quantize, device=self.device)
+                self._model = load_model(
+                    self.path,
+                    quantize=self.quantize,
+                    device=self.device,
+                    dtype=torch.float32 if upcast else None,
+                )
             except ModelLoadError as err:
                 raise BackendError(f"cannot load model: {err}") from err
             if self._model.tokenizer is None:

@@ -37,7 +37,7 @@ import realfiles
 from programs import generate_program, harness
 
 from cwm_lsp.trace import codec
-from cwm_lsp.tracer.recorder import record_in_process
+from cwm_lsp.tracer.recorder import EntryError, record_in_process
 
 MAX_FRAMES = 120
 MAX_CHARS = 2600  # prompt + trace; the token filter in train.py is the real length limit
@@ -67,8 +67,8 @@ def trace_example(source: str, call: str, *, max_chars: int = MAX_CHARS) -> dict
     try:
         with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
             frames, outcome = record_in_process(context, max_frames=MAX_FRAMES, repr_chars=120)
-    except (ExampleTimeout, RecursionError, MemoryError):
-        return None
+    except (ExampleTimeout, RecursionError, MemoryError, EntryError):
+        return None  # EntryError: a made-up word broke the generated code (an f-string, < 3.12)
     finally:
         signal.alarm(0)
         sys.settrace(None)

@@ -27,12 +27,13 @@ GOLDEN = {p.stem: json.loads(p.read_text()) for p in GOLDEN_FILES}
 
 @pytest.fixture(scope="module")
 def runtime_model() -> LoadedModel:
-    return load_model(WEIGHTS)
+    # as the native backend loads it: the shipped bf16 weights computed in float32
+    return load_model(WEIGHTS, dtype=torch.float32)
 
 
 @pytest.fixture(scope="module")
 def reference_model() -> CwmForCausalLM:
-    model = CwmForCausalLM.from_pretrained(WEIGHTS)
+    model = CwmForCausalLM.from_pretrained(WEIGHTS, dtype=torch.float32)
     model.eval()
     return model
 
@@ -48,6 +49,17 @@ def test_shipped_files_are_small_and_labelled_not_cwm() -> None:
     assert config["layer_types"].count("full_attention") >= 2
     assert "sliding_attention" in config["layer_types"]
     assert config["num_key_value_heads"] < config["num_attention_heads"]
+
+
+def test_shipped_weights_are_bfloat16_and_the_native_backend_computes_in_float32() -> None:
+    from cwm_lsp.backends.native import NativePredictor
+
+    assert json.loads((WEIGHTS / "config.json").read_text())["dtype"] == "bfloat16"
+    loaded = NativePredictor(WEIGHTS).load()
+    assert loaded.logits([1, 2, 3]).dtype == torch.float32
+    assert {b.dtype for b in loaded.transformer.buffers() if b.is_floating_point()} == {
+        torch.float32
+    }
 
 
 def test_runtime_names_it_the_demo_model(runtime_model: LoadedModel) -> None:
