@@ -176,6 +176,13 @@ def main(argv: list[str] | None = None) -> int:
         "instead of drawn from a fixed pool; 0 reproduces the corpora up to stage 4",
     )
     parser.add_argument(
+        "--mixed-names",
+        type=float,
+        default=0.0,
+        help="share of names drawn regardless of type (a list called totals, "
+        "`for value in values`); 0 reproduces the corpora up to stage 5",
+    )
+    parser.add_argument(
         "--double-quotes",
         type=float,
         default=0.0,
@@ -185,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     global REAL_FILE_RATE, LONG_CALL_RATE, DOUBLE_QUOTE_RATE
     programs.INVENTED_NAME_RATE = args.invented_names  # read by the forked workers
     programs.RANDOM_WORD_RATE = args.random_words
+    programs.MIXED_NAME_RATE = args.mixed_names
     REAL_FILE_RATE = args.real_files
     LONG_CALL_RATE = args.long_calls
     DOUBLE_QUOTE_RATE = args.double_quotes

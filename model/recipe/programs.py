@@ -46,6 +46,10 @@ SYLLABLES += [
     "wi",
     "bu",
 ]
+# Share of names drawn regardless of their pool's type (a list called `totals`, a loop
+# variable called `value`, `for item in items`), so a name says nothing about its type; 0
+# reproduces the corpora up to stage 5.
+MIXED_NAME_RATE = 0.0
 # Share of invented identifiers; 0 reproduces the stage-1 corpus (pool names only).
 INVENTED_NAME_RATE = 0.5
 VERBS = ["count", "sum", "find", "build", "make", "score", "check", "scale", "merge", "split"]
@@ -123,7 +127,7 @@ class Builder:
         return repr({word(r): r.randint(0, 9) for _ in range(r.randint(0, 3))})
 
     def fresh(self, kind: str) -> str:
-        pool = [n for n in NAMES[kind] if n not in self.scope.vars]
+        pool = [n for n in names_for(self.rng, kind) if n not in self.scope.vars]
         name = self.rng.choice(pool) if pool else f"{NAMES[kind][0]}{len(self.scope.vars)}"
         if INVENTED_NAME_RATE and self.rng.random() < INVENTED_NAME_RATE / 2:
             invented = invented_name(self.rng, short=True)
@@ -170,8 +174,24 @@ class Builder:
     _last = "x"
 
     def _lv(self, kind: str) -> str:
-        self._last = self.rng.choice([n for n in LOOP_NAMES[kind] if n not in self.scope.vars])
+        names = LOOP_NAMES[kind]
+        if MIXED_NAME_RATE and self.rng.random() < MIXED_NAME_RATE:
+            names = [n for pool in NAMES.values() for n in pool] + LOOP_NAMES[kind]
+        taken = set(self.scope.vars) | set(self.helpers)
+        self._last = self.rng.choice([n for n in names if n not in taken])
         return self._last
+
+    def _singular(self, iterable: str, fallback: str) -> str:
+        """`value` for `values` (at MIXED_NAME_RATE), the commonest loop-variable idiom."""
+        if not MIXED_NAME_RATE or self.rng.random() >= MIXED_NAME_RATE:
+            return fallback
+        name = iterable[:-1]
+        taken = set(self.scope.vars) | set(self.helpers) | set(dir(builtins))
+        plural = iterable.isidentifier() and iterable.endswith("s") and len(name) > 1
+        if plural and name not in taken and not keyword.iskeyword(name):
+            self._last = name
+            return name
+        return fallback
 
     def str_expr(self) -> str:
         r = self.rng
@@ -343,8 +363,10 @@ class Builder:
         source_kind = r.choice([LIST, WORDS, "range", "chars"])
         if source_kind == LIST:
             var, kind, it = self._lv(INT), INT, self.pick(LIST)
+            var = self._singular(it, var)
         elif source_kind == WORDS:
             var, kind, it = self._lv(STR), STR, self.pick(WORDS)
+            var = self._singular(it, var)
         elif source_kind == "range":
             var, kind = self._lv(INT), INT
             it = r.choice([f"range({r.randint(1, 4)})", f"range(len({self.pick(LIST)}))"])
@@ -513,10 +535,17 @@ def _function_name(rng: random.Random, taken: set[str]) -> str:
             return name
 
 
+def names_for(rng: random.Random, kind: str) -> list[str]:
+    """The name pool for a variable of ``kind``: another kind's at MIXED_NAME_RATE."""
+    if MIXED_NAME_RATE and rng.random() < MIXED_NAME_RATE:
+        return NAMES[rng.choice(sorted(NAMES))]
+    return NAMES[kind]
+
+
 def _param_names(rng: random.Random, kinds: list[str]) -> list[str]:
     names: list[str] = []
     for kind in kinds:
-        pool = [n for n in NAMES[kind] if n not in names]
+        pool = [n for n in names_for(rng, kind) if n not in names]
         name = rng.choice(pool)
         if INVENTED_NAME_RATE and rng.random() < INVENTED_NAME_RATE:
             name = invented_name(rng, short=True)
