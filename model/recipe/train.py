@@ -1,4 +1,4 @@
-"""Train the cwm-lsp demo model (a small CWM-architecture model, NOT CWM) on CPU.
+"""Train the cwm-lsp demo model (a small CWM-architecture model, NOT CWM) on CPU or a GPU.
 
 nanoGPT-style: the configuration is the dataclass below, any field can be overridden on the
 command line (``--set max_steps=2000``), training resumes from ``OUT/ckpt.pt`` when it exists,
@@ -335,6 +335,10 @@ def save_pretrained(
 def train(
     cfg: TrainConfig, corpus: Path, tokenizer_dir: Path, out: Path, init_from: Path | None = None
 ) -> dict[str, float]:
+    if cfg.save_dtype not in ("float32", "bfloat16", "float16"):
+        raise SystemExit(
+            f"error: save_dtype must be float32, bfloat16 or float16, not {cfg.save_dtype!r}"
+        )
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     out.mkdir(parents=True, exist_ok=True)

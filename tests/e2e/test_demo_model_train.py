@@ -170,3 +170,10 @@ def test_training_from_a_pack_leaves_held_out_examples_out_and_saves_bfloat16(
     assert json.loads((out / "best" / "config.json").read_text())["dtype"] == "bfloat16"
     model = CwmForCausalLM.from_pretrained(out / "best")
     assert next(model.parameters()).dtype == torch.bfloat16
+
+
+def test_unknown_save_dtype_is_a_clear_error(tmp_path: Path) -> None:
+    result = run("train.py", "--out", str(tmp_path), "--set", "save_dtype=int3")
+    assert result.returncode != 0
+    assert "save_dtype must be float32, bfloat16 or float16, not 'int3'" in result.stderr
+    assert "Traceback" not in result.stderr
