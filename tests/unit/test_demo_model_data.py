@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -121,3 +122,42 @@ def test_eval_scores_a_broken_trace_as_invalid() -> None:
     tally = demo_eval.score_trace(cut, golden["trace_text"])
     assert tally.valid == 0 and tally.output_correct == 0
     assert 0 < tally.action_hits < tally.action_total
+
+
+def test_random_words_and_mixed_names_change_only_when_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def sources(seed: int) -> list[str]:
+        rng = random.Random(seed)
+        return [programs.random_function_program(rng).source for _ in range(200)]
+
+    default = sources(5)
+    assert programs.RANDOM_WORD_RATE == 0 and programs.MIXED_NAME_RATE == 0
+    assert sources(5) == default  # the rates at 0 keep earlier corpora reproducible
+
+    monkeypatch.setattr(programs, "RANDOM_WORD_RATE", 0.6)
+    monkeypatch.setattr(programs, "MIXED_NAME_RATE", 0.5)
+    rng = random.Random(3)
+    made_up = {programs.word(rng) for _ in range(300)} - set(programs.WORD_POOL)
+    assert len(made_up) > 100
+    assert any(c in w for w in made_up for c in "éüñ\\'\"\n")
+    mixed = sources(5)
+    assert mixed != default
+
+    def loops(sources: list[str]) -> list[tuple[str, str]]:
+        found = (
+            re.match(r"\s*for (\w+) in (\w+):", line) for s in sources for line in s.splitlines()
+        )
+        return [(m.group(1), m.group(2)) for m in found if m]
+
+    assert all(var in programs.LOOP_NAMES_ALL for var, _ in loops(default))
+    # `for value in values`, `for word in words`: loop variables from outside the loop pools
+    assert any(var not in programs.LOOP_NAMES_ALL and it == var + "s" for var, it in loops(mixed))
+    parsed = 0  # what does not parse (a backslash in an f-string) data.py drops
+    for source in mixed:
+        try:
+            compile(source, "<generated>", "exec")
+            parsed += 1
+        except SyntaxError:
+            pass
+    assert parsed >= 0.95 * len(mixed)
