@@ -37,7 +37,7 @@ import realfiles
 from programs import generate_program, harness
 
 from cwm_lsp.trace import codec
-from cwm_lsp.tracer.recorder import EntryError, record_in_process
+from cwm_lsp.tracer.recorder import record_in_process
 
 MAX_FRAMES = 120
 MAX_CHARS = 2600  # prompt + trace; the token filter in train.py is the real length limit
@@ -67,8 +67,8 @@ def trace_example(source: str, call: str, *, max_chars: int = MAX_CHARS) -> dict
     try:
         with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
             frames, outcome = record_in_process(context, max_frames=MAX_FRAMES, repr_chars=120)
-    except (ExampleTimeout, RecursionError, MemoryError, EntryError):
-        return None  # EntryError: a made-up word broke the generated code (an f-string, < 3.12)
+    except (ExampleTimeout, RecursionError, MemoryError):
+        return None
     finally:
         signal.alarm(0)
         sys.settrace(None)
@@ -96,12 +96,9 @@ def _batch(seed: int, count: int = 200) -> list[dict[str, Any]]:
     out = []
     for _ in range(count):
         if REAL_FILE_RATE and rng.random() < REAL_FILE_RATE:
-            try:
-                real = realfiles.generate_real_file(
-                    rng, long_rate=LONG_CALL_RATE, double_quote_rate=DOUBLE_QUOTE_RATE
-                )
-            except SyntaxError:  # a made-up word with a backslash inside an f-string (< 3.12)
-                continue
+            real = realfiles.generate_real_file(
+                rng, long_rate=LONG_CALL_RATE, double_quote_rate=DOUBLE_QUOTE_RATE
+            )
             record = trace_example(real.source, real.call, max_chars=REAL_FILE_MAX_CHARS)
             if record is not None:
                 record["split_source"] = real.split_source

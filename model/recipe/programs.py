@@ -129,7 +129,7 @@ class Builder:
     def fresh(self, kind: str) -> str:
         pool = [n for n in names_for(self.rng, kind) if n not in self.scope.vars]
         name = self.rng.choice(pool) if pool else f"{NAMES[kind][0]}{len(self.scope.vars)}"
-        if INVENTED_NAME_RATE and self.rng.random() < INVENTED_NAME_RATE / 2:
+        if chance(self.rng, INVENTED_NAME_RATE / 2):
             invented = invented_name(self.rng, short=True)
             taken = set(self.scope.vars) | self.loop_vars | set(self.helpers) | set(dir(builtins))
             if invented not in taken and invented not in LOOP_NAMES_ALL:
@@ -175,7 +175,7 @@ class Builder:
 
     def _lv(self, kind: str) -> str:
         names = LOOP_NAMES[kind]
-        if MIXED_NAME_RATE and self.rng.random() < MIXED_NAME_RATE:
+        if chance(self.rng, MIXED_NAME_RATE):
             names = [n for pool in NAMES.values() for n in pool] + LOOP_NAMES[kind]
         taken = set(self.scope.vars) | set(self.helpers)
         self._last = self.rng.choice([n for n in names if n not in taken])
@@ -183,7 +183,7 @@ class Builder:
 
     def _singular(self, iterable: str, fallback: str) -> str:
         """`value` for `values` (at MIXED_NAME_RATE), the commonest loop-variable idiom."""
-        if not MIXED_NAME_RATE or self.rng.random() >= MIXED_NAME_RATE:
+        if not chance(self.rng, MIXED_NAME_RATE):
             return fallback
         name = iterable[:-1]
         taken = set(self.scope.vars) | set(self.helpers) | set(dir(builtins))
@@ -206,7 +206,7 @@ class Builder:
             lambda: f"{s}[{r.randint(0, 2)}:{r.randint(2, 5)}]",
             lambda: f"{s} + {self.const(STR)}",
             lambda: f"str({self.pick(INT)})",
-            lambda: f'f"{{{s}}}-{{{self.pick(INT)}}}"',
+            lambda: fstring_pair(s, self.pick(INT)),
             lambda: f"{r.choice(['-', ' ', '', ', '])!r}.join({self.pick(WORDS)})",
             lambda: f"{s} * {r.randint(0, 3)}",
             lambda: f"{s}.rstrip({r.choice(CHARS)!r})",
@@ -501,9 +501,23 @@ class Builder:
             self.emit(1, f"return {self.expr(kind)}")
 
 
+def chance(rng: random.Random, rate: float) -> bool:
+    """True with probability ``rate``; draws nothing when ``rate`` is 0, so a corpus made with
+    a feature switched off is the same as one made before the feature existed."""
+    return bool(rate) and rng.random() < rate
+
+
+def fstring_pair(text: str, number: str) -> str:
+    """``f"{text}-{number}"``, or the same value by concatenation when ``text`` is a literal an
+    f-string cannot hold before Python 3.12 (a backslash or a double quote: made-up words)."""
+    if "\\" in text or '"' in text:
+        return f"{text} + '-' + str({number})"
+    return f'f"{{{text}}}-{{{number}}}"'
+
+
 def word(rng: random.Random) -> str:
     """A string value: from WORD_POOL, or made up at RANDOM_WORD_RATE."""
-    if not RANDOM_WORD_RATE or rng.random() >= RANDOM_WORD_RATE:
+    if not chance(rng, RANDOM_WORD_RATE):
         return rng.choice(WORD_POOL)
     alphabet = string.ascii_lowercase if rng.random() < 0.7 else string.ascii_letters + "0123456789"
     chars = [rng.choice(alphabet) for _ in range(rng.randint(1, 10))]
@@ -526,7 +540,7 @@ def invented_name(rng: random.Random, *, short: bool = False) -> str:
 
 def _function_name(rng: random.Random, taken: set[str]) -> str:
     while True:
-        if INVENTED_NAME_RATE and rng.random() < INVENTED_NAME_RATE:
+        if chance(rng, INVENTED_NAME_RATE):
             name = invented_name(rng)
         else:
             name = f"{rng.choice(VERBS)}_{rng.choice(NOUNS)}"
@@ -537,7 +551,7 @@ def _function_name(rng: random.Random, taken: set[str]) -> str:
 
 def names_for(rng: random.Random, kind: str) -> list[str]:
     """The name pool for a variable of ``kind``: another kind's at MIXED_NAME_RATE."""
-    if MIXED_NAME_RATE and rng.random() < MIXED_NAME_RATE:
+    if chance(rng, MIXED_NAME_RATE):
         return NAMES[rng.choice(sorted(NAMES))]
     return NAMES[kind]
 
@@ -547,7 +561,7 @@ def _param_names(rng: random.Random, kinds: list[str]) -> list[str]:
     for kind in kinds:
         pool = [n for n in names_for(rng, kind) if n not in names]
         name = rng.choice(pool)
-        if INVENTED_NAME_RATE and rng.random() < INVENTED_NAME_RATE:
+        if chance(rng, INVENTED_NAME_RATE):
             name = invented_name(rng, short=True)
         names.append(name if name not in names and name not in dir(builtins) else pool[0])
     return names
@@ -596,7 +610,7 @@ def random_function_program(rng: random.Random) -> Program:
 
 def _recursion(rng: random.Random) -> Program:
     kind = rng.choice(["fact", "fib", "total_digits", "power", "gcd", "rev", "count_down", "depth"])
-    invent = INVENTED_NAME_RATE and rng.random() < INVENTED_NAME_RATE
+    invent = chance(rng, INVENTED_NAME_RATE)
     f = invented_name(rng) if invent else kind
     n = rng.randint(0, 5)
     if kind == "fact":
