@@ -277,9 +277,14 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
     )
 
 
+def model_device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
 def batch_loss(
-    model: torch.nn.Module, batch: list[Example], pad_id: int, bf16: bool, device: str = "cpu"
+    model: torch.nn.Module, batch: list[Example], pad_id: int, bf16: bool
 ) -> tuple[torch.Tensor, int]:
+    device = model_device(model)
     ids, labels = (t.to(device, non_blocking=True) for t in collate(batch, pad_id))
     with torch.autocast(ids.device.type, dtype=torch.bfloat16, enabled=bf16):
         out = model(input_ids=ids, labels=labels)
@@ -288,10 +293,11 @@ def batch_loss(
 
 @torch.no_grad()
 def heldout_metrics(
-    model: CwmForCausalLM, examples: list[Example], pad_id: int, bf16: bool, device: str = "cpu"
+    model: CwmForCausalLM, examples: list[Example], pad_id: int, bf16: bool
 ) -> dict[str, float]:
     """Teacher-forced loss and next-token accuracy on the trace part of held-out examples."""
     model.eval()
+    device = model_device(model)
     total_loss = 0.0
     total_tokens = 0
     correct = 0
@@ -323,7 +329,7 @@ def save_pretrained(
 ) -> None:
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    if dtype == "float32" and next(model.parameters()).device.type == "cpu":
+    if dtype == "float32" and model_device(model).type == "cpu":
         model.save_pretrained(tmp)
     else:
         copy.deepcopy(model).to("cpu", getattr(torch, dtype)).save_pretrained(tmp)
@@ -404,7 +410,7 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = lr
         batch = stream.next(progress)
-        loss, _ = batch_loss(forward, batch, pad_id, cfg.bf16, cfg.device)
+        loss, _ = batch_loss(forward, batch, pad_id, cfg.bf16)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -421,7 +427,7 @@ def train(
                 flush=True,
             )
         if heldout and (step % cfg.eval_every == 0 or progress >= 1.0):
-            metrics = heldout_metrics(model, heldout, pad_id, cfg.bf16, cfg.device)
+            metrics = heldout_metrics(model, heldout, pad_id, cfg.bf16)
             print(f"eval step {step} {json.dumps(metrics)}", flush=True)
             if metrics["loss"] < best:
                 best = metrics["loss"]
