@@ -16,6 +16,7 @@ source, so no program (with any input) of the held-out split is ever trained on.
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import hashlib
 import io
@@ -32,9 +33,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import idioms
 import programs
 import realfiles
-from programs import generate_program, harness
+from programs import chance, generate_program, harness
 
 from cwm_lsp.trace import codec
 from cwm_lsp.tracer.recorder import record_in_process
@@ -47,6 +49,10 @@ REAL_FILE_MAX_CHARS = 7000
 REAL_FILE_RATE = 0.0
 LONG_CALL_RATE = 0.0  # share of real-file calls with bigger inputs (longer traces)
 DOUBLE_QUOTE_RATE = 0.0  # share of real files whose string literals use double quotes
+IDIOM_RATE = 0.0  # share of idioms.py programs; 0 reproduces the corpora up to stage 5c
+# Function definitions (source text) no example may contain: --exclude-functions-of reads them
+# from the golden traces, so no reference program is trained on verbatim.
+EXCLUDED_FUNCTIONS: list[str] = []
 TIMEOUT_S = 2
 HELDOUT_PERCENT = 2
 
@@ -95,7 +101,10 @@ def _batch(seed: int, count: int = 200) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     out = []
     for _ in range(count):
-        if REAL_FILE_RATE and rng.random() < REAL_FILE_RATE:
+        if chance(rng, IDIOM_RATE):
+            program = idioms.idiom_program(rng)
+            record = trace_example(program.source, program.call, max_chars=REAL_FILE_MAX_CHARS)
+        elif REAL_FILE_RATE and rng.random() < REAL_FILE_RATE:
             real = realfiles.generate_real_file(
                 rng, long_rate=LONG_CALL_RATE, double_quote_rate=DOUBLE_QUOTE_RATE
             )
@@ -106,9 +115,23 @@ def _batch(seed: int, count: int = 200) -> list[dict[str, Any]]:
         else:
             program = generate_program(rng)
             record = trace_example(program.source, program.call)
-        if record is not None:
+        if record is not None and not any(f in record["source"] for f in EXCLUDED_FUNCTIONS):
             out.append(record)
     return out
+
+
+def function_sources(source: str) -> list[str]:
+    """The source text of every function definition in ``source`` (nested ones included)."""
+    tree = ast.parse(source)
+    nodes = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    return [text for n in nodes if (text := ast.get_source_segment(source, n))]
+
+
+def golden_functions(directory: Path) -> list[str]:
+    found: list[str] = []
+    for path in sorted(directory.glob("*.json")):
+        found += function_sources(json.loads(path.read_text())["source"])
+    return found
 
 
 def split_of(record: dict[str, Any]) -> str:
@@ -185,14 +208,30 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="share of real-file examples written with double-quoted strings (black style)",
     )
+    parser.add_argument(
+        "--idioms",
+        type=float,
+        default=0.0,
+        help="share of idioms.py programs (while True/break, setdefault grouping, quoting, "
+        "format specs, try/except parsing, ...); 0 reproduces the corpora up to stage 5c",
+    )
+    parser.add_argument(
+        "--exclude-functions-of",
+        type=Path,
+        help="a folder of golden traces (*.json with 'source'): drop every example whose "
+        "source contains one of their function definitions verbatim",
+    )
     args = parser.parse_args(argv)
-    global REAL_FILE_RATE, LONG_CALL_RATE, DOUBLE_QUOTE_RATE
+    global REAL_FILE_RATE, LONG_CALL_RATE, DOUBLE_QUOTE_RATE, IDIOM_RATE
+    if args.exclude_functions_of:
+        EXCLUDED_FUNCTIONS[:] = golden_functions(args.exclude_functions_of)
     programs.INVENTED_NAME_RATE = args.invented_names  # read by the forked workers
     programs.RANDOM_WORD_RATE = args.random_words
     programs.MIXED_NAME_RATE = args.mixed_names
     REAL_FILE_RATE = args.real_files
     LONG_CALL_RATE = args.long_calls
     DOUBLE_QUOTE_RATE = args.double_quotes
+    IDIOM_RATE = args.idioms
     if os.environ.get("PYTHONHASHSEED") != "0":
         print("note: set PYTHONHASHSEED=0 for reproducible set orders", file=sys.stderr)
     args.out.mkdir(parents=True, exist_ok=True)

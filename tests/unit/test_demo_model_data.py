@@ -16,6 +16,7 @@ sys.path.insert(0, str(RECIPE))
 
 import data  # noqa: E402
 import eval as demo_eval  # noqa: E402
+import idioms  # noqa: E402
 import programs  # noqa: E402
 import tokenizer as demo_tokenizer  # noqa: E402
 
@@ -158,3 +159,39 @@ def test_random_words_and_mixed_names_change_only_when_asked(
         assert eval(programs.fstring_pair(repr(text), "3")) == f"{text}-3"
     for source in mixed:
         compile(source, "<generated>", "exec")
+
+
+def test_idiom_programs_trace_in_every_shape_and_never_contain_a_golden_function() -> None:
+    rng = random.Random(21)
+    golden_functions = data.golden_functions(GOLDEN_FILES[0].parent)
+    assert len(golden_functions) >= len(GOLDENS)
+    traced: dict[str, int] = {}
+    sources: set[str] = set()
+    for _ in range(400):
+        shape = rng.choice(idioms.IDIOMS)
+        program = shape(rng, idioms.Names(rng))
+        compile(programs.harness(program.source, program.call), "<idiom>", "exec")
+        assert not any(f in program.source for f in golden_functions)
+        sources.add(program.source)
+        record = data.trace_example(program.source, program.call, max_chars=7000)
+        if record is not None:
+            assert parse_trace(record["trace"]).finished
+            traced[shape.__name__] = traced.get(shape.__name__, 0) + 1
+    assert set(traced) == {shape.__name__ for shape in idioms.IDIOMS}
+    assert len(sources) > 350  # names, constants and operators vary, not one program per shape
+    text = "".join(sources)
+    for idiom in ("while True:", "break", ".setdefault(", '"\\t".join(', "except ValueError"):
+        assert idiom in text
+
+
+def test_examples_containing_an_excluded_function_are_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    golden = next(g for g in GOLDENS if g["name"] == "recursion")
+    (function,) = data.function_sources(golden["source"])
+    assert function.startswith("def fact(n):")
+    monkeypatch.setattr(data, "IDIOM_RATE", 0.0)
+    kept = data._batch(4, count=40)
+    assert kept
+    monkeypatch.setattr(data, "EXCLUDED_FUNCTIONS", [kept[0]["source"].split("\n\n")[-1]])
+    assert all(r["prompt"] != kept[0]["prompt"] for r in data._batch(4, count=40))
