@@ -7,13 +7,21 @@
 ``--train PATH:N`` takes a seeded random sample of N lines (``all`` for every line);
 ``--heldout PATH:START:STOP`` takes a line range, so the selection set for train.py's best
 checkpoint can stay apart from the first 100 held-out examples that eval.py reports on.
+``--exclude-functions-of ../shared/golden`` drops training examples that contain a golden
+function verbatim (earlier corpora have three; see MODEL_CARD.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from data import golden_functions
 
 
 def sample_lines(path: Path, count: str, rng: random.Random) -> list[str]:
@@ -31,12 +39,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train", action="append", default=[], metavar="PATH:N")
     parser.add_argument("--heldout", action="append", default=[], metavar="PATH:START:STOP")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--exclude-functions-of", type=Path, metavar="GOLDEN_DIR")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     train: list[str] = []
     for spec in args.train:
         path, count = spec.rsplit(":", 1)
         train += sample_lines(Path(path), count, rng)
+    if args.exclude_functions_of:
+        banned = golden_functions(args.exclude_functions_of)
+        kept = [line for line in train if not any(f in json.loads(line)["source"] for f in banned)]
+        print(f"left out {len(train) - len(kept)} examples containing a golden function")
+        train = kept
     rng.shuffle(train)
     heldout: list[str] = []
     for spec in args.heldout:

@@ -17,6 +17,7 @@ sys.path.insert(0, str(RECIPE))
 import data  # noqa: E402
 import eval as demo_eval  # noqa: E402
 import idioms  # noqa: E402
+import mix  # noqa: E402
 import programs  # noqa: E402
 import tokenizer as demo_tokenizer  # noqa: E402
 
@@ -195,3 +196,21 @@ def test_examples_containing_an_excluded_function_are_dropped(
     assert kept
     monkeypatch.setattr(data, "EXCLUDED_FUNCTIONS", [kept[0]["source"].split("\n\n")[-1]])
     assert all(r["prompt"] != kept[0]["prompt"] for r in data._batch(4, count=40))
+
+
+def test_mix_leaves_out_training_examples_with_a_golden_function(tmp_path: Path) -> None:
+    golden = next(g for g in GOLDENS if g["name"] == "while_break")
+    lines = [
+        {"source": golden["source"], "prompt": "a"},
+        {"source": "def other(limit):\n    return limit\n", "prompt": "b"},
+        {"source": golden["source"].replace("k * k", "k * 3"), "prompt": "c"},
+    ]
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    out = tmp_path / "mixed"
+    argv = ["--out", str(out), "--train", f"{corpus}:all"]
+    assert mix.main([*argv, "--exclude-functions-of", str(GOLDEN_FILES[0].parent)]) == 0
+    kept = [json.loads(line)["prompt"] for line in (out / "train.jsonl").read_text().splitlines()]
+    assert sorted(kept) == ["b", "c"]
+    assert mix.main(argv) == 0
+    assert len((out / "train.jsonl").read_text().splitlines()) == 3
