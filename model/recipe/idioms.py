@@ -336,25 +336,26 @@ def recursive(rng: random.Random, nm: Names) -> Program:
     f, n = nm("func"), nm("int")
     kind = rng.choice(["product", "sum_list", "digits", "reverse", "halves"])
     if kind == "product":
-        base = rng.choice([f"{n} <= 1", f"{n} < 2", f"{n} == 0"])
-        src = f"def {f}({n}):\n    if {base}:\n        return 1\n    return {n} * {f}({n} - 1)\n"
+        test = rng.choice([f"{n} <= 1", f"{n} < 2", f"{n} == 0"])
+        src = _recursion_source(f, n, test, "1", f"{n} * {f}({n} - 1)")
         return Program(src, f"{f}({rng.randint(0, 7)})")
     if kind == "sum_list":
         xs = nm("list")
-        src = f"def {f}({xs}):\n    if not {xs}:\n        return 0\n"
-        src += f"    return {xs}[0] + {f}({xs}[1:])\n"
+        src = _recursion_source(f, xs, f"not {xs}", "0", f"{xs}[0] + {f}({xs}[1:])")
         return Program(src, f"{f}({[rng.randint(-5, 20) for _ in range(rng.randint(0, 4))]})")
     if kind == "digits":
-        src = f"def {f}({n}):\n    if {n} < 10:\n        return 1\n    return 1 + {f}({n} // 10)\n"
+        src = _recursion_source(f, n, f"{n} < 10", "1", f"1 + {f}({n} // 10)")
         return Program(src, f"{f}({rng.randint(0, 99999)})")
     if kind == "reverse":
         s = nm("str")
-        src = f"def {f}({s}):\n    if len({s}) <= 1:\n        return {s}\n"
-        src += f"    return {f}({s}[1:]) + {s}[0]\n"
+        src = _recursion_source(f, s, f"len({s}) <= 1", s, f"{f}({s}[1:]) + {s}[0]")
         return Program(src, f"{f}({_text_literal(rng, word(rng)[:5])})")
-    src = f"def {f}({n}):\n    if {n} == 0:\n        return []\n"
-    src += f"    return [{n}] + {f}({n} // 2)\n"
+    src = _recursion_source(f, n, f"{n} == 0", "[]", f"[{n}] + {f}({n} // 2)")
     return Program(src, f"{f}({rng.randint(0, 40)})")
+
+
+def _recursion_source(name: str, param: str, test: str, base: str, step: str) -> str:
+    return f"def {name}({param}):\n    if {test}:\n        return {base}\n    return {step}\n"
 
 
 IDIOMS: list[Callable[[random.Random, Names], Program]] = [
