@@ -115,7 +115,7 @@ def _batch(seed: int, count: int = 200) -> list[dict[str, Any]]:
         else:
             program = generate_program(rng)
             record = trace_example(program.source, program.call)
-        if record is not None and not any(f in record["source"] for f in EXCLUDED_FUNCTIONS):
+        if record is not None and not contains_function(record["source"], EXCLUDED_FUNCTIONS):
             out.append(record)
     return out
 
@@ -125,6 +125,10 @@ def function_sources(source: str) -> list[str]:
     tree = ast.parse(source)
     nodes = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
     return [text for n in nodes if (text := ast.get_source_segment(source, n))]
+
+
+def contains_function(source: str, functions: list[str]) -> bool:
+    return any(function in source for function in functions)
 
 
 def golden_functions(directory: Path) -> list[str]:

@@ -48,7 +48,7 @@ class Names:
         for _ in range(50):
             roll = r.random()
             if role == "class":
-                name = r.choice(ROLE_NAMES["class"]) if roll < 0.7 else self._invented().title()
+                name = r.choice(ROLE_NAMES["class"]) if roll < 0.7 else invented_name(r).title()
                 name = name.replace("_", "")
             elif role == "func":
                 name = (
@@ -56,14 +56,14 @@ class Names:
                     if roll < 0.5
                     else r.choice(ROLE_NAMES["func"])
                     if roll < 0.7
-                    else self._invented()
+                    else invented_name(r)
                 )
             elif roll < 0.6:
                 name = r.choice(ROLE_NAMES[role])
             elif roll < 0.8:
                 name = r.choice(r.choice([*ROLE_NAMES.values(), *NAMES.values()]))
             else:
-                name = self._invented(short=role in ("loop", "char"))
+                name = invented_name(r, short=role in ("loop", "char"))
             ok = name.isidentifier() and not keyword.iskeyword(name)
             if ok and name not in self.taken and name not in dir(builtins) and name != "self":
                 self.taken.add(name)
@@ -71,9 +71,6 @@ class Names:
         name = f"v{len(self.taken)}"
         self.taken.add(name)
         return name
-
-    def _invented(self, *, short: bool = False) -> str:
-        return invented_name(self.rng, short=short)
 
 
 def _text_literal(rng: random.Random, value: str) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from data import golden_functions
+from data import contains_function, golden_functions
 
 
 def sample_lines(path: Path, count: str, rng: random.Random) -> list[str]:
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         train += sample_lines(Path(path), count, rng)
     if args.exclude_functions_of:
         banned = golden_functions(args.exclude_functions_of)
-        kept = [line for line in train if not any(f in json.loads(line)["source"] for f in banned)]
+        kept = [line for line in train if not contains_function(json.loads(line)["source"], banned)]
         print(f"left out {len(train) - len(kept)} examples containing a golden function")
         train = kept
     rng.shuffle(train)
