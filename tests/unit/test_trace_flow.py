@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import goldens
 import pytest
@@ -289,8 +290,8 @@ def test_every_recorded_line_is_allowed(name: str) -> None:
 
 
 @pytest.mark.parametrize("path", sorted(goldens.GOLDEN_DIR.glob("*.json")), ids=lambda p: p.stem)
-def test_golden_traces_stay_on_the_flow(path: object) -> None:
-    data = json.loads(goldens.GOLDEN_DIR.joinpath(f"{getattr(path, 'stem')}.json").read_text())
+def test_golden_traces_stay_on_the_flow(path: Path) -> None:
+    data = json.loads(path.read_text(encoding="utf-8"))
     frames = parse_trace(data["trace_text"]).frames
     assert violations(data["context"], frames) == []
 
