@@ -28,6 +28,12 @@ def _add_backend_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=float, default=None, metavar="SECONDS", help="sandbox wall-clock limit"
     )
+    parser.add_argument(
+        "--free-decoding",
+        action="store_true",
+        help="native backend: let the model name any line (by default each predicted frame's "
+        "line is kept on the function's control flow)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

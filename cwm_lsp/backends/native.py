@@ -4,6 +4,11 @@ The checkpoint's config is read when the predictor is built (so a bad path fails
 weights load on first use and stay loaded for the predictor's lifetime (the language server
 keeps one). One prediction runs at a time per predictor; its KV cache is kept between
 predictions so an unchanged prompt prefix is not recomputed.
+
+By default each predicted frame's source line is kept on the function's control flow
+(:mod:`cwm_lsp.runtime.line_constraint`): a line frame names a line that can run next, a return
+names the line the scope is on. The values stay the model's own. ``follow_flow=False`` (CLI
+``--free-decoding``, setting ``followControlFlow``) lets the model write any line.
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ from cwm_lsp.backends.base import (
 )
 from cwm_lsp.runtime import DEMO_MODEL_LABEL, ConfigError, CwmConfig, LoadedModel, ModelLoadError
 from cwm_lsp.runtime.generate import Sampling, Session, TraceGenerator, TraceIds
-from cwm_lsp.runtime.tokenizer import TokenizerError
+from cwm_lsp.runtime.line_constraint import LineConstraint
+from cwm_lsp.runtime.tokenizer import Tokenizer, TokenizerError
 from cwm_lsp.runtime.weights import WeightsError, read_quantization
+from cwm_lsp.trace.flow import SourceFlow
 
 DEFAULT_MAX_FRAMES = 10_000
 # Greedy predictions draft up to this many tokens from earlier frames (prompt lookup) and verify
@@ -59,12 +66,14 @@ class NativePredictor:
         device: str = "cpu",
         max_frames: int = DEFAULT_MAX_FRAMES,
         lookahead: int = DEFAULT_LOOKAHEAD,
+        follow_flow: bool = True,
     ) -> None:
         self.path = Path(model).expanduser()
         self.quantize = None if quantize in (None, "none") else quantize
         self.device = device
         self.max_frames = max_frames
         self.lookahead = lookahead
+        self.follow_flow = follow_flow
         try:
             self.config, stored_label = _describe_checkpoint(self.path)
         except (ConfigError, WeightsError, ValueError) as err:
@@ -125,6 +134,16 @@ class NativePredictor:
             self._session = self._model.new_session()
         return self._model
 
+    def _constraint(
+        self, context: str, tokenizer: Tokenizer, ids: TraceIds
+    ) -> LineConstraint | None:
+        """Each frame's line kept on the context's control flow (None: off, or the context does
+        not parse, so nothing is known about its flow)."""
+        if not self.follow_flow:
+            return None
+        flow = SourceFlow.from_context(context)
+        return None if flow is None else LineConstraint(flow, tokenizer.piece_ids(), ids)
+
     def predict(
         self,
         request: PredictionRequest,
@@ -167,6 +186,7 @@ class NativePredictor:
             step_over_depth=step_over_depth,
             cancel=cancel,
             lookahead=self.lookahead,
+            constraint=self._constraint(request.context, tokenizer, ids),
         )
         trace = GeneratedTrace(on_frame, started, context="the model's context")
         for frame_tokens in generator.frames(prompt):

@@ -57,6 +57,7 @@ class BackendOptions:
     allow_execution: bool = False
     max_frames: int = DEFAULT_MAX_FRAMES
     timeout: float | None = None
+    follow_flow: bool = True  # native: keep predicted lines on the program's control flow
 
 
 def repository_root() -> Path:
@@ -98,6 +99,7 @@ def get_predictor(
     allow_execution: bool = False,
     max_frames: int = DEFAULT_MAX_FRAMES,
     timeout: float | None = None,
+    follow_flow: bool = True,
 ) -> Predictor:
     """Build the predictor ``name`` names; raises :class:`BackendError` with a clear message."""
     backend, model_path = resolve_backend_name(name, model)
@@ -117,6 +119,7 @@ def get_predictor(
         allow_execution=allow_execution,
         max_frames=max_frames,
         timeout=timeout,
+        follow_flow=follow_flow,
     )
     predictor_class = _load(backend)
     try:
@@ -173,6 +176,7 @@ def _construct(predictor_class: type[Any], options: BackendOptions) -> Predictor
         "allow_execution": options.allow_execution,
         "max_frames": options.max_frames,
         "timeout": options.timeout,
+        "follow_flow": options.follow_flow,
     }
     kwargs = {k: v for k, v in offered.items() if k in parameters and v is not None}
     return predictor_class(**kwargs)

@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 
 
 def predictor_from_args(args: argparse.Namespace) -> Predictor:
-    """``--backend --model --quantize --device --max-frames --timeout`` as a predictor; raises
+    """``--backend --model --quantize --device --max-frames --timeout --free-decoding`` as a
+    predictor; raises
     ``BackendError`` with a message for the user."""
     from cwm_lsp.backends.registry import get_predictor  # lazily: keeps --help fast
 
@@ -24,6 +25,7 @@ def predictor_from_args(args: argparse.Namespace) -> Predictor:
         allow_execution=args.backend == "run",  # naming the run backend is the opt-in
         max_frames=args.max_frames,
         timeout=args.timeout,
+        follow_flow=not getattr(args, "free_decoding", False),
     )
 
 

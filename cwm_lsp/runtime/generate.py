@@ -12,13 +12,16 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 
 from cwm_lsp.runtime.kvcache import DEFAULT_MAX_CHUNK, DEFAULT_ROLLBACK, KVCache
 from cwm_lsp.runtime.model import Transformer
 from cwm_lsp.trace import tokens as trace_tokens
+
+if TYPE_CHECKING:
+    from cwm_lsp.runtime.line_constraint import LineConstraint
 
 _LOOKUP_SPAN = 4096  # how far back prompt-lookup drafting searches
 
@@ -44,8 +47,15 @@ class Sampler:
         else:
             self._generator.seed()
 
-    def __call__(self, logits: torch.Tensor) -> int:
-        """Pick the next id from ``logits`` [vocab]."""
+    def __call__(self, logits: torch.Tensor, allowed: Sequence[int] | None = None) -> int:
+        """Pick the next id from ``logits`` [vocab] (among ``allowed`` ids when given)."""
+        if allowed is not None:
+            keep = torch.tensor(allowed, dtype=torch.long, device=logits.device)
+            if self.sampling.temperature <= 0:
+                return int(keep[torch.argmax(logits[keep])])
+            masked = torch.full_like(logits, float("-inf"))
+            masked[keep] = logits[keep]
+            logits = masked
         if self.sampling.temperature <= 0:
             return int(torch.argmax(logits))
         probs = torch.softmax(logits.float().cpu() / self.sampling.temperature, dim=-1)
@@ -175,6 +185,9 @@ class TraceIds:
     exception_sep: int
     end_of_text: int
     stop: frozenset[int]  # end of text and chat end-of-message ids
+    line_sep: int
+    action_sep: int
+    arg_sep: int
 
     @classmethod
     def from_special(cls, special_id: Callable[[str], int]) -> TraceIds:
@@ -189,6 +202,9 @@ class TraceIds:
             exception_sep=special_id(trace_tokens.EXCEPTION_SEP),
             end_of_text=special_id(trace_tokens.END_OF_TEXT),
             stop=frozenset(stop),
+            line_sep=special_id(trace_tokens.LINE_SEP),
+            action_sep=special_id(trace_tokens.ACTION_SEP),
+            arg_sep=special_id(trace_tokens.ARG_SEP),
         )
 
 
@@ -218,6 +234,7 @@ class TraceGenerator:
     ``step_over_depth``: a call frame that enters a scope deeper than this is stepped over by
     forcing ``<|return_sep|>`` as the next frame's event token (the entry scope is depth 1; with a
     harness ``main`` calling the user's function, depth 2 is that function). None: step into all.
+    ``constraint``: keeps each frame's source line on the program's control flow.
     """
 
     def __init__(
@@ -232,6 +249,7 @@ class TraceGenerator:
         step_over_depth: int | None = None,
         cancel: Cancellable | None = None,
         lookahead: int = 0,
+        constraint: LineConstraint | None = None,
     ) -> None:
         self.session = session
         self.ids = ids
@@ -242,6 +260,7 @@ class TraceGenerator:
         self.step_over_depth = step_over_depth
         self.cancel = cancel
         self.lookahead = lookahead
+        self.constraint = constraint
         self.outcome = TraceOutcome()
 
     def frames(self, prompt: Sequence[int]) -> Iterator[FrameTokens]:
@@ -266,7 +285,8 @@ class TraceGenerator:
                     batch, logits = [force], self.session.step(force)
                     force = None
                 else:
-                    token = self.sampler(logits)
+                    allowed = self.constraint.candidates() if self.constraint else None
+                    token = self.sampler(logits, allowed)
                     if token in self.ids.stop:
                         self.outcome.tokens_generated += 1
                         self.outcome.finished = token == self.ids.end_of_text
@@ -276,6 +296,9 @@ class TraceGenerator:
                         return
                     batch, logits = self._advance(token, room=self.max_frame_tokens - len(frame))
                 frame.extend(batch)
+                if self.constraint is not None:
+                    for taken in batch:
+                        self.constraint.accept(taken)
                 self.outcome.tokens_generated += len(batch)
                 if batch[-1] == self.ids.frame_sep or len(frame) >= self.max_frame_tokens:
                     break
@@ -304,6 +327,8 @@ class TraceGenerator:
             limit = min(limit, self.max_tokens - self.outcome.tokens_generated - 1)
         greedy = self.sampler.sampling.temperature <= 0
         draft = self._draft(token, limit) if greedy and limit > 0 else []
+        if draft and self.constraint is not None:
+            draft = draft[: self.constraint.allowed_prefix(token, draft)]
         if not draft:
             return [token], self.session.step(token)
         accepted, logits = self.session.speculate(token, draft)

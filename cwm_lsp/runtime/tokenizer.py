@@ -58,6 +58,7 @@ class _Backend(Protocol):
     def encode_plain(self, text: str) -> list[int]: ...
     def decode(self, ids: Sequence[int]) -> str: ...
     def special_ids(self) -> dict[str, int]: ...
+    def piece_ids(self) -> dict[bytes, int]: ...
 
 
 class Tokenizer:
@@ -72,6 +73,7 @@ class Tokenizer:
         # A tokenizer.json that gives CWM's slots other names (reserved_special_token_N):
         # use CWM's names for those ids, in both directions.
         self._renamed: dict[int, str] = {}
+        self._pieces: dict[bytes, int] | None = None
         if self.special:
             names_by_id = {i: name for name, i in self.special.items()}
             for name, offset in tokens.SPECIAL_TOKEN_OFFSETS.items():
@@ -110,6 +112,12 @@ class Tokenizer:
             parts.append(EOS)
         return self.encode_parts(parts)
 
+    def piece_ids(self) -> dict[bytes, int]:
+        """Each ordinary token's bytes -> its id (built once; used to constrain decoding)."""
+        if self._pieces is None:
+            self._pieces = self._backend.piece_ids()
+        return self._pieces
+
     def special_id(self, text: str) -> int:
         try:
             return self.special[text]
@@ -144,6 +152,7 @@ class TiktokenBackend:
         import tiktoken
 
         self._special = special
+        self._ranks = ranks
         self._encoding = tiktoken.Encoding(
             name=name,
             pat_str=LLAMA3_PATTERN,
@@ -165,6 +174,9 @@ class TiktokenBackend:
 
     def special_ids(self) -> dict[str, int]:
         return dict(self._special)
+
+    def piece_ids(self) -> dict[bytes, int]:
+        return dict(self._ranks)
 
 
 def special_token_ids(rank_count: int) -> dict[str, int]:
@@ -241,6 +253,23 @@ class _HFBackend:
 
     def special_ids(self) -> dict[str, int]:
         return dict(self._special)
+
+    def piece_ids(self) -> dict[bytes, int]:
+        from cwm_lsp.runtime.gguf_loader import bytes_to_unicode
+
+        special = set(self._special.values())
+        byte_of = {char: byte for byte, char in bytes_to_unicode().items()}
+        pieces: dict[bytes, int] = {}
+        for piece, token_id in self._tok.get_vocab(with_added_tokens=False).items():
+            if token_id in special:
+                continue
+            if all(char in byte_of for char in piece):  # byte-level BPE (GPT-2 / Llama 3 style)
+                pieces.setdefault(bytes(byte_of[char] for char in piece), token_id)
+            else:
+                text = self.decode([token_id])
+                if text and "\ufffd" not in text:
+                    pieces.setdefault(text.encode("utf-8"), token_id)
+        return pieces
 
 
 def _punctuation_prefix(token: str) -> int:

@@ -390,6 +390,7 @@ class PredictionJobs:
                     allow_execution=settings.allow_execution,
                     max_frames=settings.max_frames,
                     timeout=settings.timeout,
+                    follow_flow=settings.follow_control_flow,
                 )
                 _apply_run_limits(predictor, settings)
                 self._predictors[key] = predictor

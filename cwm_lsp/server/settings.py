@@ -30,6 +30,7 @@ class Settings:
     step_into: bool = True
     hint_width: int = 60
     timeout: float = 10.0  # wall-clock limit of one sandboxed run, seconds
+    follow_control_flow: bool = True  # native backend: keep predicted lines on the flow
 
     def predictor_key(self) -> tuple[Any, ...]:
         """Settings that select a predictor instance (a model load); one instance per key."""
@@ -40,6 +41,7 @@ class Settings:
             self.device,
             self.allow_execution,
             self.timeout,
+            self.follow_control_flow,
         )
 
     def result_key(self) -> tuple[Any, ...]:
@@ -121,6 +123,7 @@ _FIELDS: dict[str, tuple[str, Converter]] = {
     "stepInto": ("step_into", _bool),
     "hintWidth": ("hint_width", _int_range(8, 1000)),
     "timeout": ("timeout", _float_range(0.1, 3600.0)),
+    "followControlFlow": ("follow_control_flow", _bool),
 }
 
 SETTING_NAMES = tuple(_FIELDS)

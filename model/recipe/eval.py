@@ -37,8 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tokenizer import encode_text
 
 from cwm_lsp.runtime import LoadedModel, load_model
+from cwm_lsp.runtime.generate import TraceGenerator, TraceIds
+from cwm_lsp.runtime.line_constraint import LineConstraint
 from cwm_lsp.runtime.tokenizer import Tokenizer
 from cwm_lsp.trace import codec, tokens
+from cwm_lsp.trace.flow import SourceFlow
 from cwm_lsp.trace.frames import UNCHANGED, Event, Frame
 from cwm_lsp.trace.parser import parse_trace
 from cwm_lsp.trace.resolve import resolve_states
@@ -210,11 +213,33 @@ def forced_scores(model: LoadedModel, tokenizer: Tokenizer, case: Case) -> Force
 # --- running ----------------------------------------------------------------------------------
 
 
-def generate_trace(model: LoadedModel, tokenizer: Tokenizer, context: str, limit: int) -> str:
+def generate_trace(
+    model: LoadedModel, tokenizer: Tokenizer, context: str, limit: int, *, decoder: str = "free"
+) -> str:
+    """Greedy trace text after the prompt: ``free`` decoding, or ``flow`` (the language
+    server's decoder: every frame's line kept on the program's control flow)."""
+    if decoder == "flow":
+        return _generate_on_flow(model, tokenizer, context, limit)
     stops = [tokenizer.special_id(t) for t in (tokens.END_OF_TEXT, "<|eom_id|>", "<|eot_id|>")]
     ids = list(
         model.generate(tokenizer.encode_prompt(context), max_new_tokens=limit, stop_ids=stops)
     )
+    return tokenizer.decode(ids)
+
+
+def _generate_on_flow(model: LoadedModel, tokenizer: Tokenizer, context: str, limit: int) -> str:
+    trace_ids = TraceIds.from_special(tokenizer.special_id)
+    flow = SourceFlow.from_context(context)
+    constraint = None if flow is None else LineConstraint(flow, tokenizer.piece_ids(), trace_ids)
+    session = model.new_session()
+    generator = TraceGenerator(session, trace_ids, max_tokens=limit, constraint=constraint)
+    ids: list[int] = []
+    for frame in generator.frames(tokenizer.encode_prompt(context)):
+        ids.extend(frame.ids)
+    if generator.outcome.finished and generator.outcome.tokens_generated < limit:
+        # The generator stops at the entry's return (or the model's own end token, which it
+        # does not keep): the model's next token decides whether the trace ends properly.
+        ids.append(int(session.prefill(session.tokens).argmax()))
     return tokenizer.decode(ids)
 
 
@@ -238,7 +263,12 @@ def golden_cases(directory: Path) -> list[Case]:
 
 
 def evaluate(
-    model: LoadedModel, cases: list[Case], *, max_new_tokens: int, verbose: bool = False
+    model: LoadedModel,
+    cases: list[Case],
+    *,
+    max_new_tokens: int,
+    verbose: bool = False,
+    decoder: str = "free",
 ) -> Report:
     tokenizer = model.tokenizer
     if tokenizer is None:
@@ -248,7 +278,7 @@ def evaluate(
     for case in cases:
         truth_len = len(encode_text(tokenizer, case.trace))
         limit = min(max_new_tokens, truth_len + truth_len // 2 + 16)
-        predicted = generate_trace(model, tokenizer, case.context, limit)
+        predicted = generate_trace(model, tokenizer, case.context, limit, decoder=decoder)
         report.generated_tokens += len(tokenizer.encode(predicted))
         scores = score_trace(predicted, case.trace)
         report.model.add(scores)
@@ -276,19 +306,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, help="write the summary here too")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument(
+        "--decoder",
+        choices=("free", "flow"),
+        default="free",
+        help="free: plain greedy decoding (the model alone); flow: the language server's "
+        "decoder, which keeps each frame's line on the program's control flow",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     model = load_model(args.model)
-    results: dict[str, object] = {"model": model.name, "path": str(args.model)}
+    results: dict[str, object] = {
+        "model": model.name,
+        "path": str(args.model),
+        "decoder": args.decoder,
+    }
     if args.heldout.is_file() and args.limit > 0:
         cases = heldout_cases(args.heldout, args.limit)
         results["heldout"] = evaluate(
-            model, cases, max_new_tokens=args.max_new_tokens, verbose=args.verbose
+            model,
+            cases,
+            max_new_tokens=args.max_new_tokens,
+            verbose=args.verbose,
+            decoder=args.decoder,
         ).summary()
     if args.golden.is_dir():
         cases = golden_cases(args.golden)
         results["golden"] = evaluate(
-            model, cases, max_new_tokens=args.max_new_tokens, verbose=args.verbose
+            model,
+            cases,
+            max_new_tokens=args.max_new_tokens,
+            verbose=args.verbose,
+            decoder=args.decoder,
         ).summary()
     text = json.dumps(results, indent=2)
     print(text)

@@ -14,6 +14,8 @@ import torch
 from goldens import GOLDEN_FILES
 from transformers import CwmForCausalLM
 
+from cwm_lsp.backends.base import PredictionRequest
+from cwm_lsp.backends.native import NativePredictor
 from cwm_lsp.runtime import LoadedModel, load_model
 from cwm_lsp.trace import tokens
 
@@ -52,8 +54,6 @@ def test_shipped_files_are_small_and_labelled_not_cwm() -> None:
 
 
 def test_shipped_weights_are_bfloat16_and_the_native_backend_computes_in_float32() -> None:
-    from cwm_lsp.backends.native import NativePredictor
-
     assert json.loads((WEIGHTS / "config.json").read_text())["dtype"] == "bfloat16"
     loaded = NativePredictor(WEIGHTS).load()
     assert loaded.logits([1, 2, 3]).dtype == torch.float32
@@ -114,3 +114,29 @@ def test_greedy_generation_starts_a_cwm_trace_at_the_harness(runtime_model: Load
         "<|line_sep|>{}<|action_sep|>    return "
     )
     assert text.startswith(expected_start), text
+
+
+@pytest.fixture(scope="module")
+def demo_predictor() -> NativePredictor:
+    return NativePredictor(WEIGHTS)
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_the_language_servers_decoder_finishes_every_golden_trace(
+    name: str, demo_predictor: NativePredictor
+) -> None:
+    """The native backend's default (flow-constrained) decoder gives each golden a complete,
+    well-formed trace within twice the golden's frame count (whether its values are right is
+    the model's accuracy, reported in MODEL_CARD.md)."""
+    golden = GOLDEN[name]
+    request = PredictionRequest(
+        context=golden["context"],
+        source=golden["source"],
+        call=golden["call"],
+        function=golden["call"].split("(")[0],
+        harness="main",
+        max_frames=2 * len(golden["frames"]),
+    )
+    result = demo_predictor.predict(request)
+    assert result.finished and not result.problems and result.limit is None, result.trace_text
+    assert result.frames[0].line == golden["frames"][0]["line"]

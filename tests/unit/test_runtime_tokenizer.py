@@ -132,3 +132,27 @@ def test_tokenizer_json_with_reserved_names_gets_cwm_names(tmp_path: Path) -> No
     assert tok.special_id(tokens.FRAME_SEP) == 356
     prompt = tok.encode_prompt(USER_SOURCE)
     assert tok.decode(prompt) == codec.encode_prompt(USER_SOURCE)
+
+
+def test_piece_ids_give_every_ordinary_token_its_bytes(tmp_path: Path) -> None:
+    ranks = _bpe_with_merges(tmp_path / "tokenizer.model")
+    tok = load_tokenizer(tmp_path)
+    assert tok is not None
+    pieces = tok.piece_ids()
+    assert pieces == ranks
+    assert set(pieces.values()).isdisjoint(tok.special.values())
+    text = "hello world, café"
+    assert b"".join({i: p for p, i in pieces.items()}[i] for i in tok.encode(text)) == (
+        text.encode("utf-8")
+    )
+
+
+def test_piece_ids_of_a_byte_level_tokenizer_json_are_raw_bytes(tmp_path: Path) -> None:
+    _write_hf_tokenizer(tmp_path)
+    tok = load_tokenizer(tmp_path)
+    assert tok is not None
+    pieces = tok.piece_ids()
+    assert len(pieces) == 256 and set(pieces) == {bytes([b]) for b in range(256)}
+    by_id = {i: p for p, i in pieces.items()}
+    text = "    while True:\n    é\t"
+    assert b"".join(by_id[i] for i in tok.encode(text)) == text.encode("utf-8")

@@ -26,11 +26,12 @@ def test_every_setting_is_read_from_its_json_name() -> None:
         "stepInto": False,
         "hintWidth": 40,
         "timeout": 30,
+        "followControlFlow": False,
     }
     settings, warnings = parse_settings(raw)
     assert warnings == []
     assert settings == Settings(
-        "run", "/models/cwm", "int8", "cuda", True, 500, 0.5, "save", False, 40, 30.0
+        "run", "/models/cwm", "int8", "cuda", True, 500, 0.5, "save", False, 40, 30.0, False
     )
     assert settings_to_json(settings) == {**raw, "timeout": 30.0}
 

@@ -25,6 +25,7 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
   { key: 'stepInto', kind: 'boolean', default: true },
   { key: 'hintWidth', kind: 'integer', default: 60, minimum: 8, maximum: 1000 },
   { key: 'timeout', kind: 'number', default: 10, minimum: 0.1, maximum: 3600 },
+  { key: 'followControlFlow', kind: 'boolean', default: true },
 ];
 
 export const CLIENT_SETTINGS: readonly SettingSpec[] = [

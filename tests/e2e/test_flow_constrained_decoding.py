@@ -1,0 +1,107 @@
+"""Flow-constrained decoding in the native backend, with a model taught a trace that is wrong.
+
+The small model below learns a trace of ``f(1)`` that skips the line ``k += 1`` (as a weak
+model does). Free decoding reproduces the skip; the default decoder keeps each frame's line on
+the control flow, so the frame after ``k = n`` names ``k += 1``, the only line that can run
+next, and every later frame names a line of the context.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cwm_lsp.backends.base import PredictionRequest
+from cwm_lsp.backends.native import NativePredictor
+from cwm_lsp.runtime.testing import write_byte_tokenizer, write_trace_model
+from cwm_lsp.runtime.tokenizer import load_tokenizer
+from cwm_lsp.trace.flow import SourceFlow
+from cwm_lsp.trace.flow_tracker import FlowTracker
+from cwm_lsp.trace.frames import Event, Frame
+
+pytest.importorskip("transformers")
+pytestmark = pytest.mark.slow
+
+SOURCE = "def f(n):\n    k = n\n    k += 1\n    return k\n"
+CONTEXT = SOURCE + "\ndef main():  # << START_OF_TRACE\n    return f(1)\n"
+SKIPPING = [
+    Frame(Event.CALL, "def main():  # << START_OF_TRACE\n", {}),
+    Frame(Event.LINE, "    return f(1)\n", {}),
+    Frame(Event.CALL, "def f(n):\n", {"n": "1"}),
+    Frame(Event.LINE, "    k = n\n", {"n": ".."}),
+    Frame(Event.LINE, "    return k\n", {"n": "..", "k": "1"}),
+    Frame(Event.RETURN, "    return k\n", arg="1"),
+    Frame(Event.RETURN, "    return f(1)\n", arg="1"),
+]
+
+
+@pytest.fixture(scope="module")
+def skipping_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("skipping-model")
+    write_byte_tokenizer(directory)
+    tokenizer = load_tokenizer(directory)
+    assert tokenizer is not None
+    prompt = tokenizer.encode_prompt(CONTEXT)
+    sequence = prompt + tokenizer.encode_frames(SKIPPING, finished=True)
+    write_trace_model(directory, [sequence], prompt_length=len(prompt))
+    return directory
+
+
+def _request(max_frames: int = 12) -> PredictionRequest:
+    return PredictionRequest(
+        context=CONTEXT,
+        source=SOURCE,
+        call="f(1)",
+        function="f",
+        harness="main",
+        max_frames=max_frames,
+    )
+
+
+def _off_flow(frames: list[Frame]) -> list[str]:
+    flow = SourceFlow.from_context(CONTEXT)
+    assert flow is not None
+    tracker = FlowTracker(flow)
+    found = []
+    for frame in frames:
+        allowed = tracker.allowed(frame.event)
+        if allowed is not None and frame.line not in allowed:
+            found.append(f"{frame.event.value} {frame.line!r}")
+        tracker.advance(frame.event, frame.line)
+    return found
+
+
+def test_free_decoding_repeats_what_the_model_learned(skipping_model: Path) -> None:
+    result = NativePredictor(skipping_model, follow_flow=False).predict(_request())
+    assert result.frames == SKIPPING
+    assert _off_flow(result.frames) == ["line '    return k\\n'"]
+
+
+def test_the_default_decoder_keeps_every_frame_on_the_flow(skipping_model: Path) -> None:
+    result = NativePredictor(skipping_model).predict(_request())
+    assert [f.line for f in result.frames[:5]] == [
+        "def main():  # << START_OF_TRACE\n",
+        "    return f(1)\n",
+        "def f(n):\n",
+        "    k = n\n",
+        "    k += 1\n",
+    ]
+    assert result.frames[4].event is Event.LINE
+    # past that point the model is off what it learned (its locals may not even parse, and the
+    # trace parser drops such frames), but every line it names is still a line of the context
+    assert {f.line for f in result.frames} <= set(CONTEXT.splitlines(keepends=True))
+
+
+def test_drafting_and_constraint_give_the_same_trace(skipping_model: Path) -> None:
+    drafted = NativePredictor(skipping_model, lookahead=16).predict(_request())
+    stepped = NativePredictor(skipping_model, lookahead=0).predict(_request())
+    assert drafted.trace_text == stepped.trace_text
+
+
+def test_a_context_that_does_not_parse_is_decoded_freely(skipping_model: Path) -> None:
+    broken = CONTEXT.replace("def f(n):", "def f(n:")
+    request = _request()
+    request = PredictionRequest(**{**request.__dict__, "context": broken})
+    result = NativePredictor(skipping_model).predict(request)
+    assert result.frames  # no constraint, no crash: the model writes what it writes
