@@ -10,6 +10,9 @@ reuses its KV state). Greedy by default; ``temperature`` samples with the reques
 llama.cpp has no CWM architecture: a GGUF runs as ``llama`` with every layer global. That equals
 CWM exactly only while prompt + trace fit in CWM's sliding window (8192 tokens); past it the
 result carries a warning in ``problems`` (our ``native`` backend and vLLM apply the window).
+
+As in the native backend, each frame's line is kept on the function's control flow unless
+``follow_flow=False`` (:mod:`cwm_lsp.runtime.line_constraint`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from cwm_lsp.backends.base import (
     PredictionResult,
     Provenance,
 )
+from cwm_lsp.runtime.line_constraint import LineConstraint, flow_constraint
 from cwm_lsp.runtime.tokenizer import Tokenizer
 from cwm_lsp.trace import tokens as trace_tokens
 
@@ -147,7 +151,14 @@ class _Sampler:
         self.temperature = temperature
         self.rng = np.random.default_rng(seed)
 
-    def __call__(self, logits: np.ndarray) -> int:
+    def __call__(self, logits: np.ndarray, allowed: Sequence[int] | None = None) -> int:
+        if allowed is not None:
+            keep = np.asarray(allowed, dtype=np.int64)
+            if self.temperature <= 0:
+                return int(keep[np.argmax(logits[keep])])
+            masked = np.full_like(logits, -np.inf)
+            masked[keep] = logits[keep]
+            logits = masked
         if self.temperature <= 0:
             return int(np.argmax(logits))
         scaled = logits.astype(np.float64) / self.temperature
@@ -166,6 +177,7 @@ class LlamaCppPredictor:
         max_frames: int = DEFAULT_MAX_FRAMES,
         n_ctx: int | None = None,
         n_threads: int | None = None,
+        follow_flow: bool = True,
     ) -> None:
         self.path = Path(model).expanduser()
         if not self.path.is_file():
@@ -186,6 +198,7 @@ class LlamaCppPredictor:
         self.max_frames = max_frames
         self.n_ctx = n_ctx or min(self.summary.context_length, DEFAULT_MAX_CONTEXT)
         self.n_threads = n_threads
+        self.follow_flow = follow_flow
         self._session: LlamaCppSession | None = None
         self._lock = threading.Lock()
 
@@ -235,6 +248,7 @@ class LlamaCppPredictor:
             max_frames=min(request.max_frames, self.max_frames),
             step_over_depth=(2 if request.harness else 1) if request.step_over else None,
             cancel=cancel,
+            constraint=flow_constraint(request.context, tokenizer) if self.follow_flow else None,
         )
         trace = GeneratedTrace(on_frame, started, context="the llama.cpp context")
         for frame_ids in generator.frames(prompt):
@@ -270,8 +284,10 @@ class _FrameGenerator:
         max_frames: int,
         step_over_depth: int | None,
         cancel: CancelToken | None,
+        constraint: LineConstraint | None = None,
     ) -> None:
         self.session, self.sampler = session, sampler
+        self.constraint = constraint
         special = tokenizer.special_id
         self.frame_sep = special(trace_tokens.FRAME_SEP)
         self.call_sep = special(trace_tokens.CALL_SEP)
@@ -304,8 +320,13 @@ class _FrameGenerator:
                     if frame:
                         yield frame
                     return
-                token = force if force is not None else self.sampler(logits)
-                force = None
+                if force is not None:
+                    token, force = force, None
+                else:
+                    allowed = self.constraint.candidates() if self.constraint else None
+                    token = self.sampler(logits, allowed)
+                if self.constraint is not None:
+                    self.constraint.accept(token)
                 frame.append(token)
                 self.tokens_generated += 1
                 if token in self.stop:

@@ -30,10 +30,9 @@ from cwm_lsp.backends.base import (
 )
 from cwm_lsp.runtime import DEMO_MODEL_LABEL, ConfigError, CwmConfig, LoadedModel, ModelLoadError
 from cwm_lsp.runtime.generate import Sampling, Session, TraceGenerator, TraceIds
-from cwm_lsp.runtime.line_constraint import LineConstraint
-from cwm_lsp.runtime.tokenizer import Tokenizer, TokenizerError
+from cwm_lsp.runtime.line_constraint import flow_constraint
+from cwm_lsp.runtime.tokenizer import TokenizerError
 from cwm_lsp.runtime.weights import WeightsError, read_quantization
-from cwm_lsp.trace.flow import SourceFlow
 
 DEFAULT_MAX_FRAMES = 10_000
 # Greedy predictions draft up to this many tokens from earlier frames (prompt lookup) and verify
@@ -134,16 +133,6 @@ class NativePredictor:
             self._session = self._model.new_session()
         return self._model
 
-    def _constraint(
-        self, context: str, tokenizer: Tokenizer, ids: TraceIds
-    ) -> LineConstraint | None:
-        """Each frame's line kept on the context's control flow (None: off, or the context does
-        not parse, so nothing is known about its flow)."""
-        if not self.follow_flow:
-            return None
-        flow = SourceFlow.from_context(context)
-        return None if flow is None else LineConstraint(flow, tokenizer.piece_ids(), ids)
-
     def predict(
         self,
         request: PredictionRequest,
@@ -186,7 +175,7 @@ class NativePredictor:
             step_over_depth=step_over_depth,
             cancel=cancel,
             lookahead=self.lookahead,
-            constraint=self._constraint(request.context, tokenizer, ids),
+            constraint=flow_constraint(request.context, tokenizer) if self.follow_flow else None,
         )
         trace = GeneratedTrace(on_frame, started, context="the model's context")
         for frame_tokens in generator.frames(prompt):

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from cwm_lsp.runtime.generate import TraceIds
+from cwm_lsp.runtime.tokenizer import Tokenizer
 from cwm_lsp.trace.flow import SourceFlow
 from cwm_lsp.trace.flow_tracker import FlowTracker
 from cwm_lsp.trace.frames import Event
@@ -112,3 +113,12 @@ class LineConstraint:
                 return replace(state, lines=None)
             return replace(state, written=state.written + piece)
         return state
+
+
+def flow_constraint(context: str, tokenizer: Tokenizer) -> LineConstraint | None:
+    """A constraint for a trace of ``context``; None when the context does not parse (nothing is
+    known about its flow then)."""
+    flow = SourceFlow.from_context(context)
+    if flow is None:
+        return None
+    return LineConstraint(flow, tokenizer.piece_ids(), TraceIds.from_special(tokenizer.special_id))

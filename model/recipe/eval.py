@@ -38,10 +38,9 @@ from tokenizer import encode_text
 
 from cwm_lsp.runtime import LoadedModel, load_model
 from cwm_lsp.runtime.generate import TraceGenerator, TraceIds
-from cwm_lsp.runtime.line_constraint import LineConstraint
+from cwm_lsp.runtime.line_constraint import flow_constraint
 from cwm_lsp.runtime.tokenizer import Tokenizer
 from cwm_lsp.trace import codec, tokens
-from cwm_lsp.trace.flow import SourceFlow
 from cwm_lsp.trace.frames import UNCHANGED, Event, Frame
 from cwm_lsp.trace.parser import parse_trace
 from cwm_lsp.trace.resolve import resolve_states
@@ -229,8 +228,7 @@ def generate_trace(
 
 def _generate_on_flow(model: LoadedModel, tokenizer: Tokenizer, context: str, limit: int) -> str:
     trace_ids = TraceIds.from_special(tokenizer.special_id)
-    flow = SourceFlow.from_context(context)
-    constraint = None if flow is None else LineConstraint(flow, tokenizer.piece_ids(), trace_ids)
+    constraint = flow_constraint(context, tokenizer)
     session = model.new_session()
     generator = TraceGenerator(session, trace_ids, max_tokens=limit, constraint=constraint)
     ids: list[int] = []

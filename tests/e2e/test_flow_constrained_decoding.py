@@ -1,6 +1,6 @@
 """Flow-constrained decoding in the native backend, with a model taught a trace that is wrong.
 
-The small model below learns a trace of ``f(1)`` that skips the line ``k += 1`` (as a weak
+The small model below (run by the native backend and, as a GGUF, by llama.cpp) learns a trace of ``f(1)`` that skips the line ``k += 1`` (as a weak
 model does). Free decoding reproduces the skip; the default decoder keeps each frame's line on
 the control flow, so the frame after ``k = n`` names ``k += 1``, the only line that can run
 next, and every later frame names a line of the context.
@@ -14,7 +14,7 @@ import pytest
 
 from cwm_lsp.backends.base import PredictionRequest
 from cwm_lsp.backends.native import NativePredictor
-from cwm_lsp.runtime.testing import write_byte_tokenizer, write_trace_model
+from cwm_lsp.runtime.testing import trace_model_config, write_byte_tokenizer, write_trace_model
 from cwm_lsp.runtime.tokenizer import load_tokenizer
 from cwm_lsp.trace.flow import SourceFlow
 from cwm_lsp.trace.flow_tracker import FlowTracker
@@ -44,7 +44,13 @@ def skipping_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert tokenizer is not None
     prompt = tokenizer.encode_prompt(CONTEXT)
     sequence = prompt + tokenizer.encode_frames(SKIPPING, finished=True)
-    write_trace_model(directory, [sequence], prompt_length=len(prompt))
+    # a window that covers the whole trace, so llama.cpp (every layer global) computes the same
+    write_trace_model(
+        directory,
+        [sequence],
+        prompt_length=len(prompt),
+        config=trace_model_config(sliding_window=1024),
+    )
     return directory
 
 
@@ -105,3 +111,19 @@ def test_a_context_that_does_not_parse_is_decoded_freely(skipping_model: Path) -
     request = PredictionRequest(**{**request.__dict__, "context": broken})
     result = NativePredictor(skipping_model).predict(request)
     assert result.frames  # no constraint, no crash: the model writes what it writes
+
+
+def test_llama_cpp_backend_keeps_the_frames_on_the_flow_too(
+    skipping_model: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+    from cwm_lsp.backends.llama_cpp import LlamaCppPredictor
+    from cwm_lsp.runtime.gguf_writer import convert_checkpoint
+
+    gguf = tmp_path / "skipping.gguf"
+    convert_checkpoint(skipping_model, gguf, file_type="f32")
+    free = LlamaCppPredictor(gguf, follow_flow=False).predict(_request())
+    assert free.frames == SKIPPING
+    kept = LlamaCppPredictor(gguf).predict(_request())
+    assert kept.frames[4].event is Event.LINE and kept.frames[4].line == "    k += 1\n"
+    assert {f.line for f in kept.frames} <= set(CONTEXT.splitlines(keepends=True))
