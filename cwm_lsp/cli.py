@@ -31,8 +31,8 @@ def _add_backend_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--free-decoding",
         action="store_true",
-        help="native backend: let the model name any line (by default each predicted frame's "
-        "line is kept on the function's control flow)",
+        help="native and llama-cpp backends: let the model name any line (by default each "
+        "predicted frame's line is kept on the function's control flow)",
     )
 
 

@@ -8,6 +8,8 @@ next, and every later frame names a line of the context.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from cwm_lsp.runtime.tokenizer import load_tokenizer
 from cwm_lsp.trace.flow import SourceFlow
 from cwm_lsp.trace.flow_tracker import FlowTracker
 from cwm_lsp.trace.frames import Event, Frame
+from cwm_lsp.trace.parser import parse_trace
 
 pytest.importorskip("transformers")
 pytestmark = pytest.mark.slow
@@ -127,3 +130,20 @@ def test_llama_cpp_backend_keeps_the_frames_on_the_flow_too(
     kept = LlamaCppPredictor(gguf).predict(_request())
     assert kept.frames[4].event is Event.LINE and kept.frames[4].line == "    k += 1\n"
     assert {f.line for f in kept.frames} <= set(CONTEXT.splitlines(keepends=True))
+
+
+def test_the_cli_flag_turns_the_constraint_off(skipping_model: Path, tmp_path: Path) -> None:
+    source = tmp_path / "skip.py"
+    source.write_text(SOURCE)
+    command = [sys.executable, "-m", "cwm_lsp", "predict", str(source), "--function", "f"]
+    command += ["--call", "f(1)", "--model", str(skipping_model), "--format", "cwm"]
+    command += ["--max-frames", "6"]
+    # the exit status says whether the trace completed; only the lines matter here
+    kept = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    free = subprocess.run(
+        [*command, "--free-decoding"], capture_output=True, text=True, timeout=120
+    )
+    free_lines = [frame.line for frame in parse_trace(free.stdout).frames]
+    kept_lines = [frame.line for frame in parse_trace(kept.stdout).frames]
+    assert free_lines[4] == "    return k\n"
+    assert kept_lines[4] == "    k += 1\n"
