@@ -140,3 +140,20 @@ def test_the_language_servers_decoder_finishes_every_golden_trace(
     result = demo_predictor.predict(request)
     assert result.finished and not result.problems and result.limit is None, result.trace_text
     assert result.frames[0].line == golden["frames"][0]["line"]
+
+
+def test_eval_flow_decoder_scores_a_valid_trace(runtime_model: LoadedModel) -> None:
+    """model/recipe/eval.py --decoder flow: the product's decoder, with the eval's token limit
+    (1.5 times the golden trace plus 16), still ends the trace with <|end_of_text|>."""
+    import eval as demo_eval
+
+    golden = GOLDEN["while_break"]
+    tok = runtime_model.tokenizer
+    assert tok is not None
+    truth = len(encode_text(tok, golden["trace_text"]))
+    limit = truth + truth // 2 + 16
+    predicted = demo_eval.generate_trace(
+        runtime_model, tok, golden["context"], limit, decoder="flow"
+    )
+    assert predicted.endswith(tokens.END_OF_TEXT)
+    assert demo_eval.score_trace(predicted, golden["trace_text"]).valid == 1
