@@ -350,3 +350,15 @@ def test_an_unknown_call_line_allows_every_code_line() -> None:
     allowed = tracker.allowed(Event.LINE)
     assert allowed is not None and "    k = 0\n" in allowed and "    return k\n" in allowed
     assert "\n" not in allowed  # blank lines are never code
+
+
+def test_flow_check_script_passes_the_goldens_and_fails_a_skipped_line(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "model" / "recipe"))
+    import flow_check
+
+    assert flow_check.main(["--golden", str(goldens.GOLDEN_DIR)]) == 0
+    golden = json.loads((goldens.GOLDEN_DIR / "while_break.json").read_text())
+    skipped = golden["trace_text"].replace("        if k * k > limit:\n", "    while True:\n", 1)
+    corpus = tmp_path / "bad.jsonl"
+    corpus.write_text(json.dumps({"context": golden["context"], "trace": skipped}) + "\n")
+    assert flow_check.main([str(corpus)]) == 1
