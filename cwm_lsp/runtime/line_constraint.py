@@ -78,9 +78,8 @@ class LineConstraint:
             return None
         if state.part is not _Part.LINE or state.lines is None or state.event is None:
             return None
-        terminator = (
-            self.ids.frame_sep if state.event in (Event.CALL, Event.LINE) else (self.ids.arg_sep)
-        )
+        has_value = state.event in (Event.RETURN, Event.EXCEPTION)
+        terminator = self.ids.arg_sep if has_value else self.ids.frame_sep
         found: set[int] = set()
         for line in state.lines:
             if not line.startswith(state.written):

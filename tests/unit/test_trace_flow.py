@@ -247,6 +247,24 @@ def kinds(values):
 """,
         'kinds([0, [1, 2], "s"])',
     ),
+    "multi_line_comprehension_and_lambda": (
+        """
+def shape(values):
+    pairs = [
+        (v, v * 2)
+        for v in values
+        if v
+    ]
+    key = (lambda p:
+           -p[1])
+    total = sum(
+        a + b
+        for a, b in pairs
+    )
+    return sorted(pairs, key=key), total
+""",
+        "shape([2, 0, 5])",
+    ),
     "assert_delete_augmented": (
         """
 def shrink(d):
