@@ -45,6 +45,8 @@ class Scope:
     first: frozenset[int]  # possible first line frames after the call
     # line -> possible next line frames after that line completes normally; None: any of lines
     successors: dict[int, frozenset[int]] | None
+    # ``with`` lines: an exception leaving their block runs the exit there first
+    exit_lines: frozenset[int] = frozenset()
 
     def next_lines(self, line: int) -> frozenset[int]:
         if self.successors is None:
@@ -143,6 +145,7 @@ def _own_nodes(function: ast.FunctionDef) -> Iterable[ast.AST]:
 class _Loop:
     header: _Node
     after: list[_Node]  # where a ``break`` goes
+    withs: int  # how many ``with`` blocks enclose the loop (a jump leaves only those inside it)
 
 
 class _FunctionFlow:
@@ -153,6 +156,7 @@ class _FunctionFlow:
         self.code = code
         self.nodes: list[_Node] = []
         self.by_statement: dict[int, _Node] = {}
+        self.withs: list[ast.With] = []  # the ``with`` blocks around the statement being built
 
     def scope(self) -> Scope:
         body = self.function.body
@@ -171,7 +175,10 @@ class _FunctionFlow:
         lines = frozenset().union(*(node.lines for node in self.nodes))
         successors = {line: self._next_lines(line) for line in lines}
         first = _reachable_lines(start, line=0)
-        return Scope(self.function.lineno, lines, first, successors)
+        exits = frozenset(
+            s.lineno for s in _statements(body) if isinstance(s, ast.With | ast.AsyncWith)
+        )
+        return Scope(self.function.lineno, lines, first, successors, exits)
 
     def _node(self, statement: ast.stmt | ast.ExceptHandler) -> _Node:
         return self.by_statement[id(statement)]
@@ -204,14 +211,18 @@ class _FunctionFlow:
             self._block(statement.body, after=follow, loop=loop)
             self._block(statement.orelse, after=follow, loop=loop)
         elif isinstance(statement, ast.For | ast.While):
-            node.edges = [self._node(statement.body[0]), *self._first(statement.orelse, follow)]
-            self._block(statement.body, after=[node], loop=_Loop(node, follow))
+            node.edges = [self._node(statement.body[0])]
+            if not _always_true(statement):  # ``while True:`` is left only by a jump
+                node.edges += self._first(statement.orelse, follow)
+            self._block(statement.body, after=[node], loop=_Loop(node, follow, len(self.withs)))
             self._block(statement.orelse, after=follow, loop=loop)
         elif isinstance(statement, ast.With):
             leaving = _Node(frozenset({statement.lineno}), list(follow), maybe_silent=True)
             self.nodes.append(leaving)
             node.edges = [self._node(statement.body[0])]
+            self.withs.append(statement)
             self._block(statement.body, after=[leaving], loop=loop)
+            self.withs.pop()
         elif isinstance(statement, ast.Try):
             after_body = self._first(statement.orelse, follow)
             node.edges = [self._node(statement.body[0])]
@@ -225,14 +236,26 @@ class _FunctionFlow:
                 ]
                 self._block(handler.body, after=follow, loop=loop)
             self._block(statement.orelse, after=follow, loop=loop)
-        elif isinstance(statement, ast.Return | ast.Raise):
+        elif isinstance(statement, ast.Raise):
             node.edges = []
+        elif isinstance(statement, ast.Return):
+            node.edges = self._leaving_withs([], passed=self.withs)
         elif isinstance(statement, ast.Break):
-            node.edges = list(loop.after) if loop else []
+            targets = list(loop.after) if loop else []
+            node.edges = self._leaving_withs(targets, passed=self.withs[loop.withs if loop else 0 :])
         elif isinstance(statement, ast.Continue):
-            node.edges = [loop.header] if loop else []
+            targets = [loop.header] if loop else []
+            node.edges = self._leaving_withs(targets, passed=self.withs[loop.withs if loop else 0 :])
         else:
             node.edges = list(follow)
+
+    def _leaving_withs(self, targets: list[_Node], *, passed: list[ast.With]) -> list[_Node]:
+        """A jump out of ``with`` blocks runs each one's exit on its ``with`` line first."""
+        if not passed:
+            return targets
+        exits = _Node(frozenset(w.lineno for w in passed), targets, maybe_silent=True)
+        self.nodes.append(exits)
+        return [exits]
 
     def _next_lines(self, line: int) -> frozenset[int]:
         found: set[int] = set()
@@ -259,6 +282,11 @@ def _reachable_lines(start: _Node, *, line: int) -> frozenset[int]:
         if line in node.lines or node.maybe_silent:
             stack.extend(node.edges)
     return frozenset(found)
+
+
+def _always_true(statement: ast.For | ast.While) -> bool:
+    test = statement.test if isinstance(statement, ast.While) else None
+    return isinstance(test, ast.Constant) and bool(test.value)
 
 
 def _maybe_silent(statement: ast.stmt) -> bool:

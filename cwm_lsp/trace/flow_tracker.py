@@ -8,7 +8,8 @@ view in :mod:`cwm_lsp.trace.flow`:
 - a call frame names a scope's call line;
 - a line frame names a line that can follow the scope's current line (after an exception in
   the scope, or when the trace left the known flow, any line of the scope);
-- a return or exception frame names the scope's current line.
+- a return or exception frame names the scope's current line (or, for an exception leaving
+  through ``with`` blocks, the line it was raised on).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class _Active:
     scopes: list[Scope]
     positions: set[tuple[int, int]] | None = None  # (index in scopes, line); None: no line yet
     free: bool = False  # after an exception or a line off the known flow: any line of the scope
+    raised_at: set[tuple[int, int]] = field(default_factory=set)  # where the exception began
     lines: frozenset[int] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
@@ -58,15 +60,19 @@ class FlowTracker:
         if event is Event.RETURN:
             self._stack.pop()
         elif event is Event.EXCEPTION:
+            if not active.free:
+                active.raised_at = set(active.positions or ())
             active.free = True
         else:
             self._move(active, text)
 
     def _candidates(self, active: _Active, event: Event) -> set[int]:
         if event is not Event.LINE:
-            if active.positions:
-                return {line for _, line in active.positions}
-            return set(active.lines)
+            if not active.positions:
+                return set(active.lines)
+            # after leaving ``with`` blocks an exception's frames name the line it began on again
+            current = active.positions | (active.raised_at if active.free else set())
+            return {line for _, line in current}
         if active.free:
             return set(active.lines)
         if active.positions is None:
@@ -94,10 +100,12 @@ class FlowTracker:
                 for line in active.scopes[index].next_lines(current)
             }
         positions = matching(expected)
-        active.free = not positions
+        # an exception leaving a ``with`` block runs its exit on the ``with`` line; the exception
+        # still travels on (to a handler, or out of the scope)
+        exiting = active.free and bool(positions)
+        exiting = exiting and all(line in active.scopes[i].exit_lines for i, line in positions)
+        active.free = not positions or exiting
         if not positions:  # off the known flow: place it anywhere the text occurs in the scope
             every = {(i, line) for i, scope in enumerate(active.scopes) for line in scope.lines}
             positions = matching(every)
         active.positions = positions or None
-        if not positions:
-            active.free = True

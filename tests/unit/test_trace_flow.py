@@ -265,6 +265,116 @@ def shape(values):
 """,
         "shape([2, 0, 5])",
     ),
+    "jumps_out_of_with_blocks": (
+        """
+class Guard:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+def first_big(xs):
+    for x in xs:
+        with Guard():
+            with Guard():
+                if x > 1:
+                    return x
+            if x == 0:
+                continue
+            if x < 0:
+                break
+    return -1
+""",
+        "first_big([0, -1]) + first_big([0, 5])",
+    ),
+    "exception_through_with": (
+        """
+import contextlib
+
+@contextlib.contextmanager
+def opened():
+    yield 1
+
+def load(n):
+    try:
+        with opened() as handle:
+            if n:
+                raise ValueError(n)
+            got = handle
+    except ValueError:
+        got = 0
+    with opened():
+        return got + 1 // n
+""",
+        "load(1) + load(0)",
+    ),
+    "pass_and_ellipsis": (
+        """
+def f(x):
+    if x:
+        pass
+    else:
+        ...
+    y = 1
+    for i in range(2):
+        pass
+    return y
+""",
+        "f(1) + f(0)",
+    ),
+    "jumps_in_handlers": (
+        """
+def g(items):
+    total = 0
+    for it in items:
+        try:
+            total += 10 // it
+        except ZeroDivisionError as err:
+            if total > 5:
+                break
+            continue
+        except TypeError:
+            return -1
+        finally_like = total
+    return total
+
+def h(items):
+    try:
+        return g(items)
+    except Exception:
+        return 0
+""",
+        "g([1, 0, 2]) + g([0, 1]) + g([2, 'x']) + h([1])",
+    ),
+    "nested_loops_with_else": (
+        """
+def primes(n):
+    found = []
+    for k in range(2, n):
+        for d in found:
+            if k % d == 0:
+                break
+        else:
+            found.append(k)
+            continue
+        k = -k
+    return found
+""",
+        "primes(12)",
+    ),
+    "class_in_function": (
+        """
+def make(v):
+    class Point:
+        scale = 2
+        def norm(self):
+            return v * self.scale
+    p = Point()
+    return p.norm()
+""",
+        "make(3)",
+    ),
     "assert_delete_augmented": (
         """
 def shrink(d):
