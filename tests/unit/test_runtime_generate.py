@@ -68,3 +68,12 @@ def test_cancel_stops_between_tokens(model: Any) -> None:
 def test_logits_needs_tokens(model: Any) -> None:
     with pytest.raises(ValueError, match="empty prompt"):
         model.logits([])
+
+
+def test_sampler_picks_only_allowed_ids() -> None:
+    logits = torch.tensor([5.0, 4.0, 3.0, 2.0, 1.0])
+    assert Sampler(Sampling())(logits) == 0
+    assert Sampler(Sampling())(logits, [3, 2, 4]) == 2
+    sampler = Sampler(Sampling(temperature=1.5, top_p=0.95, seed=1))
+    drawn = {sampler(logits, [1, 3]) for _ in range(200)}
+    assert drawn == {1, 3}
