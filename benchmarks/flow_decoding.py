@@ -25,27 +25,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 
 def _requests() -> list[tuple[str, Any]]:
-    from goldens import GOLDEN_FILES
+    from goldens import GOLDEN_FILES, golden_request
 
-    from cwm_lsp.backends.base import PredictionRequest
-
-    requests = []
-    for path in GOLDEN_FILES:
-        golden = json.loads(path.read_text())
-        requests.append(
-            (
-                golden["name"],
-                PredictionRequest(
-                    context=golden["context"],
-                    source=golden["source"],
-                    call=golden["call"],
-                    function=golden["call"].split("(")[0],
-                    harness="main",
-                    max_frames=2 * len(golden["frames"]),
-                ),
-            )
-        )
-    return requests
+    goldens = [json.loads(path.read_text()) for path in GOLDEN_FILES]
+    return [(golden["name"], golden_request(golden)) for golden in goldens]
 
 
 def measure(repeat: int) -> dict[str, Any]:

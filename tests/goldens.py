@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 GOLDEN_DIR = Path(
     os.environ.get("CWM_LSP_GOLDEN_DIR")
@@ -13,4 +14,19 @@ GOLDEN_FILES = sorted(GOLDEN_DIR.glob("*.json"))
 if len(GOLDEN_FILES) != 10:
     raise RuntimeError(
         f"expected the ten reference traces in {GOLDEN_DIR}; set CWM_LSP_GOLDEN_DIR to their folder"
+    )
+
+
+def golden_request(golden: dict[str, Any]) -> Any:
+    """A prediction request for a golden's call through its ``main`` harness, allowed twice the
+    golden's frame count."""
+    from cwm_lsp.backends.base import PredictionRequest
+
+    return PredictionRequest(
+        context=golden["context"],
+        source=golden["source"],
+        call=golden["call"],
+        function=golden["call"].split("(")[0],
+        harness="main",
+        max_frames=2 * len(golden["frames"]),
     )

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from goldens import GOLDEN_FILES
+from goldens import GOLDEN_FILES, golden_request
 from transformers import CwmForCausalLM
 
-from cwm_lsp.backends.base import PredictionRequest
 from cwm_lsp.backends.native import NativePredictor
 from cwm_lsp.runtime import LoadedModel, load_model
 from cwm_lsp.trace import tokens
@@ -129,15 +128,7 @@ def test_the_language_servers_decoder_finishes_every_golden_trace(
     well-formed trace within twice the golden's frame count (whether its values are right is
     the model's accuracy, reported in MODEL_CARD.md)."""
     golden = GOLDEN[name]
-    request = PredictionRequest(
-        context=golden["context"],
-        source=golden["source"],
-        call=golden["call"],
-        function=golden["call"].split("(")[0],
-        harness="main",
-        max_frames=2 * len(golden["frames"]),
-    )
-    result = demo_predictor.predict(request)
+    result = demo_predictor.predict(golden_request(golden))
     assert result.finished and not result.problems and result.limit is None, result.trace_text
     assert result.frames[0].line == golden["frames"][0]["line"]
 
