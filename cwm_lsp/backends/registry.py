@@ -57,7 +57,7 @@ class BackendOptions:
     allow_execution: bool = False
     max_frames: int = DEFAULT_MAX_FRAMES
     timeout: float | None = None
-    follow_flow: bool = True  # native: keep predicted lines on the program's control flow
+    follow_flow: bool = True  # native, llama-cpp: keep predicted lines on the control flow
 
 
 def repository_root() -> Path:

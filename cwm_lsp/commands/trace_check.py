@@ -152,6 +152,8 @@ def _identity(
         "provenance": {**dataclasses.asdict(provenance), "origin": provenance.origin.value},
         "quantize": args.quantize,
         "device": args.device if backend != "run" else None,
+        # the decoder changes what a prediction says: flow-constrained results are not reused
+        "free_decoding": args.free_decoding if backend in ("native", "llama-cpp") else None,
         "timeout": args.timeout if backend == "run" else None,
         # an observed trace is what this interpreter does (line events differ across versions)
         "python": platform.python_version() if backend == "run" else None,

@@ -79,6 +79,9 @@ def test_model_prediction_is_checked_verified_and_cached(checkpoint: Path, tree:
     assert second["summary"]["cached"] == 1
     assert second["results"][0]["cached"] is True
     assert second["results"][0]["failures"] == result["failures"]
+    # another decoder is another prediction: the cached (flow-constrained) result is not reused
+    _, free, _ = trace_check(*args, "--free-decoding", cwd=tree)
+    assert free["results"][0]["cached"] is False
 
 
 @pytest.mark.skipif(demo_model_path() is None, reason="the demo model is not installed")
