@@ -240,12 +240,13 @@ class _FunctionFlow:
             node.edges = []
         elif isinstance(statement, ast.Return):
             node.edges = self._leaving_withs([], passed=self.withs)
-        elif isinstance(statement, ast.Break):
-            targets = list(loop.after) if loop else []
-            node.edges = self._leaving_withs(targets, passed=self.withs[loop.withs if loop else 0 :])
-        elif isinstance(statement, ast.Continue):
-            targets = [loop.header] if loop else []
-            node.edges = self._leaving_withs(targets, passed=self.withs[loop.withs if loop else 0 :])
+        elif isinstance(statement, ast.Break | ast.Continue):
+            passed = self.withs[loop.withs if loop else 0 :]  # the withs inside the loop
+            if loop is None:
+                targets = []
+            else:
+                targets = list(loop.after) if isinstance(statement, ast.Break) else [loop.header]
+            node.edges = self._leaving_withs(targets, passed=passed)
         else:
             node.edges = list(follow)
 
