@@ -12,7 +12,7 @@ is ruled out where the flow says no line can come next (after a ``return``). Eve
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from cwm_lsp.runtime.generate import TraceIds
@@ -40,17 +40,17 @@ class _State:
 class LineConstraint:
     """Follows the tokens of a trace as they are generated and names the allowed next ones."""
 
-    def __init__(self, flow: SourceFlow, pieces: Mapping[bytes, int], ids: TraceIds) -> None:
+    def __init__(self, flow: SourceFlow, tokenizer: Tokenizer) -> None:
         self.tracker = FlowTracker(flow)
-        self.pieces = pieces
-        self.ids = ids
+        self.pieces = tokenizer.piece_ids()
+        self._bytes_of = tokenizer.piece_bytes()
+        self.ids = ids = TraceIds.from_special(tokenizer.special_id)
         self._events = {
             ids.call_sep: Event.CALL,
             ids.line_sep: Event.LINE,
             ids.return_sep: Event.RETURN,
             ids.exception_sep: Event.EXCEPTION,
         }
-        self._bytes_of = {token_id: piece for piece, token_id in pieces.items()}
         self._state = _State()
 
     def candidates(self) -> list[int] | None:
@@ -120,4 +120,4 @@ def flow_constraint(context: str, tokenizer: Tokenizer) -> LineConstraint | None
     flow = SourceFlow.from_context(context)
     if flow is None:
         return None
-    return LineConstraint(flow, tokenizer.piece_ids(), TraceIds.from_special(tokenizer.special_id))
+    return LineConstraint(flow, tokenizer)

@@ -74,6 +74,7 @@ class Tokenizer:
         # use CWM's names for those ids, in both directions.
         self._renamed: dict[int, str] = {}
         self._pieces: dict[bytes, int] | None = None
+        self._piece_bytes: dict[int, bytes] | None = None
         if self.special:
             names_by_id = {i: name for name, i in self.special.items()}
             for name, offset in tokens.SPECIAL_TOKEN_OFFSETS.items():
@@ -117,6 +118,12 @@ class Tokenizer:
         if self._pieces is None:
             self._pieces = self._backend.piece_ids()
         return self._pieces
+
+    def piece_bytes(self) -> dict[int, bytes]:
+        """The inverse of :meth:`piece_ids` (built once)."""
+        if self._piece_bytes is None:
+            self._piece_bytes = {token: piece for piece, token in self.piece_ids().items()}
+        return self._piece_bytes
 
     def special_id(self, text: str) -> int:
         try:

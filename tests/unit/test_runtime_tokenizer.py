@@ -140,6 +140,7 @@ def test_piece_ids_give_every_ordinary_token_its_bytes(tmp_path: Path) -> None:
     assert tok is not None
     pieces = tok.piece_ids()
     assert pieces == ranks
+    assert tok.piece_bytes() == {i: piece for piece, i in ranks.items()}
     assert set(pieces.values()).isdisjoint(tok.special.values())
     text = "hello world, café"
     assert b"".join({i: p for p, i in pieces.items()}[i] for i in tok.encode(text)) == (
