@@ -65,15 +65,17 @@ class _Node:
 
 
 class SourceFlow:
-    """The context's scopes and code lines; build with :meth:`from_context`."""
+    """The context's scopes and code lines; build with :meth:`from_context`. A scope's flow is
+    worked out the first time a trace enters it (a module may hold hundreds of functions)."""
 
-    def __init__(self, texts: Sequence[str], scopes: Sequence[Scope]) -> None:
+    def __init__(self, texts: Sequence[str], scope_nodes: Sequence[ast.AST]) -> None:
         self.texts = list(texts)  # line number - 1 -> the line as a trace writes it
-        self.scopes = list(scopes)
         self.code_lines = frozenset(
             n for n in range(1, len(self.texts) + 1) if _is_code(self.texts[n - 1])
         )
-        self.call_lines = frozenset(scope.call_line for scope in self.scopes)
+        self._nodes = list(scope_nodes)
+        self._scopes: dict[int, Scope] = {}
+        self.call_lines = frozenset(node.lineno for node in self._nodes)  # type: ignore[attr-defined]
 
     @classmethod
     def from_context(cls, context: str) -> SourceFlow | None:
@@ -86,9 +88,7 @@ class SourceFlow:
             line if line.endswith(("\n", "\r")) else line + "\n"
             for line in source_lines(context, keepends=True)
         ]
-        code = frozenset(n for n in range(1, len(texts) + 1) if _is_code(texts[n - 1]))
-        scopes = [_scope(node, code) for node in ast.walk(tree) if isinstance(node, _SCOPE_NODES)]
-        return cls(texts, scopes)
+        return cls(texts, [node for node in ast.walk(tree) if isinstance(node, _SCOPE_NODES)])
 
     def text(self, line: int) -> str:
         return self.texts[line - 1] if 1 <= line <= len(self.texts) else "\n"
@@ -97,7 +97,17 @@ class SourceFlow:
         return frozenset(self.text(n) for n in lines)
 
     def scopes_called_as(self, text: str) -> list[Scope]:
-        return [scope for scope in self.scopes if self.text(scope.call_line) == text]
+        return [
+            self._scope(index)
+            for index, node in enumerate(self._nodes)
+            if self.text(node.lineno) == text  # type: ignore[attr-defined]
+        ]
+
+    def _scope(self, index: int) -> Scope:
+        scope = self._scopes.get(index)
+        if scope is None:
+            scope = self._scopes[index] = _scope(self._nodes[index], self.code_lines)
+        return scope
 
 
 def _is_code(text: str) -> bool:
