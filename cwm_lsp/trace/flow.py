@@ -170,7 +170,10 @@ class _FunctionFlow:
 
     def scope(self) -> Scope:
         body = self.function.body
+        withs: set[int] = set()
         for statement in _statements(body):
+            if isinstance(statement, ast.With):
+                withs.add(statement.lineno)
             node = _Node(self._header_lines(statement))
             node.loop_header = isinstance(statement, ast.For | ast.While)
             node.maybe_silent = _maybe_silent(statement)
@@ -182,13 +185,13 @@ class _FunctionFlow:
                 self.nodes.append(handler_node)
         self._block(body, after=[], loop=None)
         start = _Node(frozenset(), [self._node(body[0])])
-        lines = frozenset().union(*(node.lines for node in self.nodes))
-        successors = {line: self._next_lines(line) for line in lines}
+        on_line: dict[int, list[_Node]] = {}
+        for node in self.nodes:
+            for line in node.lines:
+                on_line.setdefault(line, []).append(node)
+        successors = {line: _next_lines(nodes, line) for line, nodes in on_line.items()}
         first = _reachable_lines(start, line=0)
-        exits = frozenset(
-            s.lineno for s in _statements(body) if isinstance(s, ast.With | ast.AsyncWith)
-        )
-        return Scope(self.function.lineno, lines, first, successors, exits)
+        return Scope(self.function.lineno, frozenset(on_line), first, successors, frozenset(withs))
 
     def _node(self, statement: ast.stmt | ast.ExceptHandler) -> _Node:
         return self.by_statement[id(statement)]
@@ -201,8 +204,7 @@ class _FunctionFlow:
             first = min([first, *(d.lineno for d in statement.decorator_list)])
         body = getattr(statement, "body", None)
         if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
-            last = max(first, body[0].lineno - 1) if body[0].lineno > statement.lineno else first
-            last = max(last, statement.lineno)
+            last = max(statement.lineno, body[0].lineno - 1)  # the header, not its block
         lines = _span(first, last, self.code)
         return lines or frozenset({statement.lineno})
 
@@ -268,13 +270,14 @@ class _FunctionFlow:
         self.nodes.append(exits)
         return [exits]
 
-    def _next_lines(self, line: int) -> frozenset[int]:
-        found: set[int] = set()
-        for node in self.nodes:
-            if line in node.lines:
-                found |= node.lines - {line}
-                found |= _reachable_lines(node, line=line)
-        return frozenset(found)
+
+def _next_lines(nodes: list[_Node], line: int) -> frozenset[int]:
+    """Lines that can follow ``line``, given the nodes that run on it."""
+    found: set[int] = set()
+    for node in nodes:
+        found |= node.lines - {line}
+        found |= _reachable_lines(node, line=line)
+    return frozenset(found)
 
 
 def _reachable_lines(start: _Node, *, line: int) -> frozenset[int]:
