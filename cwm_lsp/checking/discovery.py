@@ -3,12 +3,17 @@
 Directories are walked with version-control metadata, virtual environments (any directory
 holding ``pyvenv.cfg``), ``site-packages``, ``node_modules``, caches and ``.gitignore``d paths
 left out. A file named explicitly is always read.
+
+Reading is bounded: only regular files are read (a named pipe or a device called ``x.py`` is
+skipped, never opened for a blocking read), files larger than a size cap are skipped with the
+reason, and a symlink found in a walked directory is followed only when it stays inside it.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import stat
 import tokenize
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +39,7 @@ SKIPPED_DIRECTORIES = frozenset(
     }
 )
 _EXAMPLE_MARKERS = ("prophecy:", ">>>")
+DEFAULT_MAX_FILE_BYTES = 5 * 1024 * 1024
 
 
 class CheckUsageError(Exception):
@@ -44,6 +50,7 @@ class CheckUsageError(Exception):
 class SourceFile:
     path: Path  # absolute
     relative: str  # posix path relative to the report root (absolute when outside it)
+    skip: str | None = None  # set when discovery already knows the file must not be read
 
     @property
     def module(self) -> str:
@@ -113,7 +120,8 @@ def find_python_files(paths: Sequence[str], root: Path) -> list[SourceFile]:
             found.setdefault(resolved, SourceFile(resolved, relative_name(resolved, root)))
         elif resolved.is_dir():
             for file in _walk(resolved):
-                found.setdefault(file, SourceFile(file, relative_name(file, root)))
+                skip = _outside_link(file, resolved)
+                found.setdefault(file, SourceFile(file, relative_name(file, root), skip))
         else:
             raise CheckUsageError(f"{given} is neither a file nor a directory")
     return sorted(found.values(), key=lambda source: source.relative)
@@ -153,13 +161,28 @@ def _candidate_files(directory: Path, matcher: GitignoreMatcher | None) -> Itera
             yield file
 
 
+def _outside_link(file: Path, tree: Path) -> str | None:
+    """Why ``file`` (found walking ``tree``) must not be read: a symlink leaving the tree."""
+    if not file.is_symlink():
+        return None
+    target = file.resolve()
+    if target == tree or tree in target.parents:
+        return None
+    return f"a symlink to {target}, outside {tree} (not followed)"
+
+
 # --------------------------------------------------------------------------- examples
 
 
-def read_examples(file: SourceFile) -> list[Example]:
-    """The example calls of one file, in source order (file problems as pseudo-examples)."""
+def read_examples(file: SourceFile, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> list[Example]:
+    """The example calls of one file, in source order (file problems as pseudo-examples; a file
+    that is not read, such as one larger than ``max_bytes``, as one skipped pseudo-example)."""
+    if file.skip is not None:
+        return [_file_skip(file, file.skip)]
     try:
-        data = file.path.read_bytes()
+        data = read_regular_file(file.path, max_bytes)
+    except FileSkipped as skipped:
+        return [_file_skip(file, str(skipped))]
     except OSError as exc:
         return _file_problem(file, "", 1, f"cannot read: {exc.strerror or exc}", always=True)
     try:
@@ -178,6 +201,67 @@ def read_examples(file: SourceFile) -> list[Example]:
         for call in fn.examples:
             examples.append(_example(file, source, fn, call))
     return examples
+
+
+class FileSkipped(Exception):
+    """A file that is deliberately not read; the message says why."""
+
+
+def read_regular_file(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
+    """The bytes of ``path`` when it is a regular file of at most ``max_bytes``; raises
+    FileSkipped otherwise, OSError when it cannot be opened."""
+    # O_NONBLOCK: opening a named pipe must not wait for a writer; the type is checked on the
+    # opened descriptor, so a file swapped after a check cannot slip through.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise FileSkipped(f"not a regular file ({_file_kind(info.st_mode)}): not read")
+        if info.st_size > max_bytes:
+            raise FileSkipped(_too_large(info.st_size, max_bytes))
+        with os.fdopen(fd, "rb", closefd=False) as stream:
+            data = stream.read(max_bytes + 1)  # it may have grown since fstat
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise FileSkipped(_too_large(len(data), max_bytes))
+    return data
+
+
+def _too_large(size: int, max_bytes: int) -> str:
+    return (
+        f"larger than the {_megabytes(max_bytes)} size cap ({_megabytes(size)}): not read "
+        "(raise the cap with --max-file-size)"
+    )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB" if size >= 1024 * 1024 else f"{size} bytes"
+
+
+def _file_kind(mode: int) -> str:
+    kinds = (
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a directory"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def _file_skip(file: SourceFile, reason: str) -> Example:
+    return Example(
+        file=file,
+        source="",
+        function="",
+        call="",
+        line=1,
+        end_line=1,
+        column=0,
+        kind="source",
+        skip=reason,
+    )
 
 
 def _file_problem(

@@ -54,6 +54,19 @@ def _source_checkpoint(arg: str) -> Path | None:
     return src
 
 
+# What reading a malformed checkpoint raises besides the loaders' own errors (a config.json
+# nested thousands deep, a number too long to convert, a zero head count, a field of the wrong
+# type): the command reports it in one line instead of a traceback.
+MALFORMED_INPUT = (RecursionError, ValueError, ArithmeticError, TypeError, KeyError, IndexError)
+
+
+def malformed(err: BaseException) -> str:
+    if isinstance(err, RecursionError):
+        return "a file (config.json?) is nested too deeply to read"
+    detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return f"the checkpoint's files are malformed ({type(err).__name__}: {detail})"
+
+
 def _size(num_bytes: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if num_bytes < 1024 or unit == "GiB":
@@ -244,6 +257,9 @@ def info(args: argparse.Namespace) -> int:
         reason = str(err).removeprefix(f"{path}: ")  # loaders name the file themselves
         print(f"cannot describe {path}: {reason}", file=sys.stderr)
         return 1
+    except MALFORMED_INPUT as err:
+        print(f"cannot describe {path}: {malformed(err)}", file=sys.stderr)
+        return 1
     width = max(len(label) for label, _ in lines)
     for label, value in lines:
         print(f"{label:<{width}}  {value}")
@@ -271,6 +287,9 @@ def quantize(args: argparse.Namespace) -> int:
         return 1
     except OSError as err:
         print(f"cannot write {dst}: {err}", file=sys.stderr)
+        return 1
+    except MALFORMED_INPUT as err:
+        print(f"cannot quantize {src}: {malformed(err)}", file=sys.stderr)
         return 1
     total = sum(path.stat().st_size for path in written)
     print(
@@ -307,6 +326,9 @@ def convert(args: argparse.Namespace) -> int:
         return 1
     except OSError as err:
         print(f"cannot write {dst}: {err}", file=sys.stderr)
+        return 1
+    except MALFORMED_INPUT as err:
+        print(f"cannot convert {src}: {malformed(err)}", file=sys.stderr)
         return 1
     print(
         f"wrote {dst} ({report.file_type}, llama architecture with CWM's layer pattern): "
@@ -361,6 +383,9 @@ def serve(args: argparse.Namespace) -> int:
         engine = CompletionEngine(model)
     except (ModelLoadError, ValueError) as err:
         print(f"cannot serve {path}: {err}", file=sys.stderr)
+        return 1
+    except MALFORMED_INPUT as err:
+        print(f"cannot serve {path}: {malformed(err)}", file=sys.stderr)
         return 1
     try:
         server = CompletionHTTPServer(
