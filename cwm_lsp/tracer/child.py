@@ -57,6 +57,8 @@ class Child:
         self.channel = Channel(int(request["result_fd"]))
         os.set_inheritable(self.channel.fd, False)
         self.source_path: str | None = request.get("source_path")
+        self.module_name: str | None = request.get("module_name")  # pkg.sub.mod, in a package
+        self.import_root: str | None = request.get("import_root")
         self.violations: list[str] = []
         self.process_blocked = False
         self.seccomp = False
@@ -90,6 +92,14 @@ class Child:
             restrict_network=self.full_policy,
             on_violation=on_violation,
         )
+
+    def add_import_root(self) -> None:
+        """The module's import root (a loose file: its directory) first on ``sys.path``."""
+        root = self.import_root
+        if root is None and self.source_path:
+            root = os.path.dirname(os.path.abspath(self.source_path))
+        if root:
+            sys.path.insert(0, root)
 
     # -- messages ---------------------------------------------------------------------------
 
@@ -131,6 +141,7 @@ class Child:
     # -- run --------------------------------------------------------------------------------
 
     def run(self) -> NoReturn:
+        self.channel.send({"t": "started"})  # the sandbox and the interpreter work
         try:
             recorder = Recorder(
                 self.context,
@@ -139,11 +150,11 @@ class Child:
                 max_frames=self.limits.max_frames,
                 on_limit=lambda message: self.finish(limit=message),
                 module_file=self.source_path,
+                module_name=self.module_name,
             )
         except EntryError as exc:
             self.finish(error=str(exc))
-        if self.source_path:
-            sys.path.insert(0, os.path.dirname(os.path.abspath(self.source_path)))
+        self.add_import_root()
         self.apply_limits()
         self.seccomp = seccomp.block_process_creation()
         self.install_policy()

@@ -16,6 +16,7 @@ This module runs user code; :mod:`cwm_lsp.tracer.sandbox` runs it in a sandboxed
 from __future__ import annotations
 
 import ast
+import importlib
 import linecache
 import os
 import re
@@ -151,13 +152,18 @@ class Recorder:
         max_frames: int = DEFAULT_MAX_FRAMES,
         on_limit: Callable[[str], None] | None = None,
         module_file: str | None = None,
+        module_name: str | None = None,
     ) -> None:
         """``on_limit(message)`` is called when the trace must stop (frame limit, no stack
         left), before the program is stopped with :class:`TraceStopped` (a child process may
-        exit there instead)."""
+        exit there instead). ``module_name`` (``pkg.sub.mod``) runs the context as that member
+        of its package, its parent package imported first; ``None`` runs it as
+        ``__prophecy__``."""
         self.context = context
         self._on_limit = on_limit
         self._module_file = module_file
+        self._module_name = module_name
+        self.module: types.ModuleType | None = None
         self.entry = find_entry(context)
         self._sink = sink
         self._repr_chars = repr_chars
@@ -178,23 +184,58 @@ class Recorder:
 
         Raises :class:`TraceStopped` when the frame limit stops the program.
         """
-        module = types.ModuleType(MODULE_NAME)
+        failure = self.define_module(self.context)
+        if failure is not None:
+            return failure
+        return self.call_entry()
+
+    def define_module(self, text: str) -> RecordOutcome | None:
+        """Execute ``text`` (the context, or the part of it before the entry) untraced as the
+        module; the outcome when it fails, else ``None``."""
+        name = self._module_name or MODULE_NAME
+        module = types.ModuleType(name)
         module.__dict__["__builtins__"] = __builtins__
         if self._module_file is not None:
             module.__file__ = self._module_file
-        sys.modules[MODULE_NAME] = module
+        self.module = module
+        self._remember_lines()
+        try:
+            if self._module_name is not None:
+                module.__package__ = _package_of(self._module_name, self._module_file)
+                if module.__package__:
+                    importlib.import_module(module.__package__)  # as an import would, first
+            sys.modules[MODULE_NAME] = sys.modules[name] = module
+            # inside the try: the compiler rejects what ast.parse accepts (`nonlocal` at top level)
+            code = compile(text, CONTEXT_FILENAME, "exec", dont_inherit=True)
+            exec(code, module.__dict__)
+        except BaseException as exc:  # SystemExit too: report it, do not end the process
+            return self._failed(exc, "while defining the module")
+        return None
+
+    def define_entry(self, module: types.ModuleType, module_lines: int) -> RecordOutcome | None:
+        """Add the context's lines after the first ``module_lines`` (the harness) to ``module``,
+        which already holds the module's top level (a fork server defined it once per file)."""
+        self.module = module
+        self._remember_lines()
+        rest = "\n" * module_lines + "".join(self._lines[module_lines:])
+        try:
+            exec(compile(rest, CONTEXT_FILENAME, "exec", dont_inherit=True), module.__dict__)
+        except BaseException as exc:
+            return self._failed(exc, "while defining the module")
+        return None
+
+    def _remember_lines(self) -> None:
         linecache.cache[CONTEXT_FILENAME] = (
             len(self.context),
             None,
             self._lines,
             CONTEXT_FILENAME,
         )
-        try:
-            # inside the try: the compiler rejects what ast.parse accepts (`nonlocal` at top level)
-            code = compile(self.context, CONTEXT_FILENAME, "exec", dont_inherit=True)
-            exec(code, module.__dict__)
-        except BaseException as exc:  # SystemExit too: report it, do not end the process
-            return self._failed(exc, "while defining the module")
+
+    def call_entry(self) -> RecordOutcome:
+        """Call the entry function of the defined module under the trace function."""
+        module = self.module
+        assert module is not None, "define_module() first"
         entry = module.__dict__.get(self.entry.name)
         if not callable(entry):
             return RecordOutcome(False, f"`{self.entry.name}` is not callable", None, None, 0)
@@ -331,6 +372,12 @@ class Recorder:
             text = self._lines[lineno - 1]
             return text if text.endswith(("\n", "\r")) else text + "\n"
         return "\n"
+
+
+def _package_of(module_name: str, module_file: str | None) -> str:
+    if module_file is not None and os.path.basename(module_file) == "__init__.py":
+        return module_name
+    return module_name.rpartition(".")[0]
 
 
 def frame_limit_message(max_frames: int) -> str:

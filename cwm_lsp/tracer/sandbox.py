@@ -10,6 +10,7 @@ scratch directory removed; the frames recorded up to that point are kept.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import json
@@ -74,6 +75,32 @@ class TraceRecording:
 FrameCallback = Callable[[Frame], None]
 
 
+@dataclass(frozen=True)
+class RunPlace:
+    """Where the traced module lives and which Python runs it (see :mod:`cwm_lsp.project`)."""
+
+    source_path: str | None = None  # the module's file (its ``__file__``)
+    module_name: str | None = None  # ``pkg.sub.mod``; None: run as ``__prophecy__``
+    import_root: str | None = None  # first on sys.path (a loose file: its directory)
+    python: str | None = None  # None: cwm-lsp's own interpreter
+    visible_dirs: tuple[str, ...] = ()  # what that interpreter reads (prefixes, site dirs)
+
+    def request_fields(self) -> dict[str, Any]:
+        return {
+            "source_path": self.source_path,
+            "module_name": self.module_name,
+            "import_root": self.import_root,
+        }
+
+    def read_dirs(self) -> list[str]:
+        dirs = list(self.visible_dirs)
+        if self.import_root:
+            dirs.append(self.import_root)
+        elif self.source_path:
+            dirs.append(str(Path(self.source_path).resolve().parent))
+        return dirs
+
+
 @functools.cache
 def bubblewrap_works() -> bool:
     """Whether ``bwrap`` is installed and can create its namespaces here."""
@@ -117,32 +144,65 @@ def _bwrap_namespace_args() -> list[str]:
     ]  # fmt: skip
 
 
-def _package_root() -> str:
-    return str(Path(cwm_lsp.__file__).resolve().parent.parent)
+def _package_dir() -> str:
+    return str(Path(cwm_lsp.__file__).resolve().parent)
 
 
-def _child_command(sandbox: str, scratch: str, visible_dirs: list[str]) -> list[str]:
-    python = [sys.executable, "-s", "-B"]
-    if sys.version_info >= (3, 11):
-        python.append("-P")  # the scratch directory (cwd) is not importable
-    python += ["-m", "cwm_lsp.tracer.child"]
+@functools.cache
+def child_path_dir() -> str:
+    """A directory holding only a link to the ``cwm_lsp`` package: on the child's path, it
+    makes the (stdlib-only) child side importable in any interpreter without exposing
+    cwm-lsp's own site-packages to the project's code."""
+    directory = tempfile.mkdtemp(prefix="cwm-lsp-child-path-")
+    os.symlink(_package_dir(), os.path.join(directory, "cwm_lsp"))
+    atexit.register(shutil.rmtree, directory, True)
+    return directory
+
+
+def _under_tmp(path: str) -> bool:
+    return path == "/tmp" or path.startswith("/tmp/")
+
+
+def _tmp_binds(paths: list[str]) -> list[str]:
+    """``--ro-bind`` arguments for the existing paths under ``/tmp`` (the private ``/tmp``
+    would hide them), outermost first, nested ones dropped."""
+    wanted: list[str] = []
+    for path in sorted({os.path.realpath(p) for p in paths} | {os.path.abspath(p) for p in paths}):
+        if not _under_tmp(path) or not os.path.exists(path):
+            continue
+        if any(path.startswith(outer + os.sep) for outer in wanted):
+            continue
+        wanted.append(path)
+    return [arg for path in wanted for arg in ("--ro-bind", path, path)]
+
+
+def _child_command(
+    sandbox: str,
+    scratch: str,
+    visible_dirs: list[str],
+    python: str | None = None,
+    module: str = "cwm_lsp.tracer.child",
+) -> list[str]:
+    """``visible_dirs``: what the run reads (the interpreter's prefixes, site directories,
+    the import root), made visible read-only under bubblewrap."""
+    # PYTHONSAFEPATH in the environment keeps the scratch directory (cwd) off sys.path
+    interpreter = [python or sys.executable, "-s", "-B", "-m", module]
     if sandbox != BUBBLEWRAP:
-        return python
+        return interpreter
     bwrap = shutil.which("bwrap") or "bwrap"
     args = [bwrap, *_bwrap_namespace_args()]
-    for path in [_package_root(), *visible_dirs]:
-        if path == "/tmp" or path.startswith("/tmp/"):
-            args += ["--ro-bind", path, path]  # the private /tmp would hide it
+    args += _tmp_binds([child_path_dir(), _package_dir(), *visible_dirs])
     args += ["--bind", scratch, scratch, "--chdir", scratch]
     # the private /tmp is a tmpfs (RAM): read-only, so only the disk-backed scratch is writable
     args += ["--remount-ro", "/tmp", "--"]
-    return args + python
+    return args + interpreter
 
 
 def _child_env(scratch: str) -> dict[str, str]:
     return {
         "PYTHONHASHSEED": "0",  # set order is part of the trace
-        "PYTHONPATH": _package_root(),
+        "PYTHONPATH": child_path_dir(),
+        "PYTHONSAFEPATH": "1",  # like -P (3.11+), which Python 3.10 would reject
         "PYTHONIOENCODING": "utf-8",
         "PYTHONUTF8": "1",
         "PYTHONUNBUFFERED": "1",  # output printed before a kill is still captured
@@ -186,10 +246,10 @@ class _Run:
         sandbox: str,
         on_frame: FrameCallback | None,
         cancel: CancelToken | None,
-        source_path: str | None,
+        place: RunPlace,
     ) -> None:
         self.context = context
-        self.source_path = source_path
+        self.place = place
         self.limits = limits
         self.sandbox = sandbox
         self.on_frame = on_frame
@@ -202,6 +262,7 @@ class _Run:
         self.pending = b""
         self.limit: str | None = None
         self.scratch = ""
+        self.started = False  # the child reported that it runs (sandbox and interpreter work)
 
     def execute(self) -> TraceRecording:
         start = time.monotonic()
@@ -215,11 +276,12 @@ class _Run:
                 "scratch": scratch,
                 "sandbox": self.sandbox,
                 "result_fd": result_write,
-                "source_path": self.source_path,
+                **self.place.request_fields(),
             }
+            place = self.place
             try:
                 proc = subprocess.Popen(
-                    _child_command(self.sandbox, scratch, self._import_dirs()),
+                    _child_command(self.sandbox, scratch, place.read_dirs(), place.python),
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
@@ -246,11 +308,6 @@ class _Run:
             os.close(result_read)
             shutil.rmtree(scratch, ignore_errors=True)
         return self._recording(proc, time.monotonic() - start)
-
-    def _import_dirs(self) -> list[str]:
-        if self.source_path is None:
-            return []
-        return [str(Path(self.source_path).resolve().parent)]
 
     def _collect(self, proc: subprocess.Popen[bytes], result_fd: int, deadline: float) -> None:
         assert proc.stdout is not None and proc.stderr is not None
@@ -310,11 +367,15 @@ class _Run:
                     self.on_frame(frame)
             elif message.get("t") == "end":
                 self.end = message
+            elif message.get("t") == "started":
+                self.started = True
 
     def _recording(self, proc: subprocess.Popen[bytes] | None, seconds: float) -> TraceRecording:
         end = self.end or {}
         if end.get("error"):
             raise TracerError(str(end["error"]))
+        if not self.started and self.limit is None:
+            raise TracerError(start_failure(self.stderr.text(), self.place.python))
         limit = self.limit or end.get("limit")
         if limit is None and self.end is None:
             limit = self._death_reason(proc)
@@ -353,6 +414,15 @@ class _Run:
             name = signal.Signals(signum).name if signum in signal.valid_signals() else signum
             return f"the sandboxed process was killed by {name}"
         return f"the sandboxed process exited with code {code} before finishing"
+
+
+def start_failure(stderr: str, python: str | None) -> str:
+    """Why the sandboxed Python never started: the last line it or bubblewrap printed
+    (``bwrap: execvp ...: No such file or directory``, an interpreter that cannot import the
+    tracer), not a generic exit code."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    cause = lines[-1] if lines else "it exited without a message"
+    return f"the sandbox could not start {python or sys.executable}: {cause}"
 
 
 def scratch_limit(scratch: str, limits: SandboxLimits) -> str | None:
@@ -438,13 +508,15 @@ def record_call(
     on_frame: FrameCallback | None = None,
     sandbox: str = "auto",
     source_path: str | None = None,
+    place: RunPlace | None = None,
 ) -> TraceRecording:
     """Run the context's marked entry function in a sandboxed child and record its trace.
 
     ``sandbox``: ``"auto"`` (bubblewrap when it works, else the audit hook; $CWM_LSP_SANDBOX
     overrides), ``"bubblewrap"`` or ``"audit-hook"``. ``on_frame`` is called with each frame as
     it arrives. ``source_path`` (the user's file) becomes the module's ``__file__`` and its
-    directory importable (read-only), so sibling modules can be imported. Raises :class:`TracerError` when the run cannot start (no runnable entry,
+    directory importable (read-only), so sibling modules can be imported; ``place`` says that
+    and more (the module's package, the interpreter) and wins over it. Raises :class:`TracerError` when the run cannot start (no runnable entry,
     sandbox unavailable); limits hit while running are reported in ``TraceRecording.limit``.
     """
     try:
@@ -452,5 +524,6 @@ def record_call(
     except EntryError as exc:
         raise TracerError(str(exc)) from None
     kind = choose_sandbox(sandbox)
-    run = _Run(context, limits or SandboxLimits(), kind, on_frame, cancel, source_path)
+    place = place or RunPlace(source_path=source_path)
+    run = _Run(context, limits or SandboxLimits(), kind, on_frame, cancel, place)
     return run.execute()

@@ -1,0 +1,35 @@
+"""Where a request's code runs: its module in its package, under the project's interpreter."""
+
+from __future__ import annotations
+
+from cwm_lsp.project.interpreter import Interpreter, describe_interpreter, find_interpreter
+from cwm_lsp.project.layout import find_module
+from cwm_lsp.tracer.sandbox import RunPlace
+
+
+def plan_run(
+    source_path: str | None,
+    workspace_root: str | None,
+    python: str | None = None,
+) -> tuple[RunPlace, Interpreter]:
+    """The run place for a file (``None``: unsaved code, only the interpreter is chosen).
+
+    Raises :class:`~cwm_lsp.project.interpreter.InterpreterError` when the interpreter cannot
+    be used.
+    """
+    location = find_module(source_path, workspace_root) if source_path else None
+    project_root = location.project_root if location else None
+    interpreter = find_interpreter(
+        python, project_root=project_root, workspace_root=workspace_root
+    )
+    info = describe_interpreter(interpreter.path)
+    if location is None:
+        return RunPlace(python=interpreter.path, visible_dirs=info.dirs), interpreter
+    place = RunPlace(
+        source_path=location.path,
+        module_name=location.module,
+        import_root=location.import_root,
+        python=interpreter.path,
+        visible_dirs=info.dirs,
+    )
+    return place, interpreter
