@@ -10,14 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cwm_lsp.backends.base import Origin
+from cwm_lsp.server.run_table import SHOWN_ROWS, build_table, to_markdown, to_plaintext
+from cwm_lsp.server.runs import FunctionRun
 from cwm_lsp.server.view import RunView, focused_executions
 from cwm_lsp.trace import render
 from cwm_lsp.trace.timeline import LineExecution
 
 STALE_LABEL = "⟳ stale: edited since the prediction"
 RUNNING_LABEL = "… predicting"
-FULL_WIDTH = 10_000  # "no cut" for tooltips and hovers
-MAX_ROWS = 40
+INVENTED_LABEL = "invented call: "
 
 
 def cut(text: str, width: int) -> str:
@@ -33,59 +34,60 @@ def hint_label(
     return label + suffix if label else None
 
 
-def tooltip_table(executions: Sequence[LineExecution], *, observed: bool) -> str:
-    """Every run of a line with full values (Markdown)."""
-    origin = Origin.OBSERVED if observed else Origin.PREDICTED
-    return render.execution_table(list(executions)[:MAX_ROWS], width=FULL_WIDTH, origin=origin)
+def execution_table(
+    executions: Sequence[LineExecution],
+    *,
+    plain: bool = False,
+    limit: int = SHOWN_ROWS,
+    show_all: str | None = None,
+) -> str:
+    """Every run of a line as a table (Markdown, or aligned plain text when ``plain``): one
+    column per changed local, plus what the line returned or raised; capped at ``limit`` rows
+    with a summary row."""
+    table = build_table(executions, limit=limit)
+    if plain:
+        return to_plaintext(table, show_all=show_all)
+    return to_markdown(table, show_all=show_all)
 
 
-def _cell(text: str | None) -> str:
-    shown = "?" if text is None else render.format_value(text, FULL_WIDTH)
-    return shown.replace("|", "\\|").replace("`", "'")
-
-
-def execution_table(executions: Sequence[LineExecution]) -> str:
-    """A Markdown table: one row per execution (its iteration), one column per changed local,
-    plus what the line returned or raised."""
-    rows = list(executions)
-    names: list[str] = []
-    for execution in rows:
-        for name in execution.values:
-            if name not in names:
-                names.append(name)
-    has_return = any(e.returned is not None and e.text.lstrip().startswith("return") for e in rows)
-    has_raise = any(e.exception is not None for e in rows)
-    header = ["iteration", *names]
-    header += ["returns"] if has_return else []
-    header += ["raises"] if has_raise else []
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for execution in rows[:MAX_ROWS]:
-        cells = [str(execution.iteration + 1)]
-        cells += [_cell(execution.values[n]) if n in execution.values else "" for n in names]
-        if has_return:
-            cells.append(_cell(execution.returned) if execution.returned is not None else "")
-        if has_raise:
-            exception = execution.exception
-            cells.append(_cell(exception.describe()) if exception else "")
-        out.append("| " + " | ".join(cells) + " |")
-    if len(rows) > MAX_ROWS:
-        out.append(f"\n… and {len(rows) - MAX_ROWS} more runs")
-    return "\n".join(out)
+def dropped_note(view: RunView) -> str | None:
+    """The hover note on frames that named lines holding no values, or ``None``."""
+    runs = sum(view.dropped.values())
+    if not runs:
+        return None
+    lines = len(view.dropped)
+    where = "a line" if lines == 1 else f"{lines} lines"
+    return (
+        f"Not shown: {runs} step{'s' if runs != 1 else ''} of the trace named {where} that "
+        "cannot hold values (a docstring, a comment or a blank line)."
+    )
 
 
 def render_lines(
-    view: RunView, width: int, *, observed: bool, focus: tuple[int, int] | None = None
+    view: RunView,
+    width: int,
+    *,
+    observed: bool,
+    focus: tuple[int, int] | None = None,
+    plain: bool = False,
 ) -> dict[int, tuple[str, str] | None]:
     """``(label, tooltip table)`` for every line of ``view`` (``None``: nothing to show),
-    rendered once per view, width, origin and focus."""
-    key = (width, observed, focus)
+    rendered once per view, width, origin, focus and markup."""
+    key = (width, observed, focus, plain)
     rendered = view.rendered.get(key)
     if rendered is None:
         rendered = {}
         for number, line in view.lines.items():
             executions, suffix = focused_executions(view, line, focus)
             label = hint_label(executions, width, observed=observed, suffix=suffix)
-            table = tooltip_table(executions, observed=observed) if label else ""
+            table = execution_table(executions, plain=plain) if label else ""
             rendered[number] = (label, table) if label else None
         view.rendered[key] = rendered
     return rendered
+
+
+def provenance_text(run: FunctionRun) -> str:
+    """Where a run's values came from: the call and the model (or the sandboxed run)."""
+    call = f"`{run.call}`" if run.call else "inputs invented by the model"
+    where = run.provenance.describe() if run.provenance else "prediction running"
+    return f"From {call}, {where}"

@@ -19,6 +19,7 @@ from cwm_lsp.backends.base import Origin, Provenance
 from cwm_lsp.entry import FunctionInfo
 from cwm_lsp.lines import source_lines
 from cwm_lsp.server.edits import LineSpan, TextChange, relocate_lines, span_after_change
+from cwm_lsp.server.invented import Invented, read_invented
 from cwm_lsp.server.view import RunView
 from cwm_lsp.trace.frames import Frame
 
@@ -68,10 +69,21 @@ class FunctionRun:
     mismatch: Mismatch | None = None
     context: str = ""
     def_line: int = 0  # the function's def line in the context, 0-based
+    expanded: set[int] = field(default_factory=set)  # context lines whose hover shows every run
+    _invented: Invented | None = field(default=None, repr=False)
 
     @property
     def invented_inputs(self) -> bool:
         return self.call is None
+
+    @property
+    def invented(self) -> Invented | None:
+        """The arguments the model invented (when it did), read from its finished trace."""
+        if self.call is not None or self.status is not RunStatus.DONE or not self.frames:
+            return None
+        if self._invented is None:
+            self._invented = read_invented(self.frames, self.context, self.def_line)
+        return self._invented
 
     @property
     def observed(self) -> bool:

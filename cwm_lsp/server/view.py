@@ -3,11 +3,16 @@
 A thin layer over :func:`cwm_lsp.trace.timeline.build_timeline`: executions grouped by 0-based
 context line (LSP lines), the loops of the context (for iteration focus), and the uncaught
 exception's raising line (for diagnostics).
+
+A model can name a line that no statement starts on (a docstring, a comment, a blank line): such
+executions are left out of the view and counted in ``dropped``, so no hint lands there.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -35,6 +40,7 @@ class RunView:
     lines: dict[int, LineView]
     finished: bool
     loops: dict[int, int] = field(default_factory=dict)  # loop header -> last body line (0-based)
+    dropped: dict[int, int] = field(default_factory=dict)  # line that holds no values -> runs
     # Rendered (label, tooltip table) per line, per (width, observed, focus): a line run 100 000
     # times takes a while to render, so it is rendered once per view, not once per request.
     rendered: dict[tuple[object, ...], dict[int, tuple[str, str] | None]] = field(
@@ -76,6 +82,37 @@ def _loops(context: str) -> dict[int, int]:
     }
 
 
+def _docstring_lines(tree: ast.Module) -> set[int]:
+    """0-based lines of the module's, classes' and functions' docstrings."""
+    found: set[int] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        first = node.body[0] if node.body else None
+        if (
+            isinstance(first, ast.Expr)
+            and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, str)
+        ):
+            found.update(range(first.lineno - 1, (first.end_lineno or first.lineno)))
+    return found
+
+
+@functools.lru_cache(maxsize=16)  # a streaming prediction rebuilds its view a few times a second
+def valueless_lines(context: str) -> frozenset[int]:
+    """0-based lines of ``context`` that cannot hold values: blank lines, comment lines and
+    docstrings."""
+    lines = source_lines(context)
+    found = {
+        number
+        for number, text in enumerate(lines)
+        if not text.strip() or text.lstrip().startswith("#")
+    }
+    with contextlib.suppress(SyntaxError, ValueError):  # a context that does not parse
+        found |= _docstring_lines(ast.parse(context))
+    return frozenset(found)
+
+
 def build_view(frames: Sequence[Frame], context: str, *, finished: bool) -> RunView:
     """The view of ``frames`` (a whole or partial trace) of ``context``."""
     return view_of(build_timeline(frames, context), context, finished=finished)
@@ -84,11 +121,17 @@ def build_view(frames: Sequence[Frame], context: str, *, finished: bool) -> RunV
 def view_of(timeline: Timeline, context: str, *, finished: bool) -> RunView:
     """The view of an already built timeline of ``context``."""
     context_lines = source_lines(context)
+    valueless = valueless_lines(context)
     lines: dict[int, LineView] = {}
+    dropped: dict[int, int] = {}
     for number in timeline.line_numbers():
+        executions = timeline.executions_on(number)
+        if number - 1 in valueless:
+            dropped[number - 1] = len(executions)
+            continue
         text = context_lines[number - 1] if 0 < number <= len(context_lines) else ""
-        lines[number - 1] = LineView(number - 1, text, timeline.executions_on(number))
-    return RunView(timeline, lines, finished, _loops(context))
+        lines[number - 1] = LineView(number - 1, text, executions)
+    return RunView(timeline, lines, finished, _loops(context), dropped=dropped)
 
 
 @dataclass(frozen=True)

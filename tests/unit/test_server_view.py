@@ -72,7 +72,7 @@ def test_hover_table_has_a_column_per_changed_local() -> None:
     frames, context = golden("loop_accumulate")
     view = build_view(frames, context, finished=True)
     table = execution_table(view.lines[3].executions).splitlines()
-    assert table[0] == "| iteration | y |"
+    assert table[0] == "| iteration | `y` |"
     assert table[2:] == ["| 1 | 2 |", "| 2 | 4 |", "| 3 | 12 |", "| 4 | 48 |"]
 
 

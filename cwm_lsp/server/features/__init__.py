@@ -16,14 +16,18 @@ def register_all(server: CwmServer) -> None:
     from cwm_lsp.server.features.documents import Documents
     from cwm_lsp.server.features.hover import Hover
     from cwm_lsp.server.features.inlay_hints import InlayHints
+    from cwm_lsp.server.features.status import Status
 
-    for feature in (
-        Configuration,
-        Documents,
-        Commands,
-        CodeActions,
-        InlayHints,
-        Hover,
-        Diagnostics,
-    ):
-        feature(server).register()
+    status = Status(server)
+    features = (
+        Configuration(server, on_settings=status.settings_changed),
+        Documents(server),
+        Commands(server),
+        CodeActions(server),
+        InlayHints(server),
+        Hover(server),
+        Diagnostics(server),
+        status,  # after Diagnostics: it follows the moments diagnostics are published
+    )
+    for feature in features:
+        feature.register()

@@ -6,6 +6,8 @@ import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from lsprotocol import types
+
 if TYPE_CHECKING:
     from cwm_lsp.server.app import CwmServer
 
@@ -44,3 +46,16 @@ class Feature:
     def command(self, name: str, handler: Callable[..., Any]) -> None:
         """Handle ``workspace/executeCommand`` for ``name`` with ``handler(*arguments)``."""
         self.server.command(name)(_plain(handler))
+
+
+def prefers_plain_text(server: CwmServer) -> bool:
+    """Whether the client asked for plain-text hovers (its first content format), e.g. Neovim
+    before 0.10, whose hover window shows Markdown tables as raw pipes."""
+    try:
+        capabilities = server.client_capabilities
+    except AttributeError:
+        return False
+    document = capabilities.text_document if capabilities else None
+    hover = document.hover if document else None
+    formats = hover.content_format if hover else None
+    return formats is not None and len(formats) > 0 and formats[0] == types.MarkupKind.PlainText

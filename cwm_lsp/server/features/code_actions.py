@@ -54,7 +54,17 @@ class CodeActions(Feature):
         run = server.runs.get(uri, fn.qualname)
         if doctest := self._doctest(uri, source, fn, run):
             actions.append(doctest)
-        if server.settings.allow_execution and calls:
+        if keep := self._keep_invented(uri, fn, run):
+            actions.append(keep)
+        # Verifying compares a model's prediction with a run: a run compared with itself says
+        # nothing.
+        predicted = run is None or run.provenance is None or not run.observed
+        if (
+            server.settings.allow_execution
+            and calls
+            and server.settings.backend != "run"
+            and predicted
+        ):
             call = run.call if run is not None and run.call else calls[0].expression
             actions.append(
                 _command(
@@ -70,6 +80,17 @@ class CodeActions(Feature):
     def _add_example(uri: str, fn: FunctionInfo) -> types.CodeAction:
         text = f"{fn.indent}# prophecy: {fn.template}\n"
         return _insertion("Prophecy: add an example call", uri, fn.first_line - 1, 0, text)
+
+    @staticmethod
+    def _keep_invented(
+        uri: str, fn: FunctionInfo, run: FunctionRun | None
+    ) -> types.CodeAction | None:
+        invented = run.invented if run is not None and not run.stale else None
+        if invented is None or invented.call is None:
+            return None
+        text = f"{fn.indent}# prophecy: {invented.call}\n"
+        title = "Prophecy: keep the invented call as an example"
+        return _insertion(title, uri, fn.first_line - 1, 0, text)
 
     @staticmethod
     def _doctest(

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
 from cwm_lsp.server.features.base import Feature
 from cwm_lsp.server.settings import Settings, parse_settings
+
+if TYPE_CHECKING:
+    from cwm_lsp.server.app import CwmServer
 
 logger = logging.getLogger(__name__)
 
@@ -20,6 +24,10 @@ SECTION = "cwm"
 
 
 class Configuration(Feature):
+    def __init__(self, server: CwmServer, on_settings: Callable[[], None] | None = None) -> None:
+        super().__init__(server)
+        self._on_settings = on_settings  # told whenever the settings may have changed
+
     def register(self) -> None:
         self.on(types.INITIALIZE, self.on_initialize)
         self.on(types.INITIALIZED, self.on_initialized)
@@ -40,6 +48,7 @@ class Configuration(Feature):
             await self._pull()
         finally:
             self.server.settings_loaded()
+            self._settings_known()
         await self._register_for_changes()
 
     async def _register_for_changes(self) -> None:
@@ -99,6 +108,11 @@ class Configuration(Feature):
         self.server.settings = settings
         self.server.notifier.log(f"settings: {settings}")
         self._settings_changed(previous, settings)
+        self._settings_known()
+
+    def _settings_known(self) -> None:
+        if self._on_settings is not None:
+            self._on_settings()
 
     def _resolve_model_path(self, settings: Settings) -> Settings:
         """A relative ``modelPath`` is relative to the workspace root."""

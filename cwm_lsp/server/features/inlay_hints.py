@@ -7,15 +7,16 @@ from collections.abc import Sequence
 from lsprotocol import types
 
 from cwm_lsp.lines import source_lines
-from cwm_lsp.server.features.base import Feature
-from cwm_lsp.server.labels import RUNNING_LABEL, STALE_LABEL, render_lines
-from cwm_lsp.server.runs import FunctionRun, RunStatus
-
-
-def provenance_text(run: FunctionRun) -> str:
-    call = f"`{run.call}`" if run.call else "inputs invented by the model"
-    where = run.provenance.describe() if run.provenance else "prediction running"
-    return f"From {call}, {where}"
+from cwm_lsp.server.features.base import Feature, prefers_plain_text
+from cwm_lsp.server.labels import (
+    INVENTED_LABEL,
+    RUNNING_LABEL,
+    STALE_LABEL,
+    cut,
+    provenance_text,
+    render_lines,
+)
+from cwm_lsp.server.runs import RunStatus
 
 
 class InlayHints(Feature):
@@ -36,6 +37,7 @@ class InlayHints(Feature):
             return []
         first, last = params.range.start.line, params.range.end.line
         width = server.settings.hint_width
+        plain = prefers_plain_text(server)
         hints: list[types.InlayHint] = []
         for run in server.runs.in_document(uri):
             def_line = run.function_block.current.first
@@ -57,7 +59,22 @@ class InlayHints(Feature):
                         self._hint(lines, def_line, RUNNING_LABEL, provenance_text(run), document)
                     )
                 continue
-            rendered = render_lines(run.view, width, observed=run.observed, focus=run.focus)
+            invented = run.invented
+            if invented is not None and first <= def_line <= last:
+                hints.append(
+                    self._hint(
+                        lines,
+                        def_line,
+                        INVENTED_LABEL + cut(invented.describe(), width),
+                        f"The model chose these inputs: {invented.describe()}\n\n"
+                        f"{provenance_text(run)}",
+                        document,
+                        plain=plain,
+                    )
+                )
+            rendered = render_lines(
+                run.view, width, observed=run.observed, focus=run.focus, plain=plain
+            )
             for context_line, shown in rendered.items():
                 line = run.document_line(context_line)
                 if shown is None or line is None or not first <= line <= last:
@@ -66,13 +83,19 @@ class InlayHints(Feature):
                     continue
                 label, table = shown
                 tooltip = f"{table}\n\n{provenance_text(run)}"
-                hints.append(self._hint(lines, line, label, tooltip, document))
+                hints.append(self._hint(lines, line, label, tooltip, document, plain=plain))
         hints.sort(key=lambda hint: (hint.position.line, hint.position.character))
         return hints
 
     @staticmethod
     def _hint(
-        lines: Sequence[str], line: int, label: str, tooltip: str, document: object
+        lines: Sequence[str],
+        line: int,
+        label: str,
+        tooltip: str,
+        document: object,
+        *,
+        plain: bool = False,
     ) -> types.InlayHint:
         text = lines[line] if line < len(lines) else ""
         codec = getattr(document, "position_codec", None)
@@ -81,5 +104,8 @@ class InlayHints(Feature):
             position=types.Position(line=line, character=column),
             label=label,
             padding_left=True,
-            tooltip=types.MarkupContent(kind=types.MarkupKind.Markdown, value=tooltip),
+            tooltip=types.MarkupContent(
+                kind=types.MarkupKind.PlainText if plain else types.MarkupKind.Markdown,
+                value=tooltip,
+            ),
         )
