@@ -35,7 +35,7 @@ def loop_view():  # type: ignore[no-untyped-def]
 
 
 def line_of(text: str) -> int:
-    return [number for number, line in enumerate(LOOP.splitlines()) if text in line][0]
+    return next(number for number, line in enumerate(LOOP.splitlines()) if text in line)
 
 
 def test_a_long_table_is_capped_with_a_summary_row_and_constants_said_once() -> None:
@@ -56,7 +56,9 @@ def test_a_long_table_is_capped_with_a_summary_row_and_constants_said_once() -> 
 
 
 def test_a_column_with_one_value_in_every_run_is_said_once_above_the_table() -> None:
-    source = "def f(n=4):  # << START_OF_TRACE\n    for i in range(n):\n        k = 7\n    return k\n"
+    source = (
+        "def f(n=4):  # << START_OF_TRACE\n    for i in range(n):\n        k = 7\n    return k\n"
+    )
     frames, _ = record_in_process(source)
     view = build_view(frames, source, finished=True)
     table = build_table(view.lines[2].executions)
@@ -89,7 +91,10 @@ def test_a_frame_naming_a_docstring_line_is_dropped_and_counted() -> None:
     frames, _ = loop_view()
     docstring_text = LOOP.splitlines(keepends=True)[line_of("Nothing else")]
     # What a weak model does: a step on a line no statement starts on.
-    wrong = [replace(frame, line=docstring_text) if "total = 0" in frame.line else frame for frame in frames]
+    wrong = [
+        replace(frame, line=docstring_text) if "total = 0" in frame.line else frame
+        for frame in frames
+    ]
     view = build_view(wrong, LOOP, finished=True)
     assert line_of("Nothing else") not in view.lines
     assert view.dropped == {line_of("Nothing else"): 1}
