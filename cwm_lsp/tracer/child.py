@@ -13,16 +13,20 @@ The program's own stdout/stderr stay on fds 1 and 2 (captured and capped by the 
 
 from __future__ import annotations
 
+import builtins
 import contextlib
+import fcntl
+import hashlib
 import json
 import os
+import random
 import resource
 import signal
 import sys
 from typing import Any, NoReturn
 
 from cwm_lsp.trace.frames import Frame
-from cwm_lsp.tracer import audit, seccomp
+from cwm_lsp.tracer import audit, capabilities, landlock, seccomp
 from cwm_lsp.tracer.limits import (
     PROCESS_LIMIT_MESSAGE,
     SandboxLimits,
@@ -32,30 +36,75 @@ from cwm_lsp.tracer.limits import (
 from cwm_lsp.tracer.recorder import EntryError, Recorder, TraceStopped
 
 
-class Channel:
-    """Writes whole JSON lines to the result pipe (blocking, retried on short writes)."""
+# The program may replace builtins and module attributes (``builtins.repr``, ``json.dumps``,
+# ``os.write``): this module's functions see their own copy of the builtins, and the
+# functions the channel needs are taken now, before any user code runs.
+__builtins__ = dict(vars(builtins))  # type: ignore[assignment]
+_write = os.write
+_blake2b = hashlib.blake2b
+_join = "".join
 
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
+
+def _no_default(value: object) -> object:
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+_c_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+if _c_make_encoder is not None:  # the C encoder keeps its own references
+    _iterencode = _c_make_encoder(
+        None, _no_default, json.encoder.encode_basestring_ascii, None, ": ", ", ",
+        False, False, True,
+    )  # fmt: skip
+else:  # pragma: no cover - CPython always has _json
+    _iterencode = json.JSONEncoder(check_circular=False).iterencode
+
+
+def _encode(message: dict[str, Any]) -> str:
+    return _join(_iterencode(message, 0))
+
+class Channel:
+    """Writes whole signed JSON lines to the result pipe (blocking, retried on short writes).
+
+    Each line is ``<mac> <json>``, the MAC keyed with the run's secret key (sent on stdin), so
+    the parent can tell the recorder's lines from anything the program writes to the pipe. The
+    pipe's descriptor is moved to a random high number, close-on-exec.
+    """
+
+    def __init__(self, fd: int, key: bytes) -> None:
+        self.fd = _hide(fd)
+        self.key = key
         self.chars = 0
 
     def send(self, message: dict[str, Any]) -> None:
-        data = (json.dumps(message) + "\n").encode("utf-8")
+        body = _encode(message).encode("utf-8")
+        mac = _blake2b(body, key=self.key, digest_size=16).hexdigest().encode("ascii")
+        data = mac + b" " + body + b"\n"
         self.chars += len(data)
         view = memoryview(data)
         while view:
-            written = os.write(self.fd, view)
+            written = _write(self.fd, view)
             view = view[written:]
 
 
 class Child:
+def _hide(fd: int) -> int:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    ceiling = min(soft if soft != resource.RLIM_INFINITY else 1 << 16, 1 << 16)
+    if ceiling <= 64:
+        return fd
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, random.randrange(ceiling // 2, ceiling - 8))
+    os.close(fd)
+    return high
+
+
     def __init__(self, request: dict[str, Any]) -> None:
         self.context: str = request["context"]
         self.limits = SandboxLimits.from_json(request["limits"])
         self.scratch: str = request["scratch"]
-        self.full_policy: bool = request["sandbox"] != "bubblewrap"
-        self.channel = Channel(int(request["result_fd"]))
-        os.set_inheritable(self.channel.fd, False)
+        self.sandbox: str = request["sandbox"]
+        self.full_policy: bool = self.sandbox != "bubblewrap"
+        self.channel = Channel(int(request["result_fd"]), bytes.fromhex(request.get("key", "")))
+        self.readable: list[str] = list(request.get("readable") or [])
         self.source_path: str | None = request.get("source_path")
         self.module_name: str | None = request.get("module_name")  # pkg.sub.mod, in a package
         self.import_root: str | None = request.get("import_root")
@@ -63,6 +112,7 @@ class Child:
         self.process_blocked = False
         self.seccomp = False
 
+        self.protections: list[str] = []
     # -- setup ------------------------------------------------------------------------------
 
     def apply_limits(self) -> None:
@@ -95,6 +145,31 @@ class Child:
 
     def add_import_root(self) -> None:
         """The module's import root (a loose file: its directory) first on ``sys.path``."""
+    def protect(self) -> str | None:
+        """Apply the kernel protections of this sandbox mode; why one that the mode requires
+        failed, or None. Order matters: capabilities go first (Landlock and seccomp need no
+        privilege), Landlock's system calls come before the seccomp filter."""
+        if capabilities.drop_all():
+            self.protections.append("no capabilities")
+        elif os.geteuid() == 0 and self.sandbox != "bubblewrap":
+            return "could not drop root's capabilities"
+        if self.sandbox != "audit-hook":  # the weak mode is what is left without Landlock
+            package = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+            try:
+                read = landlock.default_read_paths([package, *self.readable, *sys.path])
+                self.protections += landlock.restrict(read, [self.scratch])
+            except OSError as exc:
+                if self.sandbox == "landlock":
+                    return f"Landlock could not be applied ({exc})"
+        self.seccomp = seccomp.install(deny_symlinks=self.sandbox == "audit-hook")
+        if self.seccomp:
+            self.protections.append(
+                "seccomp: no processes, exec, ptrace, signals out, sockets but AF_UNIX"
+            )
+        elif self.sandbox == "landlock":
+            return "the seccomp filter could not be installed (unsupported machine?)"
+        return None
+
         root = self.import_root
         if root is None and self.source_path:
             root = os.path.dirname(os.path.abspath(self.source_path))
@@ -136,6 +211,7 @@ class Child:
                 "seccomp": self.seccomp,
             }
         )
+                "protections": self.protections,
         os._exit(0)  # skip atexit handlers and finalizers of the program
 
     # -- run --------------------------------------------------------------------------------
@@ -156,10 +232,13 @@ class Child:
             self.finish(error=str(exc))
         self.add_import_root()
         self.apply_limits()
-        self.seccomp = seccomp.block_process_creation()
+        failure = self.protect()
+        if failure is not None:
+            self.finish(error=f"sandbox failure ({self.sandbox}): {failure}; the code was not run")
         self.install_policy()
         try:
             outcome = recorder.run()
+        _forget_own_modules()
         except TraceStopped as stop:
             self.finish(limit=str(stop))
         except MemoryError:
@@ -172,6 +251,13 @@ class Child:
 
 def _read_request() -> dict[str, Any]:
     data = sys.stdin.buffer.read()
+def _forget_own_modules() -> None:
+    """Drop cwm_lsp's modules from ``sys.modules``: the program importing them gets fresh
+    copies, and patching those changes nothing of the running recorder."""
+    for name in [name for name in sys.modules if name == "cwm_lsp" or name.startswith("cwm_lsp.")]:
+        del sys.modules[name]
+
+
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)

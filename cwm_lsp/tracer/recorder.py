@@ -16,6 +16,7 @@ This module runs user code; :mod:`cwm_lsp.tracer.sandbox` runs it in a sandboxed
 from __future__ import annotations
 
 import ast
+import builtins
 import importlib
 import linecache
 import os
@@ -29,6 +30,10 @@ from typing import Any, NoReturn
 
 from cwm_lsp.trace.frames import UNCHANGED, Event, Frame
 from cwm_lsp.trace.tokens import START_OF_TRACE_MARKER
+
+# The program may replace builtins (``builtins.repr = lambda o: "FAKE"``): this module's
+# functions look names up in a copy taken before any user code runs.
+__builtins__ = dict(vars(builtins))  # type: ignore[assignment]
 
 MODULE_NAME = "__prophecy__"
 CONTEXT_FILENAME = "<__prophecy__>"
@@ -194,7 +199,7 @@ class Recorder:
         module; the outcome when it fails, else ``None``."""
         name = self._module_name or MODULE_NAME
         module = types.ModuleType(name)
-        module.__dict__["__builtins__"] = __builtins__
+        module.__dict__["__builtins__"] = builtins  # the real ones, not our copy
         if self._module_file is not None:
             module.__file__ = self._module_file
         self.module = module

@@ -13,6 +13,8 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import hashlib
+import hmac
 import json
 import os
 import selectors
@@ -31,6 +33,7 @@ import cwm_lsp
 from cwm_lsp.backends.base import CancelToken
 from cwm_lsp.trace.codec import encode_trace
 from cwm_lsp.trace.frames import Frame
+from cwm_lsp.tracer import landlock, seccomp
 from cwm_lsp.tracer.limits import (
     CANCELLED_MESSAGE,
     SandboxLimits,
@@ -43,8 +46,15 @@ from cwm_lsp.tracer.limits import (
 from cwm_lsp.tracer.recorder import EntryError, find_entry
 
 BUBBLEWRAP = "bubblewrap"
+LANDLOCK = "landlock"
 AUDIT_HOOK = "audit-hook"
-SANDBOX_ENV = "CWM_LSP_SANDBOX"  # "auto" (default), "bubblewrap" or "audit-hook"
+SANDBOXES = ("auto", BUBBLEWRAP, LANDLOCK, AUDIT_HOOK)
+WEAK_SANDBOXES = frozenset({AUDIT_HOOK})  # values observed there are labelled "weak sandbox"
+SANDBOX_ENV = "CWM_LSP_SANDBOX"  # one of SANDBOXES; "auto" (the default) honours it
+NOBODY = "65534"  # the sandboxed program's user and group inside bubblewrap's namespace
+# secrets that bubblewrap's read-only view of / hides (Landlock hides them too, where it works)
+SECRET_FILES = ("/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/sudoers")
+SECRET_DIRS = ("/etc/ssh", "/etc/ssl/private", "/etc/sudoers.d", "/etc/credstore")
 _POLL_SECONDS = 0.05
 _SCRATCH_CHECK_SECONDS = 0.2
 _READ_CHUNK = 1 << 16
@@ -62,14 +72,15 @@ class TraceRecording:
     stdout: str
     stderr: str
     limit: str | None  # "time limit (10 s) exceeded", "frame limit (10000) reached", ...
-    sandbox: str  # "bubblewrap" or "audit-hook"
+    sandbox: str  # "bubblewrap", "landlock" or "audit-hook"
     uncaught: str | None  # "ZeroDivisionError: division by zero" when the entry raised
     line_numbers: list[int] = field(default_factory=list)  # context line of each frame
     violations: list[str] = field(default_factory=list)  # operations the sandbox blocked
     stdout_truncated: bool = False
     stderr_truncated: bool = False
     seconds: float = 0.0
-    seccomp: bool = False  # the kernel filter against process creation was in force
+    seccomp: bool = False  # the kernel's system-call filter was in force
+    protections: list[str] = field(default_factory=list)  # what the child applied, in words
 
 
 FrameCallback = Callable[[Frame], None]
@@ -115,33 +126,97 @@ def bubblewrap_works() -> bool:
     return done.returncode == 0
 
 
+@functools.cache
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version (0: unavailable), as the child will find it."""
+    return landlock.abi_version()
+
+
+def seccomp_works() -> bool:
+    """Whether this machine has the seccomp filter (x86-64 and aarch64)."""
+    import platform
+
+    return seccomp.filter_program(platform.machine()) is not None
+
+
 def choose_sandbox(requested: str = "auto") -> str:
-    """``"bubblewrap"`` or ``"audit-hook"`` for ``requested`` (``"auto"`` honours $CWM_LSP_SANDBOX)."""
+    """The sandbox for ``requested`` (``"auto"`` honours $CWM_LSP_SANDBOX).
+
+    ``auto`` picks bubblewrap, else Landlock; it never settles for the weak audit-hook-only
+    mode, which must be asked for by name. Raises :class:`TracerError` saying what is missing.
+    """
     if requested == "auto":
         requested = os.environ.get(SANDBOX_ENV, "auto") or "auto"
+    if requested not in SANDBOXES:
+        raise TracerError(
+            f"unknown sandbox {requested!r} (use auto, bubblewrap, landlock or audit-hook)"
+        )
     if requested == "auto":
-        return BUBBLEWRAP if bubblewrap_works() else AUDIT_HOOK
-    if requested == BUBBLEWRAP:
-        if not bubblewrap_works():
-            raise TracerError(
-                "bubblewrap sandbox requested but `bwrap` is missing or cannot create namespaces "
-                "here (install the `bubblewrap` package, or use the audit-hook sandbox)"
-            )
-        return BUBBLEWRAP
-    if requested == AUDIT_HOOK:
-        return AUDIT_HOOK
-    raise TracerError(f"unknown sandbox {requested!r} (use auto, bubblewrap or audit-hook)")
+        if bubblewrap_works():
+            return BUBBLEWRAP
+        if landlock_abi() > 0 and seccomp_works():
+            return LANDLOCK
+        raise TracerError(
+            "no strong sandbox here: `bwrap` is missing or cannot create namespaces, and the "
+            "kernel has no Landlock (Linux >= 5.13) or no seccomp filter for this machine. "
+            "Install bubblewrap, or accept the weak audit-hook sandbox explicitly "
+            "(--sandbox audit-hook, or cwm.sandbox: \"audit-hook\"); its values are labelled "
+            "\"observed, weak sandbox\""
+        )
+    if requested == BUBBLEWRAP and not bubblewrap_works():
+        raise TracerError(
+            "bubblewrap sandbox requested but `bwrap` is missing or cannot create namespaces "
+            "here (install the `bubblewrap` package, or use --sandbox landlock)"
+        )
+    if requested == LANDLOCK and landlock_abi() <= 0:
+        raise TracerError(
+            "Landlock sandbox requested but this kernel has no Landlock (Linux >= 5.13 with "
+            "landlock among its LSMs; a container's seccomp profile may hide it)"
+        )
+    if requested == LANDLOCK and not seccomp_works():
+        raise TracerError("Landlock sandbox requested but this machine has no seccomp filter")
+    return requested
+
+
+@functools.cache
+def _bwrap_supports(option: str) -> bool:
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return False
+    try:
+        done = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return option in done.stdout + done.stderr
 
 
 def _bwrap_namespace_args() -> list[str]:
-    return [
+    # the program runs as nobody, with no capabilities, in its own session, user, PID (so no
+    # process of the host in /proc), network, IPC and UTS namespaces
+    args = [
         "--ro-bind", "/", "/",
         "--tmpfs", "/tmp",
         "--dev", "/dev",
         "--proc", "/proc",
         "--unshare-all",
+        "--unshare-user",
+        "--uid", NOBODY,
+        "--gid", NOBODY,
+        "--cap-drop", "ALL",
+        "--new-session",
         "--die-with-parent",
     ]  # fmt: skip
+    if _bwrap_supports("--disable-userns"):
+        args.append("--disable-userns")
+    # inside the namespace nobody maps to the caller: for root that is root, so files only
+    # root may read would be readable; hide the usual secrets
+    for path in SECRET_FILES:
+        if os.path.isfile(path):
+            args += ["--ro-bind", "/dev/null", path]
+    for path in SECRET_DIRS:
+        if os.path.isdir(path):
+            args += ["--tmpfs", path, "--remount-ro", path]
+    return args
 
 
 def _package_dir() -> str:
@@ -263,6 +338,8 @@ class _Run:
         self.limit: str | None = None
         self.scratch = ""
         self.started = False  # the child reported that it runs (sandbox and interpreter work)
+        self.key = os.urandom(16)  # signs the recorder's messages (see child.Channel)
+        self.forged = 0  # lines on the result pipe that the recorder did not sign
 
     def execute(self) -> TraceRecording:
         start = time.monotonic()
@@ -276,6 +353,8 @@ class _Run:
                 "scratch": scratch,
                 "sandbox": self.sandbox,
                 "result_fd": result_write,
+                "key": self.key.hex(),
+                "readable": self.place.read_dirs(),
                 **self.place.request_fields(),
             }
             place = self.place
@@ -354,7 +433,10 @@ class _Run:
         self.pending = lines.pop()
         if len(self.pending) > self.limits.trace_chars + _READ_CHUNK:
             self.pending = b""  # an endless line is not from the recorder
-        for raw in lines:
+        for line in lines:
+            raw = self._verified(line)
+            if raw is None:
+                continue
             try:
                 message = json.loads(raw)
                 frame = Frame.from_json(message) if message.get("t") == "frame" else None
@@ -370,7 +452,21 @@ class _Run:
             elif message.get("t") == "started":
                 self.started = True
 
+    def _verified(self, line: bytes) -> bytes | None:
+        """The message of a line the recorder signed; None (counted) for any other line."""
+        mac, _, body = line.partition(b" ")
+        expected = hashlib.blake2b(body, key=self.key, digest_size=16).hexdigest().encode()
+        if hmac.compare_digest(mac, expected):
+            return body
+        self.forged += 1
+        return None
+
     def _recording(self, proc: subprocess.Popen[bytes] | None, seconds: float) -> TraceRecording:
+        if self.forged:
+            raise TracerError(
+                f"the program wrote {self.forged} forged line(s) to the recorder's result "
+                "channel; nothing of this run is shown as observed"
+            )
         end = self.end or {}
         if end.get("error"):
             raise TracerError(str(end["error"]))
@@ -395,6 +491,7 @@ class _Run:
             stderr_truncated=self.stderr.dropped > 0,
             seconds=seconds,
             seccomp=bool(end.get("seccomp")),
+            protections=[str(item) for item in end.get("protections") or []],
         )
 
     def _death_reason(self, proc: subprocess.Popen[bytes] | None) -> str:
