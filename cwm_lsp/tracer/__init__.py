@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from cwm_lsp.tracer.sandbox import (
         AUDIT_HOOK,
         BUBBLEWRAP,
+        LANDLOCK,
         TraceRecording,
         TracerError,
         bubblewrap_works,
@@ -34,6 +35,7 @@ _HOMES = {
     "record_in_process": "recorder",
     "AUDIT_HOOK": "sandbox",
     "BUBBLEWRAP": "sandbox",
+    "LANDLOCK": "sandbox",
     "TraceRecording": "sandbox",
     "TracerError": "sandbox",
     "bubblewrap_works": "sandbox",
@@ -44,6 +46,7 @@ _HOMES = {
 __all__ = [
     "AUDIT_HOOK",
     "BUBBLEWRAP",
+    "LANDLOCK",
     "MODULE_NAME",
     "EntryError",
     "SandboxLimits",

@@ -1,7 +1,7 @@
 """Hostile or runaway programs end quickly with a clear message, touching nothing outside.
 
-Every test runs under both sandbox kinds (bubblewrap where it works, and the audit hook forced),
-and checks that no process of the run is left behind.
+Every test runs under every sandbox kind (bubblewrap and Landlock where they work, and the weak
+audit-hook mode), and checks that no process of the run is left behind.
 """
 
 from __future__ import annotations
@@ -19,16 +19,22 @@ from cwm_lsp.trace.frames import Event
 from cwm_lsp.tracer import (
     AUDIT_HOOK,
     BUBBLEWRAP,
+    LANDLOCK,
     SandboxLimits,
     TraceRecording,
     bubblewrap_works,
     record_call,
 )
+from cwm_lsp.tracer.sandbox import landlock_abi
 
 SANDBOXES = [
     pytest.param(
         BUBBLEWRAP,
         marks=pytest.mark.skipif(not bubblewrap_works(), reason="bubblewrap unavailable here"),
+    ),
+    pytest.param(
+        LANDLOCK,
+        marks=pytest.mark.skipif(not landlock_abi(), reason="no Landlock in this kernel"),
     ),
     AUDIT_HOOK,
 ]
