@@ -75,6 +75,7 @@ class Tokenizer:
         self._renamed: dict[int, str] = {}
         self._pieces: dict[bytes, int] | None = None
         self._piece_bytes: dict[int, bytes] | None = None
+        self._special_pattern: re.Pattern[str] | None = None
         if self.special:
             names_by_id = {i: name for name, i in self.special.items()}
             for name, offset in tokens.SPECIAL_TOKEN_OFFSETS.items():
@@ -98,6 +99,27 @@ class Tokenizer:
             else:
                 raise TypeError(f"expected str or SpecialToken, got {type(part).__name__}")
         return ids
+
+    def encode_reading_specials(self, text: str) -> list[int]:
+        """Encode ``text`` with every special-token string in it read as that special token (as
+        vLLM's ``/tokenize`` does); linear in ``len(text)`` whatever the specials in it."""
+        return self.encode_parts(self.split_specials(text))
+
+    def split_specials(self, text: str) -> list[str | SpecialToken]:
+        """``text`` cut into plain pieces and the special-token strings in it (the longest one
+        where several start at the same place)."""
+        if self._special_pattern is None:
+            self._special_pattern = re.compile(_trie_pattern(self.special))
+        parts: list[str | SpecialToken] = []
+        last = 0
+        for match in self._special_pattern.finditer(text):
+            if match.start() > last:
+                parts.append(text[last : match.start()])
+            parts.append(SpecialToken(match.group()))
+            last = match.end()
+        if last < len(text):
+            parts.append(text[last:])
+        return parts
 
     def encode_prompt(self, context: str) -> list[int]:
         """The ids of ``codec.encode_prompt(context)`` with its specials as special ids."""
@@ -277,6 +299,29 @@ class _HFBackend:
                 if text and "\ufffd" not in text:
                     pieces.setdefault(text.encode("utf-8"), token_id)
         return pieces
+
+
+def _trie_pattern(words: Iterable[str]) -> str:
+    """A regex matching any of ``words`` (longest first) as a character trie: at each position
+    the match follows one branch per character, so scanning is linear in the text (a plain
+    alternation of 256 specials would try every one of them at every position)."""
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}  # the end of a word
+
+    def emit(node: dict[str, Any]) -> str:
+        branches = [re.escape(char) + emit(child) for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if "" in node:  # a word ends here; a longer one may go on
+            return f"(?:{body})?"
+        return body
+
+    return emit(trie) if trie else "(?!)"
 
 
 def _punctuation_prefix(token: str) -> int:

@@ -4,6 +4,7 @@ strings, in the shape of the OpenAI/vLLM completions API (no HTTP here; see ``ht
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,10 @@ from cwm_lsp.runtime.tokenizer import Tokenizer
 from cwm_lsp.trace import tokens as trace_tokens
 
 DEFAULT_MAX_TOKENS = 16  # the OpenAI and vLLM default for completions
+MAX_TEMPERATURE = 100.0  # beyond this, sampling is uniform in all but name
+MAX_SEED = 2**63 - 1  # torch generators take a 64-bit seed
+MAX_STOP_STRINGS = 16
+MAX_STOP_LENGTH = 256
 _UTF8_HOLD = 4  # tokens to wait for the rest of a multi-byte character
 
 
@@ -78,7 +83,13 @@ def _number(body: dict[str, Any], key: str, default: float) -> float:
         return default
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise RequestError(f"'{key}' must be a number")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too large for a float
+        raise RequestError(f"'{key}' is out of range") from None
+    if not math.isfinite(number):
+        raise RequestError(f"'{key}' must be a finite number")
+    return number
 
 
 def _flag(body: dict[str, Any], key: str, default: bool) -> bool:
@@ -138,22 +149,33 @@ class CompletionEngine:
             stop = [stop]
         if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
             raise RequestError("'stop' must be a string or a list of non-empty strings")
+        if len(stop) > MAX_STOP_STRINGS or any(len(s) > MAX_STOP_LENGTH for s in stop):
+            raise RequestError(
+                f"'stop' takes at most {MAX_STOP_STRINGS} strings of at most "
+                f"{MAX_STOP_LENGTH} characters"
+            )
         stop_ids = body.get("stop_token_ids") or []
-        if not isinstance(stop_ids, list) or not all(
-            isinstance(i, int) and not isinstance(i, bool) for i in stop_ids
-        ):
+        if not isinstance(stop_ids, list):
             raise RequestError("'stop_token_ids' must be a list of token ids")
+        stop_ids = self._token_ids(stop_ids, "'stop_token_ids'")
         temperature = _number(body, "temperature", 1.0)
         top_p = _number(body, "top_p", 1.0)
-        if temperature < 0 or not 0 < top_p <= 1:
-            raise RequestError("'temperature' must be >= 0 and 'top_p' in (0, 1]")
+        if not 0 <= temperature <= MAX_TEMPERATURE:
+            raise RequestError(f"'temperature' must be a number from 0 to {MAX_TEMPERATURE:g}")
+        if not 0 < top_p <= 1:
+            raise RequestError("'top_p' must be a number in (0, 1]")
+        seed = _int(body, "seed", None)
+        if seed is not None and not 0 <= seed <= MAX_SEED:
+            raise RequestError(f"'seed' must be an integer from 0 to {MAX_SEED} (2**63 - 1)")
         options = body.get("stream_options") or {}
+        if not isinstance(options, dict):
+            raise RequestError("'stream_options' must be an object")
         return CompletionRequest(
             prompt=prompt,
             max_tokens=max_tokens,
             temperature=temperature,
             top_p=top_p,
-            seed=_int(body, "seed", None),
+            seed=seed,
             stop=list(stop),
             stop_token_ids=list(stop_ids),
             ignore_eos=_flag(body, "ignore_eos", False),
@@ -176,33 +198,29 @@ class CompletionEngine:
             raise RequestError("'prompt' must be a string or a list of token ids (one prompt)")
         if not ids:
             raise RequestError("the prompt is empty")
-        bad = [i for i in ids if not 0 <= i < self.vocab_size]
-        if bad:
-            raise RequestError(
-                f"token id {bad[0]} is outside the vocabulary (0..{self.vocab_size - 1})"
-            )
-        return ids
+        return self._token_ids(ids, "'prompt'")
 
     # -- tokenizer endpoints ---------------------------------------------------------------------
 
     def tokenize(self, text: str) -> list[int]:
         """Like vLLM's /tokenize: special-token strings in ``text`` become their ids."""
-        specials = sorted(self.tokenizer.special, key=len, reverse=True)
-        ids: list[int] = []
-        rest = text
-        while rest:
-            hits = [(rest.find(s), s) for s in specials if s in rest]
-            if not hits:
-                ids.extend(self.tokenizer.encode(rest))
-                break
-            at, special = min(hits, key=lambda hit: (hit[0], -len(hit[1])))
-            ids.extend(self.tokenizer.encode(rest[:at]))
-            ids.append(self.tokenizer.special[special])
-            rest = rest[at + len(special) :]
-        return ids
+        return self.tokenizer.encode_reading_specials(text)
 
-    def detokenize(self, ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(list(ids))
+    def detokenize(self, ids: Any) -> str:
+        """Text for a list of token ids (each one in the vocabulary)."""
+        if not isinstance(ids, list):
+            raise RequestError("'tokens' must be a list of token ids")
+        return self.tokenizer.decode(self._token_ids(ids, "'tokens'"))
+
+    def _token_ids(self, ids: Sequence[Any], what: str) -> list[int]:
+        for token in ids:
+            if isinstance(token, bool) or not isinstance(token, int):
+                raise RequestError(f"{what} must be a list of token ids")
+            if not 0 <= token < self.vocab_size:
+                raise RequestError(
+                    f"token id {token} is outside the vocabulary (0..{self.vocab_size - 1})"
+                )
+        return list(ids)
 
     # -- generation ------------------------------------------------------------------------------
 

@@ -10,69 +10,68 @@ token, every endpoint except ``/health`` needs ``Authorization: Bearer <token>``
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import hmac
+import io
 import json
+import math
+import re
 import select
 import socket
 import threading
 import time
+import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from cwm_lsp.serving.admission import (
+    ClientGone,
+    ConnectionCount,
+    OverloadRejecter,
+    QueueFull,
+    Slots,
+    TurnQueue,
+    linger_close,
+)
 from cwm_lsp.serving.engine import CompletionEngine, CompletionRequest, RequestError, Usage
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
-_POLL_SECONDS = 0.2
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,10}")  # ASCII digits only: "²".isdigit() is True
 
 
-class QueueFull(Exception):
-    pass
+@dataclass(frozen=True)
+class Limits:
+    """How much of the server one client may hold, and for how long."""
+
+    max_queue: int = 16  # completions waiting for the model (more: 429)
+    max_connections: int = 128  # connections handled at once (more: 503)
+    tokenizer_slots: int = 4  # /tokenize and /detokenize running at once (more: 429)
+    header_seconds: float = 10.0  # from connecting to the end of the request head (else 408)
+    body_seconds: float = 30.0  # to receive the body after the head (else 408)
+    write_seconds: float = 30.0  # for one write to a client that does not read (then dropped)
 
 
-class ClientGone(Exception):
-    pass
+class _DeadlineReader(io.RawIOBase):
+    """The socket's incoming bytes, failing with TimeoutError once ``deadline`` has passed:
+    a client dripping one byte at a time cannot hold a connection open beyond it."""
 
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.deadline = math.inf
 
-class TurnQueue:
-    """First-come, first-served turns on the model; the head of the line holds the turn."""
+    def readable(self) -> bool:
+        return True
 
-    def __init__(self, max_waiting: int) -> None:
-        self.max_waiting = max_waiting
-        self._line: collections.deque[object] = collections.deque()
-        self._cond = threading.Condition()
-
-    def counts(self) -> tuple[int, int]:
-        """(running, waiting)."""
-        with self._cond:
-            running = 1 if self._line else 0
-            return running, len(self._line) - running
-
-    @contextlib.contextmanager
-    def turn(self, gone: Callable[[], bool]) -> Iterator[None]:
-        ticket = object()
-        with self._cond:
-            if len(self._line) > self.max_waiting:
-                raise QueueFull
-            self._line.append(ticket)
-            try:
-                while self._line[0] is not ticket:
-                    self._cond.wait(_POLL_SECONDS)
-                    if self._line[0] is not ticket and gone():
-                        raise ClientGone
-            except BaseException:
-                self._line.remove(ticket)
-                self._cond.notify_all()
-                raise
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._line.remove(ticket)
-                self._cond.notify_all()
+    def readinto(self, buffer: Any) -> int:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the client took too long to send its request")
+        self._sock.settimeout(remaining)
+        return self._sock.recv_into(buffer)
 
 
 def _peer_closed(sock: socket.socket) -> bool:
@@ -86,6 +85,10 @@ def _peer_closed(sock: socket.socket) -> bool:
         return True
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: CompletionHTTPServer
     protocol_version = "HTTP/1.0"
@@ -97,11 +100,64 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- plumbing -------------------------------------------------------------------------------
 
+    def setup(self) -> None:
+        super().setup()
+        self._reader = _DeadlineReader(self.connection)
+        self.rfile = io.BufferedReader(self._reader)
+        self._responded = False
+        # What parse_request would set: an answer (408) may be due before a request line came.
+        self.command, self.requestline, self.request_version = "", "", "HTTP/1.0"
+
+    def handle_one_request(self) -> None:
+        """One request (HTTP/1.0: one per connection), its head and body read under deadlines;
+        every failure is answered with a JSON error unless a response already started."""
+        limits = self.server.limits
+        self._reader.deadline = time.monotonic() + limits.header_seconds
+        self.close_connection = True
+        try:
+            self.raw_requestline = self.rfile.readline(65537)
+            if not self.raw_requestline:
+                return
+            if len(self.raw_requestline) > 65536:
+                self._error(414, "the request line is too long")
+                return
+            if not self.parse_request():
+                return
+            self._reader.deadline = time.monotonic() + limits.body_seconds
+            handler = getattr(self, f"do_{self.command}", None)
+            if handler is None:
+                self._error(501, f"method {self.command} is not supported", "not_found_error")
+                return
+            handler()
+        except TimeoutError:
+            self._error_if_possible(408, "the request did not arrive in time", "timeout_error")
+        except OSError:
+            pass  # the client went away
+        except Exception as err:  # a bug must cost one request, never the connection silently
+            self.log_message("internal error: %s", traceback.format_exc())
+            self._error_if_possible(500, f"internal error ({type(err).__name__})", "server_error")
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self._responded = True
+        self.connection.settimeout(self.server.limits.write_seconds)
+        super().send_response(code, message)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's errors (bad request line, too many headers) as JSON."""
+        self.close_connection = True
+        self._error(code, message or explain or HTTPStatus(code).phrase)
+
+    def _error_if_possible(self, status: int, message: str, kind: str) -> None:
+        if not self._responded:
+            with contextlib.suppress(OSError):
+                self._error(status, message, kind)
+
     def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
@@ -128,14 +184,21 @@ class _Handler(BaseHTTPRequestHandler):
         return False
 
     def _body(self) -> Any:
-        length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
-            raise RequestError("a JSON body with Content-Length is required", 411)
-        if int(length) > MAX_BODY_BYTES:
+        if self.headers.get("Transfer-Encoding") is not None:
+            raise RequestError("chunked bodies are not supported: send Content-Length", 411)
+        lengths = self.headers.get_all("Content-Length") or []
+        if len(lengths) != 1 or not _CONTENT_LENGTH.fullmatch(lengths[0].strip()):
+            raise RequestError("a JSON body with one decimal Content-Length is required", 411)
+        length = int(lengths[0])
+        if length > MAX_BODY_BYTES:
             raise RequestError(f"the request body is larger than {MAX_BODY_BYTES} bytes", 413)
-        raw = self.rfile.read(int(length))
+        raw = self.rfile.read(length)
+        if len(raw) < length:
+            raise RequestError(f"the body ended after {len(raw)} of {length} bytes")
         try:
-            return json.loads(raw)
+            return json.loads(raw, parse_constant=_reject_constant)
+        except RecursionError:
+            raise RequestError("the body is nested too deeply") from None
         except ValueError as err:
             raise RequestError(f"the body is not valid JSON ({err})") from err
 
@@ -170,12 +233,23 @@ class _Handler(BaseHTTPRequestHandler):
             route(self._body())
         except RequestError as err:
             self._error(err.status, str(err), err.kind)
+        except QueueFull:
+            self._busy()
+
+    def _busy(self) -> None:
+        self._error(
+            429,
+            f"the server is busy ({self.server.limits.max_queue} requests already wait): "
+            "retry later",
+            "rate_limit_error",
+        )
 
     def _tokenize(self, body: Any) -> None:
         text = body.get("prompt") if isinstance(body, dict) else None
         if not isinstance(text, str):
             raise RequestError("'prompt' must be a string")
-        ids = self.server.engine.tokenize(text)
+        with self.server.tokenizer_slots.take():
+            ids = self.server.engine.tokenize(text)
         self._json(
             200,
             {"tokens": ids, "count": len(ids), "max_model_len": self.server.engine.max_model_len},
@@ -183,9 +257,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _detokenize(self, body: Any) -> None:
         ids = body.get("tokens") if isinstance(body, dict) else None
-        if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
-            raise RequestError("'tokens' must be a list of token ids")
-        self._json(200, {"prompt": self.server.engine.detokenize(ids)})
+        with self.server.tokenizer_slots.take():
+            text = self.server.engine.detokenize(ids)
+        self._json(200, {"prompt": text})
 
     def _completions(self, body: Any) -> None:
         engine = self.server.engine
@@ -201,13 +275,6 @@ class _Handler(BaseHTTPRequestHandler):
                     self._stream(request, cancelled)
                 else:
                     self._complete(request, cancelled, gone)
-        except QueueFull:
-            self._error(
-                429,
-                f"the server is busy ({self.server.queue.max_waiting} requests already wait): "
-                "retry later",
-                "rate_limit_error",
-            )
         except ClientGone:
             self.close_connection = True
 
@@ -275,9 +342,30 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
+def _overload_response() -> bytes:
+    body = json.dumps(
+        {
+            "error": {
+                "message": "the server has too many open connections: retry later",
+                "type": "overloaded_error",
+                "code": 503,
+            }
+        }
+    ).encode()
+    head = (
+        "HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
 class CompletionHTTPServer(ThreadingHTTPServer):
+    """A thread per connection, at most ``limits.max_connections`` of them; the listen backlog
+    holds bursts beyond that until the rejecter answers them with 503."""
+
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 512
 
     def __init__(
         self,
@@ -286,15 +374,48 @@ class CompletionHTTPServer(ThreadingHTTPServer):
         port: int = 8000,
         *,
         token: str | None = None,
-        max_queue: int = 16,
+        max_queue: int | None = None,
+        limits: Limits | None = None,
         log: Callable[[str], None] | None = None,
     ) -> None:
+        limits = limits or Limits()
+        if max_queue is not None:
+            limits = replace(limits, max_queue=max_queue)
         self.engine = engine
         self.token = token or None
-        self.queue = TurnQueue(max_queue)
+        self.limits = limits
+        self.queue = TurnQueue(limits.max_queue)
+        self.tokenizer_slots = Slots(limits.tokenizer_slots)
+        self.connections = ConnectionCount(limits.max_connections)
+        self.rejecter = OverloadRejecter(_overload_response())
         self.log = log
         self.created = int(time.time())
         super().__init__((host, port), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.connections.enter():
+            self.rejecter.reject(request)
+            return
+        threading.Thread(
+            target=self._serve_connection, args=(request, client_address), daemon=True
+        ).start()
+
+    def _serve_connection(self, request: socket.socket, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            linger_close(request)
+            self.connections.leave()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if self.log is not None:
+            self.log(f"{client_address[0]} connection failed: {traceback.format_exc()}")
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.rejecter.stop()
 
     @property
     def url(self) -> str:
