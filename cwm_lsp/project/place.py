@@ -19,9 +19,7 @@ def plan_run(
     """
     location = find_module(source_path, workspace_root) if source_path else None
     project_root = location.project_root if location else None
-    interpreter = find_interpreter(
-        python, project_root=project_root, workspace_root=workspace_root
-    )
+    interpreter = find_interpreter(python, project_root=project_root, workspace_root=workspace_root)
     info = describe_interpreter(interpreter.path)
     if location is None:
         return RunPlace(python=interpreter.path, visible_dirs=info.dirs), interpreter

@@ -79,8 +79,10 @@ def install(
     restrict_files: bool,
     restrict_network: bool,
     on_violation: Callable[[str, str], None],
+    allow_fork: Callable[[], bool] | None = None,
 ) -> None:
-    """Install the policy. ``on_violation(kind, message)`` is told each blocked operation."""
+    """Install the policy. ``on_violation(kind, message)`` is told each blocked operation;
+    ``os.fork`` passes while ``allow_fork()`` is true (a fork server's own forks)."""
     root = os.path.realpath(scratch)
 
     def deny(kind: str, message: str) -> None:
@@ -88,6 +90,8 @@ def install(
         raise PermissionError(f"cwm-lsp sandbox: {message}")
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event == "os.fork" and allow_fork is not None and allow_fork():
+            return
         if event in PROCESS_EVENTS:
             if event in ("os.kill", "os.killpg") and args and args[0] == os.getpid():
                 return

@@ -133,7 +133,7 @@ def find_entry(context: str) -> Entry:
     return Entry(node.name, node.lineno)
 
 
-def _def_lines(tree: ast.AST) -> dict[int, int]:
+def decorated_def_lines(tree: ast.AST) -> dict[int, int]:
     """First line of a decorated def/class (its first decorator) -> its ``def``/``class`` line."""
     mapping: dict[int, int] = {}
     for node in ast.walk(tree):
@@ -158,23 +158,28 @@ class Recorder:
         on_limit: Callable[[str], None] | None = None,
         module_file: str | None = None,
         module_name: str | None = None,
+        parsed: tuple[Entry, dict[int, int]] | None = None,
     ) -> None:
         """``on_limit(message)`` is called when the trace must stop (frame limit, no stack
         left), before the program is stopped with :class:`TraceStopped` (a child process may
         exit there instead). ``module_name`` (``pkg.sub.mod``) runs the context as that member
         of its package, its parent package imported first; ``None`` runs it as
-        ``__prophecy__``."""
+        ``__prophecy__``. ``parsed``: the context's entry and decorated-def lines, when the
+        caller has them (a fork server parses the shared top level once)."""
         self.context = context
         self._on_limit = on_limit
         self._module_file = module_file
         self._module_name = module_name
         self.module: types.ModuleType | None = None
-        self.entry = find_entry(context)
+        self.entry = parsed[0] if parsed else find_entry(context)
         self._sink = sink
         self._repr_chars = repr_chars
         self._max_frames = max_frames
         self._lines = context_lines(context)
-        self._def_lines = _def_lines(ast.parse(context, CONTEXT_FILENAME))
+        if parsed:
+            self._def_lines = parsed[1]
+        else:
+            self._def_lines = decorated_def_lines(ast.parse(context, CONTEXT_FILENAME))
         self._entry_frame: types.FrameType | None = None
         self._done = False
         self._count = 0
