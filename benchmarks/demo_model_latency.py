@@ -62,14 +62,15 @@ def _request(source: str, call: str) -> Any:
 
 def warm(repeat: int) -> dict[str, Any]:
     """In-process: model loaded once, then repeated predictions (the language server's case)."""
-    from cwm_lsp.backends.registry import get_predictor
+    from cwm_lsp.backends.options import BackendOptions
+    from cwm_lsp.backends.registry import build_predictor
 
     request = _request(SOURCE, CALL)
     started = time.perf_counter()
-    native = get_predictor("native")
+    native = build_predictor(BackendOptions(backend="native"))
     native.load()  # type: ignore[attr-defined]
     load_s = time.perf_counter() - started
-    run = get_predictor("run", allow_execution=True)
+    run = build_predictor(BackendOptions(backend="run", allow_execution=True))
     out: dict[str, Any] = {"load_s": load_s}
     for name, predictor in (("native", native), ("run", run)):
         times, result = [], None

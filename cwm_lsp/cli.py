@@ -9,24 +9,49 @@ from collections.abc import Sequence
 
 from cwm_lsp import __version__
 
-BACKENDS = ("auto", "native", "llama-cpp", "openai", "run")
-QUANTIZATIONS = ("none", "int8", "int4")
+# the options module is a leaf of plain constants: importing it keeps --help fast
+from cwm_lsp.backends.options import BACKEND_NAMES, DEFAULT_MAX_FRAMES, QUANTIZATIONS, SANDBOXES
 
 
 def _add_backend_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", choices=BACKENDS, default="auto", help="predictor backend")
+    parser.add_argument(
+        "--backend", choices=BACKEND_NAMES, default="auto", help="predictor backend"
+    )
     parser.add_argument(
         "--model", metavar="PATH_OR_URL", help="model directory, .gguf file or server URL"
     )
     parser.add_argument(
-        "--quantize", choices=QUANTIZATIONS, default=None, help="weight-only quantization"
+        "--quantize",
+        choices=QUANTIZATIONS,
+        default=None,
+        help="native backend: weight-only quantization when loading",
     )
-    parser.add_argument("--device", default="cpu", help="torch device for the native backend")
+    parser.add_argument("--device", default=None, help="native backend: torch device (default cpu)")
     parser.add_argument(
-        "--max-frames", type=int, default=10_000, metavar="N", help="stop after N frames"
+        "--max-frames",
+        type=int,
+        default=DEFAULT_MAX_FRAMES,
+        metavar="N",
+        help=f"stop after N frames (default {DEFAULT_MAX_FRAMES})",
     )
     parser.add_argument(
-        "--timeout", type=float, default=None, metavar="SECONDS", help="sandbox wall-clock limit"
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="sandboxed runs (run backend, trace-check --verify): wall-clock limit per run",
+    )
+    parser.add_argument(
+        "--python",
+        metavar="PATH",
+        help="sandboxed runs: the interpreter that runs the code (default: $VIRTUAL_ENV, "
+        "the project's .venv or venv, else cwm-lsp's own)",
+    )
+    parser.add_argument(
+        "--sandbox",
+        choices=SANDBOXES,
+        default=None,
+        help="sandboxed runs: which sandbox (default auto: the strongest available)",
     )
     parser.add_argument(
         "--free-decoding",
@@ -57,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--line", type=int, metavar="N", help="trace the function enclosing line N (1-based)"
     )
     predict.add_argument("--call", metavar="EXPR", help="example call, e.g. 'f(2, 4)'")
+    predict.add_argument(
+        "--invent",
+        action="store_true",
+        help="model backends: let the model invent the inputs (ignores the example calls)",
+    )
     _add_backend_options(predict)
     predict.add_argument(
         "--step-over", action="store_true", help="predict callees' results without their lines"

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from cwm_lsp.backends.options import DEFAULT_MAX_FRAMES
 from cwm_lsp.trace.frames import Frame
 
 
@@ -53,11 +54,12 @@ class PredictionRequest:
     call: str | None  # the example call expression; None when the model invents inputs
     function: str
     harness: str | None = None
-    max_frames: int = 10_000
+    max_frames: int = DEFAULT_MAX_FRAMES
     step_over: bool = False  # force <|return_sep|> after calls into other functions
     temperature: float = 0.0
     seed: int | None = None
-    source_path: str | None = None  # the file the source came from (sibling imports in runs)
+    source_path: str | None = None  # the file the source came from (its package, in runs)
+    workspace_root: str | None = None  # the editor's workspace folder holding that file
 
 
 class CancelToken:
@@ -97,6 +99,7 @@ class PredictionResult:
     limit: str | None = None  # set when a sandbox/frame limit stopped the trace
     tokens_generated: int = 0
     seconds: float = 0.0
+    interpreter: str | None = None  # observed runs: "PATH (why it was chosen)"
 
 
 FrameCallback = Callable[[Frame], None]

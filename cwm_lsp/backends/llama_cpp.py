@@ -37,11 +37,11 @@ from cwm_lsp.backends.base import (
     PredictionResult,
     Provenance,
 )
+from cwm_lsp.backends.options import DEFAULT_MAX_FRAMES
 from cwm_lsp.runtime.line_constraint import LineConstraint, flow_constraint
 from cwm_lsp.runtime.tokenizer import Tokenizer
 from cwm_lsp.trace import tokens as trace_tokens
 
-DEFAULT_MAX_FRAMES = 10_000
 DEFAULT_MAX_CONTEXT = 16_384
 MAX_FRAME_TOKENS = 4096
 CWM_WINDOW = 8192

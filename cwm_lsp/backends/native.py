@@ -28,13 +28,13 @@ from cwm_lsp.backends.base import (
     PredictionResult,
     Provenance,
 )
+from cwm_lsp.backends.options import DEFAULT_MAX_FRAMES
 from cwm_lsp.runtime import DEMO_MODEL_LABEL, ConfigError, CwmConfig, LoadedModel, ModelLoadError
 from cwm_lsp.runtime.generate import Sampling, Session, TraceGenerator, TraceIds
 from cwm_lsp.runtime.line_constraint import flow_constraint
 from cwm_lsp.runtime.tokenizer import TokenizerError
 from cwm_lsp.runtime.weights import WeightsError, read_quantization
 
-DEFAULT_MAX_FRAMES = 10_000
 # Greedy predictions draft up to this many tokens from earlier frames (prompt lookup) and verify
 # them in one forward pass: the same trace with fewer passes over the weights.
 DEFAULT_LOOKAHEAD = 16

@@ -45,13 +45,13 @@ from cwm_lsp.backends.base import (
     PredictionResult,
     Provenance,
 )
+from cwm_lsp.backends.options import DEFAULT_MAX_FRAMES
 from cwm_lsp.trace import tokens as trace_tokens
 
 API_KEY_ENVS = ("CWM_LSP_API_KEY", "OPENAI_API_KEY")
 TOKENIZER_ENV = "CWM_LSP_TOKENIZER"
 MODEL_NAME_ENV = "CWM_LSP_OPENAI_MODEL"
 DEFAULT_TIMEOUT = 120.0  # seconds to connect, and between streamed chunks
-DEFAULT_MAX_FRAMES = 10_000
 _RETRY_STATUSES = {429, 500, 502, 503, 504}
 _SPECIAL_RE = re.compile(r"<\|[A-Za-z_][A-Za-z0-9_]*\|>")
 

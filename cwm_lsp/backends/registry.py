@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import inspect
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cwm_lsp.backends.base import BackendError, Predictor
+from cwm_lsp.backends.options import BACKEND_NAMES, BackendOptions
 
-BACKEND_NAMES = ("auto", "native", "llama-cpp", "openai", "run")
-DEFAULT_MAX_FRAMES = 10_000
+__all__ = ["BACKEND_NAMES", "BackendOptions", "build_predictor", "resolve_backend_name"]
 
-# name -> (module, predictor class). The class is built with the options its __init__ accepts.
+# name -> (module, predictor class)
 _BACKENDS: dict[str, tuple[str, str]] = {
     "run": ("cwm_lsp.backends.run", "RunPredictor"),
     "native": ("cwm_lsp.backends.native", "NativePredictor"),
@@ -45,19 +43,6 @@ _NO_MODEL = (
     "pass --model PATH_OR_URL (a CWM checkpoint directory, a .gguf file or a server URL), "
     "or use --backend run to observe a sandboxed run instead"
 )
-
-
-@dataclass(frozen=True)
-class BackendOptions:
-    """Everything a backend may be configured with; each backend takes what applies to it."""
-
-    model: str | None = None
-    quantize: str | None = None
-    device: str = "cpu"
-    allow_execution: bool = False
-    max_frames: int = DEFAULT_MAX_FRAMES
-    timeout: float | None = None
-    follow_flow: bool = True  # native, llama-cpp: keep predicted lines on the control flow
 
 
 def repository_root() -> Path:
@@ -90,21 +75,18 @@ def resolve_backend_name(name: str, model: str | None) -> tuple[str, str | None]
     return "native", str(demo)
 
 
-def get_predictor(
-    name: str,
-    *,
-    model: str | None = None,
-    quantize: str | None = None,
-    device: str = "cpu",
-    allow_execution: bool = False,
-    max_frames: int = DEFAULT_MAX_FRAMES,
-    timeout: float | None = None,
-    follow_flow: bool = True,
-) -> Predictor:
-    """Build the predictor ``name`` names; raises :class:`BackendError` with a clear message."""
-    backend, model_path = resolve_backend_name(name, model)
-    if backend == "run" and not allow_execution:
+def build_predictor(options: BackendOptions) -> Predictor:
+    """The predictor ``options`` describe; raises :class:`BackendError` with a clear message,
+    also for an option the backend cannot honour (see :meth:`BackendOptions.unsupported`)."""
+    options = options.resolved()
+    backend, model_path = options.backend, options.model
+    if backend == "run" and not options.allow_execution:
         raise BackendError(_RUN_NEEDS_CONSENT)
+    unsupported = options.unsupported()
+    if unsupported:
+        raise BackendError("; ".join(item.message for item in unsupported))
+    if options.max_frames < 1:
+        raise BackendError("--max-frames must be at least 1")
     if backend in ("native", "llama-cpp", "openai") and not model_path:
         if backend == "native" and (demo := demo_model_path()) is not None:
             model_path = str(demo)
@@ -112,20 +94,9 @@ def get_predictor(
             raise BackendError(f"the {backend} backend needs --model PATH_OR_URL")
     if backend in ("native", "llama-cpp") and model_path and not Path(model_path).exists():
         raise BackendError(f"model not found: {model_path}")
-    options = BackendOptions(
-        model=model_path,
-        quantize=None if quantize == "none" else quantize,
-        device=device,
-        allow_execution=allow_execution,
-        max_frames=max_frames,
-        timeout=timeout,
-        follow_flow=follow_flow,
-    )
     predictor_class = _load(backend)
     try:
-        if backend == "run":
-            return _construct_run(predictor_class, options)
-        return _construct(predictor_class, options)
+        return _construct(predictor_class, backend, model_path, options)
     except BackendError:
         raise
     except (OSError, ValueError, RuntimeError, ImportError, TypeError) as exc:
@@ -152,31 +123,32 @@ def _load(backend: str) -> type[Any]:
     return predictor_class
 
 
-def _construct_run(predictor_class: type[Any], options: BackendOptions) -> Predictor:
-    from cwm_lsp.tracer.limits import SandboxLimits
+def _construct(
+    predictor_class: type[Any], backend: str, model: str | None, options: BackendOptions
+) -> Predictor:
+    """Each backend takes exactly the options that apply to it (the rest were refused)."""
+    follow_flow = options.follow_flow is not False
+    if backend == "run":
+        from cwm_lsp.tracer.limits import SandboxLimits
 
-    limits = SandboxLimits(max_frames=options.max_frames)
-    if options.timeout is not None:
-        if options.timeout <= 0:
-            raise BackendError("--timeout must be a positive number of seconds")
-        limits = dataclasses.replace(limits, wall_seconds=options.timeout)
-    return predictor_class(limits)
-
-
-def _construct(predictor_class: type[Any], options: BackendOptions) -> Predictor:
-    """Call the class with ``options=`` if it takes that, else with the options it names."""
-    parameters = inspect.signature(predictor_class).parameters
-    if "options" in parameters:
-        return predictor_class(options=options)
-    offered = {
-        "model": options.model,
-        "model_path": options.model,
-        "quantize": options.quantize,
-        "device": options.device,
-        "allow_execution": options.allow_execution,
-        "max_frames": options.max_frames,
-        "timeout": options.timeout,
-        "follow_flow": options.follow_flow,
-    }
-    kwargs = {k: v for k, v in offered.items() if k in parameters and v is not None}
-    return predictor_class(**kwargs)
+        limits = SandboxLimits(max_frames=options.max_frames)
+        if options.run_timeout is not None:
+            if options.run_timeout <= 0:
+                raise BackendError("--timeout must be a positive number of seconds")
+            limits = dataclasses.replace(limits, wall_seconds=options.run_timeout)
+        predictor: Predictor = predictor_class(
+            limits, sandbox=options.sandbox, python=options.python
+        )
+    elif backend == "native":
+        predictor = predictor_class(
+            model,
+            quantize=options.quantize,
+            device=options.device or "cpu",
+            max_frames=options.max_frames,
+            follow_flow=follow_flow,
+        )
+    elif backend == "llama-cpp":
+        predictor = predictor_class(model, max_frames=options.max_frames, follow_flow=follow_flow)
+    else:
+        predictor = predictor_class(model, max_frames=options.max_frames)
+    return predictor

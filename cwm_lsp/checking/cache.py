@@ -11,15 +11,18 @@ parallel jobs and interrupted runs never leave a half-written entry.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import hashlib
 import json
 import os
+import platform
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from cwm_lsp import __version__
 from cwm_lsp.backends.base import Origin, PredictionResult, Provenance
+from cwm_lsp.backends.options import BackendOptions
 from cwm_lsp.trace.frames import Frame
 
 CACHE_FORMAT = 1
@@ -30,6 +33,21 @@ ENVIRONMENT_VARIABLE = "CWM_LSP_CACHE_DIR"
 def default_cache_directory() -> Path:
     configured = os.environ.get(ENVIRONMENT_VARIABLE)
     return Path(configured).expanduser() if configured else Path.cwd() / DEFAULT_DIRECTORY
+
+
+def backend_identity(options: BackendOptions, provenance: Provenance) -> dict[str, Any]:
+    """What identifies a trace made with ``options`` (resolved): every option, the model files'
+    fingerprint (a retrained model is not served stale results), the provenance, and for runs
+    the Python version (line events differ across versions)."""
+    data: dict[str, Any] = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
+    model = options.model
+    if model and "://" not in model:
+        data["model"] = str(Path(model).expanduser().resolve())
+    data["model_files"] = model_fingerprint(model)
+    data["provenance"] = {**dataclasses.asdict(provenance), "origin": provenance.origin.value}
+    if options.is_run:
+        data["python_version"] = platform.python_version()
+    return data
 
 
 def model_fingerprint(model: str | None) -> list[Any]:

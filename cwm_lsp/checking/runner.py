@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -12,10 +11,10 @@ from typing import Any
 from cwm_lsp.backends.base import (
     BackendError,
     PredictionCancelled,
-    PredictionRequest,
     PredictionResult,
     Predictor,
 )
+from cwm_lsp.backends.options import BackendOptions
 from cwm_lsp.checking.baseline import BaselineKey
 from cwm_lsp.checking.cache import PredictionCache, cache_key, imported_siblings
 from cwm_lsp.checking.checks import (
@@ -26,12 +25,11 @@ from cwm_lsp.checking.checks import (
     check_verification,
 )
 from cwm_lsp.checking.discovery import Example
-from cwm_lsp.entry import EntryError, HarnessContext, build_context
+from cwm_lsp.entry import EntryError
+from cwm_lsp.prediction import Prepared, Target, prepare
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 ProgressCallback = Callable[[int, int], None]
-
-_REQUEST_FIELDS = {f.name for f in dataclasses.fields(PredictionRequest)}
 
 
 @dataclass
@@ -74,15 +72,15 @@ class Checker:
     def __init__(
         self,
         backend: Backend,
+        options: BackendOptions,
         *,
         observer: Backend | None = None,
         cache: PredictionCache | None = None,
-        max_frames: int = 10_000,
     ) -> None:
         self.backend = backend
+        self.options = options
         self.observer = observer
         self.cache = cache or PredictionCache(None)
-        self.max_frames = max_frames
 
     def check(self, example: Example) -> CheckResult:
         started = time.monotonic()
@@ -97,17 +95,20 @@ class Checker:
         if example.skip is not None:
             return CheckResult(example, SKIPPED, skip_reason=example.skip)
         assert example.info is not None
+        # trace-check traces each example as written (a generator call stays one)
+        target = Target(example.info, example.call, example.setup)
         try:
-            context = build_context(example.source, example.call, example.info, setup=example.setup)
+            prepared = prepare(example.source, target, self.options, path=str(example.file.path))
         except EntryError as exc:
             failure = Failure(INVALID_EXAMPLE, f"{example.call}: {exc}", example.line)
             return CheckResult(example, FAILED, [failure])
+        context = prepared.context
         try:
-            predicted, from_cache = self._trace(self.backend, example, context)
+            predicted, from_cache = self._trace(self.backend, example, prepared)
             failures, outcome = check_prediction(example, predicted, context.context)
             cached = from_cache
             if self.observer is not None:
-                observed, observed_cached = self._trace(self.observer, example, context)
+                observed, observed_cached = self._trace(self.observer, example, prepared)
                 cached = cached and observed_cached
                 divergence = check_verification(example, predicted, observed, context.context)
                 if divergence is not None:
@@ -125,15 +126,15 @@ class Checker:
         )
 
     def _trace(
-        self, backend: Backend, example: Example, context: HarnessContext
+        self, backend: Backend, example: Example, prepared: Prepared
     ) -> tuple[PredictionResult, bool]:
-        request = self._request(example, context)
+        request = prepared.request
         key = cache_key(
             {
                 "backend": backend.identity,
-                "context": context.context,
-                "call": context.call,
-                "harness": context.harness,
+                "context": request.context,
+                "call": request.call,
+                "harness": request.harness,
                 "function": example.function,
                 "max_frames": request.max_frames,
                 "siblings": imported_siblings(example.source, example.file.path.parent),
@@ -145,20 +146,6 @@ class Checker:
         result = backend.predictor.predict(request)
         self.cache.put(key, result)
         return result, False
-
-    def _request(self, example: Example, context: HarnessContext) -> PredictionRequest:
-        extra: dict[str, Any] = {}
-        if "source_path" in _REQUEST_FIELDS:
-            extra["source_path"] = str(example.file.path)  # sibling modules importable
-        return PredictionRequest(
-            **extra,
-            context=context.context,
-            source=example.source,
-            call=context.call,
-            function=example.function,
-            harness=context.harness,
-            max_frames=self.max_frames,
-        )
 
 
 def _problem_message(example: Example) -> str:

@@ -1,31 +1,32 @@
-"""What the commands that predict (``predict``, ``trace-check``) share: the predictor their
-backend options (``cli._add_backend_options``) ask for, and UTF-8 output."""
+"""What the commands that predict (``predict``, ``trace-check``) share: the backend options
+their flags (``cli._add_backend_options``) describe, and UTF-8 output."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from cwm_lsp.backends.base import Predictor
+from cwm_lsp.backends.options import BackendOptions
 
 
-def predictor_from_args(args: argparse.Namespace) -> Predictor:
-    """``--backend --model --quantize --device --max-frames --timeout --free-decoding`` as a
-    predictor; raises
-    ``BackendError`` with a message for the user."""
-    from cwm_lsp.backends.registry import get_predictor  # lazily: keeps --help fast
-
-    return get_predictor(
-        args.backend,
+def options_from_args(args: argparse.Namespace) -> BackendOptions:
+    """The backend options the command line asks for. Flags not given stay ``None`` (the
+    backend's default); a flag the chosen backend cannot honour is refused when the predictor
+    is built."""
+    return BackendOptions(
+        backend=args.backend,
         model=args.model,
         quantize=args.quantize,
         device=args.device,
         allow_execution=args.backend == "run",  # naming the run backend is the opt-in
         max_frames=args.max_frames,
-        timeout=args.timeout,
-        follow_flow=not getattr(args, "free_decoding", False),
+        temperature=getattr(args, "temperature", 0.0),
+        seed=getattr(args, "seed", None),
+        step_over=getattr(args, "step_over", False),
+        follow_flow=False if args.free_decoding else None,
+        run_timeout=args.timeout,
+        python=args.python,
+        sandbox=args.sandbox or "auto",
     )
 
 

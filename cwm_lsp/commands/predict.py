@@ -8,38 +8,19 @@ from __future__ import annotations
 
 import argparse
 import ast
-import builtins
-import dataclasses
 import io
 import json
 import re
 import sys
 import tokenize
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cwm_lsp.backends.base import (
-    BackendError,
-    PredictionRequest,
-    PredictionResult,
-    Provenance,
-)
-from cwm_lsp.commands.common import predictor_from_args, use_utf8_output
-from cwm_lsp.entry import (
-    EntryError,
-    ExampleCall,
-    FunctionInfo,
-    HarnessContext,
-    build_context,
-    find_function,
-    function_for_call,
-    generator_consuming_call,
-    list_functions,
-    names_in,
-    parse_call,
-    source_lines,
-)
+from cwm_lsp.backends.base import BackendError, PredictionResult, Provenance
+from cwm_lsp.backends.registry import build_predictor
+from cwm_lsp.commands.common import options_from_args, use_utf8_output
+from cwm_lsp.entry import EntryError, FunctionInfo, HarnessContext, list_functions, source_lines
+from cwm_lsp.prediction import NoExampleCall, Prepared, Target, prepare, select_target
 from cwm_lsp.trace.frames import Event, Frame
 from cwm_lsp.trace.render import format_value, render_text
 from cwm_lsp.trace.timeline import Timeline, build_timeline, timeline_to_json
@@ -61,31 +42,18 @@ class UsageError(Exception):
     """Bad input: reported as one line on stderr with exit code 2."""
 
 
-@dataclass(frozen=True)
-class Selection:
-    """What to trace: the function, the call (None: invented inputs) and doctest setup."""
-
-    function: FunctionInfo | None  # None: the file defines no function (the call uses a lambda)
-    call: str | None
-    setup: tuple[str, ...] = ()
-    example: ExampleCall | None = None
-    targeted: bool = True  # False: the call invokes something else (a lambda, a builtin)
-
-
 def run(args: argparse.Namespace) -> int:
     use_utf8_output()
     try:
         if args.width < MIN_WIDTH:
             raise UsageError(f"--width must be at least {MIN_WIDTH} characters")
         source = read_source(args.file)
-        selection = select(source, function=args.function, line=args.line, call=args.call)
-        context = build_context(source, selection.call, selection.function, setup=selection.setup)
-        result = _predict(args, source, selection, context)
+        prepared, result = _predict(args, source)
     except (UsageError, EntryError, BackendError) as exc:
         print(f"cwm-lsp predict: {exc}", file=sys.stderr)
         return EXIT_USAGE
     raised = uncaught_exception(result.frames)
-    _print_result(args, source, selection, context, result, raised)
+    _print_result(args, source, prepared.target, prepared.context, result, raised)
     if raised is not None:
         print(f"cwm-lsp predict: the call raised {raised}", file=sys.stderr)
         return EXIT_RAISED
@@ -93,117 +61,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"cwm-lsp predict: {incomplete_reason(result)}", file=sys.stderr)
         return EXIT_RAISED
     return EXIT_OK
-
-
-def select(source: str, *, function: str | None, line: int | None, call: str | None) -> Selection:
-    """The function and example call to trace, from the options or the source's examples."""
-    if call is not None:
-        parse_call(call)  # reject a bad --call before anything else
-        _check_callee_defined(source, call)
-        if function is None and line is None and not list_functions(source):
-            return Selection(None, call.strip(), targeted=False)
-        fn = find_function(source, line=line, name=function, call=call)
-        targeted = line is not None or function is not None
-        targeted = targeted or function_for_call(source, call) is not None
-        return _consume_generator(source, Selection(fn, call.strip(), targeted=targeted))
-    if not list_functions(source):
-        raise UsageError("the file defines no functions to trace; --call EXPR traces any call")
-    fn = find_function(source, line=line, name=function)
-    usable = [example for example in fn.examples if example.error is None]
-    if not usable:
-        if fn.examples:
-            first = fn.examples[0]
-            raise UsageError(f"line {first.line}: {first.error}")
-        raise UsageError(
-            f"{fn.qualname} (line {fn.def_line}) has no example call: add a line "
-            f"'# prophecy: {fn.template}' above its def (with real values), "
-            f"or pass --call '{fn.template}'"
-        )
-    on_line = [e for e in usable if line is not None and e.line <= line <= e.end_line]
-    runnable = [e for e in usable if not e.skipped] or usable  # +SKIP: doctest does not run it
-    chosen = on_line[0] if on_line else runnable[0]
-    if len(usable) > 1 and not on_line:
-        others = "; ".join(f"{e.expression} (line {e.line})" for e in usable if e is not chosen)
-        print(
-            f"cwm-lsp predict: tracing {chosen.expression} (line {chosen.line}); "
-            f"other example calls: {others} (choose with --call)",
-            file=sys.stderr,
-        )
-    return _consume_generator(source, Selection(fn, chosen.expression, chosen.setup, chosen))
-
-
-def _check_callee_defined(source: str, call: str) -> None:
-    """Reject a call whose callee the module never mentions and Python does not provide."""
-    node = parse_call(call)
-    while True:
-        if isinstance(node, ast.Call):
-            node = node.func
-        elif isinstance(node, ast.Attribute | ast.Subscript):
-            node = node.value
-        else:
-            break
-    if not isinstance(node, ast.Name):
-        return
-    if "*" in names_in(source):  # `from x import *` may bring any name
-        return
-    known = names_in(source) | set(dir(builtins))
-    if node.id in known:
-        if node.id not in _module_level_names(source):
-            _reject_inner_function(source, node.id)
-        return
-    functions = ", ".join(fn.qualname for fn in list_functions(source)[:10]) or "none"
-    raise UsageError(
-        f"the call uses {node.id!r}, which the file does not define "
-        f"(functions in this file: {functions})"
-    )
-
-
-def _module_level_names(source: str) -> set[str]:
-    """Names bound at module level (an over-approximation: any name stored outside a def)."""
-    tree = ast.parse(source)
-    names = set(dir(builtins))
-    pending: list[ast.AST] = list(tree.body)
-    while pending:
-        node = pending.pop()
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names.add(node.name)
-            pending.extend(node.decorator_list)
-            continue
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            names.add(node.id)
-        elif isinstance(node, ast.alias):
-            names.add((node.asname or node.name).split(".")[0])
-        pending.extend(ast.iter_child_nodes(node))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Global):  # a function may bind a module-level name
-            names.update(node.names)
-    return names
-
-
-def _reject_inner_function(source: str, name: str) -> None:
-    """A call can only reach module-level names: say how to reach a nested function or method."""
-    inner = [fn for fn in list_functions(source) if fn.name == name and fn.qualname != name]
-    if inner:
-        fn = inner[0]
-        raise UsageError(
-            f"{name!r} is not a module-level name (it is {fn.qualname}): "
-            f"try --call '{fn.template}' with real values"
-        )
-
-
-def _consume_generator(source: str, selection: Selection) -> Selection:
-    if selection.call is None:
-        return selection
-    consumed = generator_consuming_call(source, selection.call)
-    if consumed is None:
-        return selection
-    call, target = consumed
-    print(
-        f"cwm-lsp predict: {target.qualname} is a generator function: tracing {call} "
-        "so that its body runs",
-        file=sys.stderr,
-    )
-    return dataclasses.replace(selection, call=call)
 
 
 def incomplete_reason(result: PredictionResult) -> str:
@@ -275,25 +132,31 @@ def read_source(file: str) -> str:
         ) from None
 
 
-def _predict(
-    args: argparse.Namespace, source: str, selection: Selection, context: HarnessContext
-) -> PredictionResult:
+def _predict(args: argparse.Namespace, source: str) -> tuple[Prepared, PredictionResult]:
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError("--max-frames must be at least 1")
-    predictor = predictor_from_args(args)
-    request = PredictionRequest(
-        context=context.context,
-        source=source,
-        call=selection.call,
-        function=selection.function.qualname if selection.function else selection.call or "",
-        harness=context.harness,
-        max_frames=args.max_frames,
-        step_over=args.step_over,
-        temperature=args.temperature,
-        seed=args.seed,
-        source_path=str(Path(args.file).resolve()),  # its sibling modules are importable
-    )
-    return predictor.predict(request)
+    options = options_from_args(args)
+    if args.invent and args.call is not None:
+        raise UsageError("--invent and --call exclude each other: give one")
+    try:
+        target = select_target(
+            source, function=args.function, line=args.line, call=args.call, invent=args.invent
+        )
+    except NoExampleCall as missing:
+        fn = missing.function
+        raise UsageError(
+            f"{fn.qualname} (line {fn.def_line}) has no example call: add a line "
+            f"'# prophecy: {fn.template}' above its def (with real values), "
+            f"or pass --call '{fn.template}', or --invent to let a model invent the inputs"
+        ) from None
+    for note in target.notes:
+        print(f"cwm-lsp predict: {note}", file=sys.stderr)
+    if target.invented and options.is_run:
+        raise UsageError("a sandboxed run needs a call: only a model can invent inputs")
+    path = str(Path(args.file).resolve())  # its package and sibling modules are importable
+    prepared = prepare(source, target, options, path=path)
+    predictor = build_predictor(options)
+    return prepared, predictor.predict(prepared.request)
 
 
 # --------------------------------------------------------------------------- output
@@ -309,7 +172,7 @@ def provenance_line(provenance: Provenance) -> str:
 def _print_result(
     args: argparse.Namespace,
     source: str,
-    selection: Selection,
+    target: Target,
     context: HarnessContext,
     result: PredictionResult,
     raised: str | None,
@@ -320,17 +183,17 @@ def _print_result(
         return
     timeline = build_timeline(result.frames, context.context, source_path=args.file)
     if args.format == "json":
-        document = _json_document(selection, context, result, raised, timeline)
+        document = _json_document(target, context, result, raised, timeline)
         sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
         return
-    call = selection.call or "invented inputs"
-    if selection.setup:  # the doctest session before the call ran too: say so
-        session = format_value("; ".join(selection.setup), max(args.width, 20))
+    call = target.call or "invented inputs"
+    if target.setup:  # the doctest session before the call ran too: say so
+        session = format_value("; ".join(target.setup), max(args.width, 20))
         call += f" after {session}"
     label = f"{call} ({provenance_line(result.provenance)})"
-    if selection.targeted and selection.function is not None:
-        label = f"{selection.function.qualname}: {label}"
-    sys.stdout.write(_annotated(timeline, source, selection, args.width, result, label))
+    if target.targeted and target.function is not None:
+        label = f"{target.function.qualname}: {label}"
+    sys.stdout.write(_annotated(timeline, source, target, args.width, result, label))
     sys.stdout.write(_program_output(result.stdout, args.width))
     problems = [p for p in _problems(result, timeline) if p != result.limit]  # limit: see exit
     for problem in problems[:MAX_PROBLEMS_SHOWN]:
@@ -346,7 +209,7 @@ def _print_result(
 def _annotated(
     timeline: Timeline,
     source: str,
-    selection: Selection,
+    target: Target,
     width: int,
     result: PredictionResult,
     label: str,
@@ -354,7 +217,7 @@ def _annotated(
     """The traced function and every other function that ran, annotated, then the result."""
     origin = result.provenance.origin
     parts = [f"# {label}\n"]
-    chosen = selection.function if selection.targeted else None
+    chosen = target.function if target.targeted else None
     for first, last in shown_ranges(source, chosen, timeline.line_numbers()):
         if len(parts) > 1:
             parts.append("\n")
@@ -440,7 +303,7 @@ def _problems(result: PredictionResult, timeline: Timeline) -> list[str]:
 
 
 def _json_document(
-    selection: Selection,
+    target: Target,
     context: HarnessContext,
     result: PredictionResult,
     raised: str | None,
@@ -448,11 +311,11 @@ def _json_document(
 ) -> dict[str, Any]:
     provenance = result.provenance
     return {
-        "function": selection.function.qualname if selection.function else None,
-        "def_line": selection.function.def_line if selection.function else None,
-        "call": selection.call,
-        "setup": list(selection.setup),  # doctest examples run before the call
-        "invented_inputs": selection.call is None,
+        "function": target.function.qualname if target.function else None,
+        "def_line": target.function.def_line if target.function else None,
+        "call": target.call,
+        "setup": list(target.setup),  # doctest examples run before the call
+        "invented_inputs": target.call is None,
         "provenance": {
             "origin": provenance.origin.value,
             "backend": provenance.backend,

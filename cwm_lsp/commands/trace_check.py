@@ -8,17 +8,15 @@ any example call passes, with a note); 1 some check failed; 2 the command could 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
-import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
-from cwm_lsp.backends.base import BackendError, Predictor
+from cwm_lsp.backends.base import BackendError
 from cwm_lsp.checking.baseline import BaselineKey, load_baseline, write_baseline
-from cwm_lsp.checking.cache import PredictionCache, default_cache_directory, model_fingerprint
+from cwm_lsp.checking.cache import PredictionCache, backend_identity, default_cache_directory
 from cwm_lsp.checking.discovery import (
     CheckUsageError,
     Example,
@@ -29,7 +27,7 @@ from cwm_lsp.checking.discovery import (
 from cwm_lsp.checking.report import Report
 from cwm_lsp.checking.reports import RENDERERS
 from cwm_lsp.checking.runner import Backend, Checker, CheckResult, failures_of, run_checks
-from cwm_lsp.commands.common import predictor_from_args, use_utf8_output
+from cwm_lsp.commands.common import options_from_args, use_utf8_output
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -115,49 +113,25 @@ def _validate(args: argparse.Namespace) -> None:
 
 def _checker(args: argparse.Namespace, examples: list[Example]) -> tuple[Checker | None, str]:
     """The checker for these options (None when nothing needs predicting) and its description."""
-    from cwm_lsp.backends.registry import get_predictor, resolve_backend_name
+    from cwm_lsp.backends.registry import build_predictor
     from cwm_lsp.commands.predict import provenance_line
 
     if not any(example.problem is None and example.skip is None for example in examples):
         return None, "nothing to predict"
-    backend_name, model = resolve_backend_name(args.backend, args.model)
-    predictor = predictor_from_args(args)
-    if backend_name == "native" and model is None:
-        from cwm_lsp.backends.registry import demo_model_path
-
-        demo = demo_model_path()
-        model = str(demo) if demo is not None else None
+    asked = options_from_args(args)
+    # --verify is the opt-in to executing the examples; the run-only flags are the run's
+    options = (asked.for_prediction() if args.verify else asked).resolved()
+    predictor = build_predictor(options)
     description = provenance_line(predictor.provenance())
     observer = None
     if args.verify:
-        # --verify is the opt-in to executing the examples in the sandbox.
-        run_predictor = get_predictor(
-            "run", allow_execution=True, max_frames=args.max_frames, timeout=args.timeout
-        )
-        observer = Backend(run_predictor, _identity(args, "run", None, run_predictor))
+        run_options = asked.for_run()
+        run_predictor = build_predictor(run_options)
+        observer = Backend(run_predictor, backend_identity(run_options, run_predictor.provenance()))
         description += ", verified against sandboxed runs"
     cache = PredictionCache(None if args.no_cache else default_cache_directory())
-    backend = Backend(predictor, _identity(args, backend_name, model, predictor))
-    return Checker(backend, observer=observer, cache=cache, max_frames=args.max_frames), description
-
-
-def _identity(
-    args: argparse.Namespace, backend: str, model: str | None, predictor: Predictor
-) -> dict[str, Any]:
-    provenance = predictor.provenance()
-    return {
-        "backend": backend,
-        "model": str(Path(model).expanduser().resolve()) if model and "://" not in model else model,
-        "model_files": model_fingerprint(model),
-        "provenance": {**dataclasses.asdict(provenance), "origin": provenance.origin.value},
-        "quantize": args.quantize,
-        "device": args.device if backend != "run" else None,
-        # the decoder changes what a prediction says: flow-constrained results are not reused
-        "free_decoding": args.free_decoding if backend in ("native", "llama-cpp") else None,
-        "timeout": args.timeout if backend == "run" else None,
-        # an observed trace is what this interpreter does (line events differ across versions)
-        "python": platform.python_version() if backend == "run" else None,
-    }
+    backend = Backend(predictor, backend_identity(options, predictor.provenance()))
+    return Checker(backend, options, observer=observer, cache=cache), description
 
 
 def _apply_baseline(results: list[CheckResult], baseline: set[BaselineKey]) -> set[BaselineKey]:

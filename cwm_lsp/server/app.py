@@ -11,7 +11,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
+from urllib.request import url2pathname
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -187,6 +190,21 @@ class CwmServer(LanguageServer):
             return self.workspace.get_text_document(uri).source
         except Exception:  # pygls raises different errors for unknown and unreadable files
             return None
+
+    def document_location(self, uri: str) -> tuple[str | None, str | None]:
+        """The file path of ``uri`` (``None`` unless a ``file:`` URI) and the workspace folder
+        holding it (``None`` when no folder does)."""
+        parsed = urlparse(uri)
+        if parsed.scheme != "file":
+            return None, None
+        path = Path(url2pathname(unquote(parsed.path)))
+        folders = [urlparse(folder.uri) for folder in self.workspace.folders.values()]
+        roots = [Path(url2pathname(unquote(folder.path))) for folder in folders]
+        if self.workspace.root_path:
+            roots.append(Path(self.workspace.root_path))
+        holding = [root for root in roots if root == path or root in path.parents]
+        root = max(holding, key=lambda root: len(root.parts), default=None)
+        return str(path), None if root is None else str(root)
 
 
 def create_server() -> CwmServer:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any
 
 from cwm_lsp.backends.base import PredictionResult
 
@@ -20,10 +20,10 @@ from cwm_lsp.backends.base import PredictionResult
 class ResultKey:
     context_digest: str
     call: str | None
-    settings: tuple[Any, ...]
+    settings: Hashable  # the backend options: whatever changes what a prediction says
 
     @classmethod
-    def of(cls, context: str, call: str | None, settings: tuple[Any, ...]) -> ResultKey:
+    def of(cls, context: str, call: str | None, settings: Hashable) -> ResultKey:
         digest = hashlib.sha256(context.encode("utf-8")).hexdigest()
         return cls(digest, call, settings)
 

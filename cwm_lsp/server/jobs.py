@@ -21,7 +21,7 @@ import traceback
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -31,19 +31,19 @@ from cwm_lsp.backends.base import (
     CancelToken,
     Origin,
     PredictionCancelled,
-    PredictionRequest,
     PredictionResult,
     Predictor,
     Provenance,
 )
+from cwm_lsp.backends.options import BackendOptions
+from cwm_lsp.backends.registry import build_predictor
 from cwm_lsp.entry import (
     EntryError,
     FunctionInfo,
-    build_context,
-    generator_consuming_call,
     list_functions,
     source_lines,
 )
+from cwm_lsp.prediction import Prepared, Target, prepare
 from cwm_lsp.server.cache import ResultKey
 from cwm_lsp.server.edits import LineSpan, relocate_lines
 from cwm_lsp.server.labels import render_lines
@@ -62,25 +62,23 @@ STREAM_INTERVAL = 0.25  # seconds between partial views (and so hint refreshes) 
 STREAM_COST_FACTOR = 10.0  # at least this many times the last rebuild's time between rebuilds
 
 
-def traced_call(source: str, call: str | None) -> str | None:
-    """The call to trace for ``call``: ``list(CALL)`` when it calls a generator function (as
-    ``cwm-lsp predict`` does), so the body's lines get values; otherwise ``call`` itself."""
-    if call is None:
-        return None
-    consumed = generator_consuming_call(source, call)
-    return call if consumed is None else consumed[0]
-
-
 @dataclass
 class PredictionSpec:
     """What to predict: a function of a document at one version, with one call (or none)."""
 
     uri: str
     source: str
-    function: FunctionInfo
-    call: str | None
-    setup: tuple[str, ...] = ()
+    target: Target
     backend: str | None = None  # overrides settings.backend (verify runs the ``run`` backend)
+
+    @property
+    def function(self) -> FunctionInfo:
+        assert self.target.function is not None  # the server always targets a function
+        return self.target.function
+
+    @property
+    def call(self) -> str | None:
+        return self.target.call
 
 
 @dataclass
@@ -103,8 +101,8 @@ class Outcome:
 class Job:
     spec: PredictionSpec
     run: FunctionRun | None  # None for a hidden job (the observed half of a verify)
-    context: str
-    harness: str | None
+    prepared: Prepared
+    options: BackendOptions
     settings: Settings
     token: CancelToken = field(default_factory=CancelToken)
     request_id: Any = None
@@ -120,13 +118,18 @@ class Job:
     def label(self) -> str:
         return self.spec.function.qualname
 
+    @property
+    def context(self) -> str:
+        return self.prepared.context.context
+
 
 class PredictionJobs:
     def __init__(self, server: CwmServer) -> None:
         self._server = server
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cwm-predict")
-        self._predictors: dict[tuple[Any, ...], Predictor] = {}
-        self._predictor_locks: dict[tuple[Any, ...], threading.Lock] = {}
+        self._predictors: dict[BackendOptions, Predictor] = {}
+        self._predictor_locks: dict[BackendOptions, threading.Lock] = {}
+        self._warned: set[BackendOptions] = set()
         self._construct_lock = threading.Lock()
         self._jobs: set[Job] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -183,10 +186,12 @@ class PredictionJobs:
         self._loop = asyncio.get_running_loop()
         await server.wait_for_settings()
         settings = server.settings
-        if spec.backend is not None:
-            settings = _with_backend(settings, spec.backend)
+        options = self._options(settings, spec.backend)
+        path, workspace_root = server.document_location(spec.uri)
         try:
-            context = build_context(spec.source, spec.call, spec.function, setup=spec.setup)
+            prepared = prepare(
+                spec.source, spec.target, options, path=path, workspace_root=workspace_root
+            )
         except EntryError as error:
             server.notifier.problem(f"Prophecy cannot trace {spec.function.qualname}: {error}")
             return Outcome("failed", message=str(error))
@@ -195,9 +200,9 @@ class PredictionJobs:
             self.cancel_function(spec.uri, spec.function.qualname)
         run = server.runs.start(spec.uri, spec.function, spec.source, spec.call) if shown else None
         if run is not None:
-            run.context = context.context
-        job = Job(spec, run, context.context, context.harness, settings, request_id=request_id)
-        key = ResultKey.of(context.context, spec.call, settings.result_key())
+            run.context = prepared.context.context
+        job = Job(spec, run, prepared, options, settings, request_id=request_id)
+        key = ResultKey.of(prepared.context.context, spec.call, options)
         # A verification's observed half must be a fresh run, never a remembered one.
         cached = server.cache.get(key) if shown else None
         if cached is not None:
@@ -224,7 +229,7 @@ class PredictionJobs:
             return Outcome("failed", message=str(error))
         except Exception as error:  # a crashing backend must not take the server down
             self._drop(job)
-            backend = settings.backend
+            backend = options.backend
             message = f"the {backend} backend failed: {type(error).__name__}: {error}"
             server.notifier.problem(message, details=traceback.format_exc())
             return Outcome("failed", message=message)
@@ -301,18 +306,9 @@ class PredictionJobs:
     # ------------------------------------------------------------------ worker thread
 
     def _work(self, job: Job) -> PredictionResult:
-        predictor, lock = self._predictor(job.settings)
+        predictor, lock = self._predictor(job.options)
         job.provenance = predictor.provenance()
-        request = PredictionRequest(
-            context=job.context,
-            source=job.spec.source,
-            call=job.spec.call,
-            function=job.spec.function.qualname,
-            harness=job.harness,
-            max_frames=job.settings.max_frames,
-            step_over=not job.settings.step_into,
-            temperature=job.settings.temperature,
-        )
+        request = job.prepared.request
         with lock:
             if job.token.cancelled:
                 raise PredictionCancelled()
@@ -372,27 +368,26 @@ class PredictionJobs:
         run.provenance = run.provenance or job.provenance
         self._server.results_changed(run.uri, diagnostics=False)
 
-    def _predictor(self, settings: Settings) -> tuple[Predictor, threading.Lock]:
-        """One predictor per backend configuration, built on first use (in a worker thread)."""
-        from cwm_lsp.backends.registry import get_predictor
+    def _options(self, settings: Settings, backend: str | None) -> BackendOptions:
+        """The backend options of ``settings``; a setting the backend cannot honour is said
+        once (per settings value) and left out."""
+        options = settings.options(backend)
+        unsupported = options.unsupported()
+        if not unsupported:
+            return options
+        if options not in self._warned:
+            self._warned.add(options)
+            for item in unsupported:
+                self._server.notifier.problem(f"{item.message}: the setting is ignored")
+        return options.without([item.option for item in unsupported])
 
-        key = settings.predictor_key()
-        if settings.backend == "run":
-            key = (*key, settings.max_frames)
+    def _predictor(self, options: BackendOptions) -> tuple[Predictor, threading.Lock]:
+        """One predictor per backend configuration, built on first use (in a worker thread)."""
+        key = options.predictor_key()
         with self._construct_lock:
             predictor = self._predictors.get(key)
             if predictor is None:
-                predictor = get_predictor(
-                    settings.backend,
-                    model=settings.model_path,
-                    quantize=settings.quantize,
-                    device=settings.device,
-                    allow_execution=settings.allow_execution,
-                    max_frames=settings.max_frames,
-                    timeout=settings.timeout,
-                    follow_flow=settings.follow_control_flow,
-                )
-                _apply_run_limits(predictor, settings)
+                predictor = build_predictor(key)
                 self._predictors[key] = predictor
                 self._predictor_locks[key] = threading.Lock()
             return predictor, self._predictor_locks[key]
@@ -410,7 +405,7 @@ class PredictionJobs:
             logger.info("no progress for %s: %s", job.label, error)
             return
         job.progress_token = token
-        verb = "Running" if job.settings.backend == "run" else "Predicting"
+        verb = "Running" if job.options.is_run else "Predicting"
         server.work_done_progress.begin(
             token,
             types.WorkDoneProgressBegin(
@@ -421,7 +416,7 @@ class PredictionJobs:
     def _report_progress(self, job: Job, message: str) -> None:
         if job.progress_token is None:
             return
-        verb = "Running" if job.settings.backend == "run" else "Predicting"
+        verb = "Running" if job.options.is_run else "Predicting"
         self._server.work_done_progress.report(
             job.progress_token,
             types.WorkDoneProgressReport(message=f"{verb} {job.label}… {message}"),
@@ -435,24 +430,6 @@ class PredictionJobs:
             job.progress_token, types.WorkDoneProgressEnd(message=message)
         )
         self._server.work_done_progress.tokens.pop(job.progress_token, None)
-
-
-def _apply_run_limits(predictor: Predictor, settings: Settings) -> None:
-    """Give a sandboxed-run predictor the configured wall-clock and frame limits."""
-    limits = getattr(predictor, "limits", None)
-    if limits is None or not is_dataclass(limits) or isinstance(limits, type):
-        return
-    names = {f.name for f in fields(limits)}
-    changes: dict[str, Any] = {}
-    if "wall_seconds" in names:
-        changes["wall_seconds"] = settings.timeout
-    if "max_frames" in names:
-        changes["max_frames"] = settings.max_frames
-    predictor.limits = replace(limits, **changes)  # type: ignore[attr-defined]
-
-
-def _with_backend(settings: Settings, backend: str) -> Settings:
-    return replace(settings, backend=backend)
 
 
 def _unusable(result: PredictionResult) -> str | None:

@@ -12,8 +12,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-BACKENDS = ("auto", "native", "llama-cpp", "openai", "run")
-QUANTIZATIONS = ("none", "int8", "int4")
+from cwm_lsp.backends.options import (
+    BACKEND_NAMES,
+    DEFAULT_MAX_FRAMES,
+    QUANTIZATIONS,
+    SANDBOXES,
+    BackendOptions,
+)
+
 PREDICT_ON = ("demand", "save")
 
 
@@ -24,29 +30,46 @@ class Settings:
     quantize: str = "none"
     device: str = "cpu"
     allow_execution: bool = False  # nothing the user wrote is executed unless this is true
-    max_frames: int = 10_000
+    max_frames: int = DEFAULT_MAX_FRAMES
     temperature: float = 0.0
     predict_on: str = "demand"
     step_into: bool = True
     hint_width: int = 60
     timeout: float = 10.0  # wall-clock limit of one sandboxed run, seconds
     follow_control_flow: bool = True  # native backend: keep predicted lines on the flow
+    python_path: str | None = None  # sandboxed runs: the interpreter (None: discover)
+    sandbox: str = "auto"  # sandboxed runs: which sandbox
 
-    def predictor_key(self) -> tuple[Any, ...]:
-        """Settings that select a predictor instance (a model load); one instance per key."""
-        return (
-            self.backend,
-            self.model_path,
-            self.quantize,
-            self.device,
-            self.allow_execution,
-            self.timeout,
-            self.follow_control_flow,
+    def options(self, backend: str | None = None) -> BackendOptions:
+        """The backend options these settings describe (for ``backend`` instead of the
+        configured one: verifying runs the ``run`` backend).
+
+        Settings apply to several backends at once, so those the chosen backend has no use for
+        (the sandbox's timeout for a model, the sampling temperature for a run) are not passed
+        on; a setting changed from its default that the backend cannot honour is reported by
+        ``BackendOptions.unsupported``.
+        """
+        chosen = backend or self.backend
+        if chosen == "run":
+            return BackendOptions(
+                backend="run",
+                allow_execution=self.allow_execution,
+                max_frames=self.max_frames,
+                run_timeout=self.timeout,
+                python=self.python_path,
+                sandbox=self.sandbox,
+            )
+        return BackendOptions(
+            backend=chosen,
+            model=self.model_path,
+            quantize=self.quantize,
+            device=None if self.device == "cpu" else self.device,
+            allow_execution=self.allow_execution,
+            max_frames=self.max_frames,
+            temperature=self.temperature,
+            step_over=not self.step_into,
+            follow_flow=None if self.follow_control_flow else False,
         )
-
-    def result_key(self) -> tuple[Any, ...]:
-        """Settings that change what a prediction says; part of the result cache key."""
-        return (*self.predictor_key(), self.max_frames, self.temperature, self.step_into)
 
 
 # JSON name -> (field name, converter that raises ValueError with the expectation)
@@ -112,7 +135,7 @@ def _quantize(value: Any) -> str:
 
 
 _FIELDS: dict[str, tuple[str, Converter]] = {
-    "backend": ("backend", _choice(BACKENDS)),
+    "backend": ("backend", _choice(BACKEND_NAMES)),
     "modelPath": ("model_path", _optional_text),
     "quantize": ("quantize", _quantize),
     "device": ("device", _text),
@@ -124,6 +147,8 @@ _FIELDS: dict[str, tuple[str, Converter]] = {
     "hintWidth": ("hint_width", _int_range(8, 1000)),
     "timeout": ("timeout", _float_range(0.1, 3600.0)),
     "followControlFlow": ("follow_control_flow", _bool),
+    "pythonPath": ("python_path", _optional_text),
+    "sandbox": ("sandbox", _choice(SANDBOXES)),
 }
 
 SETTING_NAMES = tuple(_FIELDS)

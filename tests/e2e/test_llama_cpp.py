@@ -176,11 +176,12 @@ def trace_gguf(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_llama_cpp_predicts_the_taught_trace(trace_gguf: tuple[Path, Path]) -> None:
     from e2e.test_openai_backend import REQUEST, TRACE
 
-    from cwm_lsp.backends.registry import get_predictor
+    from cwm_lsp.backends.options import BackendOptions
+    from cwm_lsp.backends.registry import build_predictor
     from cwm_lsp.trace.frames import Frame
 
     exact, narrow = trace_gguf
-    predictor = get_predictor("auto", model=str(exact))
+    predictor = build_predictor(BackendOptions(model=str(exact)))
     assert predictor.name == "llama-cpp"
     streamed: list[Frame] = []
     result = predictor.predict(REQUEST, on_frame=streamed.append)

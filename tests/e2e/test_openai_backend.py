@@ -14,7 +14,8 @@ from e2e.test_model_serve import TOKEN, start_server, stop_server
 from cwm_lsp.backends.base import BackendError, CancelToken, PredictionCancelled, PredictionRequest
 from cwm_lsp.backends.native import NativePredictor
 from cwm_lsp.backends.openai import OpenAIPredictor, RetryPolicy
-from cwm_lsp.backends.registry import get_predictor
+from cwm_lsp.backends.options import BackendOptions
+from cwm_lsp.backends.registry import build_predictor
 from cwm_lsp.runtime import testing
 from cwm_lsp.runtime.tokenizer import load_tokenizer
 from cwm_lsp.trace.frames import Frame
@@ -88,7 +89,7 @@ def test_openai_backend_predicts_through_model_serve(
 
 
 def test_registry_picks_openai_for_a_url(server: str, api_key: None) -> None:
-    predictor = get_predictor("auto", model=server)
+    predictor = build_predictor(BackendOptions(model=server))
     assert predictor.name == "openai"
     assert predictor.predict(REQUEST).trace_text == TRACE
 

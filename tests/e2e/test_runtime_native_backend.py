@@ -164,9 +164,10 @@ def test_concurrent_predictions_are_serialised(model_dir: Path) -> None:
 
 
 def test_registry_builds_the_native_backend(model_dir: Path) -> None:
-    from cwm_lsp.backends.registry import get_predictor
+    from cwm_lsp.backends.options import BackendOptions
+    from cwm_lsp.backends.registry import build_predictor
 
-    predictor = get_predictor("auto", model=str(model_dir), quantize="none")
+    predictor = build_predictor(BackendOptions(model=str(model_dir), quantize="none"))
     assert isinstance(predictor, NativePredictor)
     assert predictor.provenance().quantization == "none"
 

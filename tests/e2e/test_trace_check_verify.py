@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cwm_lsp.backends.base import PredictionRequest, PredictionResult
+from cwm_lsp.backends.options import BackendOptions
 from cwm_lsp.backends.run import RunPredictor
 from cwm_lsp.checking import Backend, Checker, SourceFile, read_examples, run_checks
 from cwm_lsp.checking.checks import VERIFY_DIVERGENCE, check_verification
@@ -26,7 +27,8 @@ def run_backend() -> Backend:
 def test_identical_runs_verify_cleanly() -> None:
     path = FIXTURE / "passing.py"
     examples = read_examples(SourceFile(path, "passing.py"))
-    checker = Checker(run_backend(), observer=run_backend(), max_frames=200)
+    options = BackendOptions(backend="run", allow_execution=True, max_frames=200)
+    checker = Checker(run_backend(), options, observer=run_backend())
     results = run_checks(checker, examples, jobs=3)
     assert [(r.example.call, r.status, r.failures) for r in results] == [
         (example.call, "passed", []) for example in examples

@@ -10,26 +10,26 @@ import goldens
 import pytest
 
 from cwm_lsp.backends.base import BackendError, Origin, Provenance
-from cwm_lsp.backends.registry import demo_model_path, get_predictor, resolve_backend_name
+from cwm_lsp.backends.options import BackendOptions
+from cwm_lsp.backends.registry import build_predictor, demo_model_path, resolve_backend_name
 from cwm_lsp.commands.predict import (
     MAX_SOURCE_BYTES,
-    Selection,
     UsageError,
     describe_exception,
     provenance_line,
     read_source,
-    select,
     shown_ranges,
     uncaught_exception,
 )
 from cwm_lsp.entry import EntryError, find_function
+from cwm_lsp.prediction import NoExampleCall, Target, select_target
 from cwm_lsp.trace.frames import Frame
 
 GOLDENS = sorted(goldens.GOLDEN_DIR.glob("*.json"))
 
 
-def function_name(selection: Selection) -> str | None:
-    return selection.function.name if selection.function is not None else None
+def function_name(target: Target) -> str | None:
+    return target.function.name if target.function is not None else None
 
 
 @pytest.mark.parametrize("path", GOLDENS, ids=lambda p: p.stem)
@@ -70,27 +70,27 @@ def test_auto_backend_follows_the_model_path() -> None:
 
 def test_run_backend_needs_consent_and_models_must_exist(tmp_path: Path) -> None:
     with pytest.raises(BackendError, match="executes your code"):
-        get_predictor("run")
+        build_predictor(BackendOptions(backend="run"))
     with pytest.raises(BackendError, match="model not found"):
-        get_predictor("native", model=str(tmp_path / "absent"))
+        build_predictor(BackendOptions(backend="native", model=str(tmp_path / "absent")))
 
 
 def test_select_prefers_explicit_call_then_first_example() -> None:
     source = "# prophecy: f(1)\n# prophecy: f(2)\ndef f(x):\n    return x\n\ndef g():\n    pass\n"
-    assert select(source, function=None, line=None, call=None).call == "f(1)"
-    explicit = select(source, function=None, line=None, call=" f(3) ")
+    assert select_target(source).call == "f(1)"
+    explicit = select_target(source, call=" f(3) ")
     assert (explicit.call, function_name(explicit)) == ("f(3)", "f")
-    assert function_name(select(source, function="g", line=None, call="f(3)")) == "g"
-    with pytest.raises(UsageError, match=r"g \(line 6\) has no example call.*# prophecy: g\(\)"):
-        select(source, function="g", line=None, call=None)
+    assert function_name(select_target(source, function="g", call="f(3)")) == "g"
+    with pytest.raises(NoExampleCall, match=r"g \(line 6\) has no example call.*# prophecy: g\(\)"):
+        select_target(source, function="g")
     with pytest.raises(EntryError, match="not valid Python"):
-        select(source, function=None, line=None, call="f(")
+        select_target(source, call="f(")
 
 
 def test_select_reports_a_broken_only_example() -> None:
     source = "# prophecy: f(1\ndef f(x):\n    return x\n"
-    with pytest.raises(UsageError, match=r"line 1: .*not valid Python"):
-        select(source, function=None, line=None, call=None)
+    with pytest.raises(EntryError, match=r"line 1: .*not valid Python"):
+        select_target(source)
 
 
 def test_demo_model_is_labelled_not_cwm() -> None:
@@ -122,8 +122,8 @@ def test_text_output_shows_the_chosen_function_and_functions_that_ran() -> None:
 
 def test_line_on_an_example_call_picks_that_call() -> None:
     source = "# prophecy: f(1)\n# prophecy: f(2)\ndef f(x):\n    return x\n"
-    assert select(source, function=None, line=2, call=None).call == "f(2)"
-    assert select(source, function=None, line=4, call=None).call == "f(1)"
+    assert select_target(source, line=2).call == "f(2)"
+    assert select_target(source, line=4).call == "f(1)"
 
 
 def test_unreadable_files_are_usage_errors(tmp_path: Path) -> None:
@@ -160,33 +160,33 @@ def f(x):
 
 
 def test_a_call_to_an_undefined_name_is_a_usage_error() -> None:
-    with pytest.raises(UsageError, match=r"'missing', which the file does not define.*gen, f"):
-        select(CALLS, function=None, line=None, call="missing(1)")
-    assert select(CALLS, function=None, line=None, call="len([1])").call == "len([1])"
-    assert select("from m import *\ndef f():\n    pass\n", function=None, line=None, call="g()")
+    with pytest.raises(EntryError, match=r"'missing', which the file does not define.*gen, f"):
+        select_target(CALLS, call="missing(1)")
+    assert select_target(CALLS, call="len([1])").call == "len([1])"
+    assert select_target("from m import *\ndef f():\n    pass\n", call="g()")
 
 
 def test_a_generator_call_is_consumed_so_its_body_runs() -> None:
-    assert select(CALLS, function=None, line=None, call="gen(3)").call == "list(gen(3))"
-    assert select(CALLS, function=None, line=None, call="list(gen(3))").call == "list(gen(3))"
+    assert select_target(CALLS, call="gen(3)").call == "list(gen(3))"
+    assert select_target(CALLS, call="list(gen(3))").call == "list(gen(3))"
     shadowed = CALLS + "\nlist = tuple\n"
-    assert select(shadowed, function=None, line=None, call="gen(3)").call == "gen(3)"
+    assert select_target(shadowed, call="gen(3)").call == "gen(3)"
 
 
 def test_a_call_to_a_lambda_shows_the_lambda_line_not_another_function() -> None:
-    selection = select(CALLS, function=None, line=None, call="square(3)")
+    selection = select_target(CALLS, call="square(3)")
     assert not selection.targeted
     assert shown_ranges(CALLS, None, [5, 10]) == [(5, 5)]  # 10: the harness, past the source
-    assert select(CALLS, function=None, line=None, call="f(3)").targeted
+    assert select_target(CALLS, call="f(3)").targeted
 
 
 def test_a_file_without_functions_can_still_trace_a_call_to_its_lambda() -> None:
     source = "square = lambda v: (\n    v * v\n)\n"
-    selection = select(source, function=None, line=None, call="square(2)")
+    selection = select_target(source, call="square(2)")
     assert (selection.function, selection.call, selection.targeted) == (None, "square(2)", False)
     assert shown_ranges(source, None, [1, 2, 5]) == [(1, 3)]  # the whole statement
-    with pytest.raises(UsageError, match="no functions to trace; --call EXPR traces any call"):
-        select(source, function=None, line=None, call=None)
+    with pytest.raises(EntryError, match="no functions to trace; give a call"):
+        select_target(source)
 
 
 def test_a_method_is_shown_under_its_class_line() -> None:
@@ -213,8 +213,8 @@ def test_a_skipped_doctest_is_traced_only_when_asked_for() -> None:
         '    """\n'
         "    return x\n"
     )
-    assert select(source, function=None, line=None, call=None).call == "f(2)"
-    assert select(source, function=None, line=3, call=None).call == "f(1)  # doctest: +SKIP"
+    assert select_target(source).call == "f(2)"
+    assert select_target(source, line=3).call == "f(1)  # doctest: +SKIP"
 
 
 def test_a_call_to_a_nested_function_or_bare_method_says_how_to_reach_it() -> None:
@@ -233,7 +233,7 @@ def test_a_call_to_a_nested_function_or_bare_method_says_how_to_reach_it() -> No
         "    meth = 1\n"
     )
     message = r"'inner' is not a module-level name \(it is outer.inner\): try --call 'outer\(n\)'"
-    with pytest.raises(UsageError, match=message):
-        select(source, function=None, line=None, call="inner(2)")
-    assert select(source, function=None, line=None, call="meth(1)").call == "meth(1)"  # global
-    assert function_name(select(source, function=None, line=None, call="K().meth(3)")) == "meth"
+    with pytest.raises(EntryError, match=message):
+        select_target(source, call="inner(2)")
+    assert select_target(source, call="meth(1)").call == "meth(1)"  # global
+    assert function_name(select_target(source, call="K().meth(3)")) == "meth"

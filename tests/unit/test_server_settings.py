@@ -27,11 +27,26 @@ def test_every_setting_is_read_from_its_json_name() -> None:
         "hintWidth": 40,
         "timeout": 30,
         "followControlFlow": False,
+        "pythonPath": "/project/.venv/bin/python",
+        "sandbox": "bubblewrap",
     }
     settings, warnings = parse_settings(raw)
     assert warnings == []
     assert settings == Settings(
-        "run", "/models/cwm", "int8", "cuda", True, 500, 0.5, "save", False, 40, 30.0, False
+        "run",
+        "/models/cwm",
+        "int8",
+        "cuda",
+        True,
+        500,
+        0.5,
+        "save",
+        False,
+        40,
+        30.0,
+        False,
+        "/project/.venv/bin/python",
+        "bubblewrap",
     )
     assert settings_to_json(settings) == {**raw, "timeout": 30.0}
 
@@ -74,9 +89,21 @@ def test_a_non_object_is_refused_as_a_whole() -> None:
 
 
 def test_keys_separate_model_loads_from_result_changes() -> None:
-    base = Settings()
-    assert Settings(hint_width=10).predictor_key() == base.predictor_key()
-    assert Settings(hint_width=10).result_key() == base.result_key()
-    assert Settings(temperature=1.0).predictor_key() == base.predictor_key()
-    assert Settings(temperature=1.0).result_key() != base.result_key()
-    assert Settings(model_path="x").predictor_key() != base.predictor_key()
+    base = Settings().options()
+    assert Settings(hint_width=10).options().predictor_key() == base.predictor_key()
+    assert Settings(hint_width=10).options() == base
+    assert Settings(temperature=1.0).options().predictor_key() == base.predictor_key()
+    assert Settings(temperature=1.0).options() != base
+    assert Settings(model_path="x").options().predictor_key() != base.predictor_key()
+
+
+def test_settings_a_backend_has_no_use_for_are_not_passed_on() -> None:
+    settings = Settings(timeout=3.0, temperature=0.5, python_path="/usr/bin/python3")
+    model = settings.options()
+    assert (model.run_timeout, model.python, model.temperature) == (None, None, 0.5)
+    assert model.unsupported() == []
+    run = settings.options("run")
+    assert (run.run_timeout, run.python, run.temperature) == (3.0, "/usr/bin/python3", 0.0)
+    assert run.unsupported() == []
+    free = Settings(backend="openai", follow_control_flow=False).options()
+    assert [item.option for item in free.unsupported()] == ["follow_flow"]

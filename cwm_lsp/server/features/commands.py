@@ -19,9 +19,10 @@ from typing import Any
 from lsprotocol import types
 
 from cwm_lsp.compare import Divergence, first_divergence
-from cwm_lsp.entry import EntryError, FunctionInfo, find_function
+from cwm_lsp.entry import EntryError, FunctionInfo
+from cwm_lsp.prediction import NoExampleCall, Target, select_target
 from cwm_lsp.server.features.base import Feature
-from cwm_lsp.server.jobs import PredictionSpec, traced_call
+from cwm_lsp.server.jobs import PredictionSpec
 from cwm_lsp.server.runs import FunctionRun, Mismatch, RunStatus
 from cwm_lsp.server.view import enclosing_loop, loop_iterations
 
@@ -73,9 +74,11 @@ class Commands(Feature):
 
     # ------------------------------------------------------------------ helpers
 
-    def _target(
-        self, args: tuple[Any, ...]
-    ) -> tuple[str, str, FunctionInfo, str | None, tuple[str, ...]]:
+    def _target(self, args: tuple[Any, ...]) -> tuple[str, str, Target]:
+        """The document, its source and what to trace, from ``[uri, line, call?, invent?]``.
+
+        Without a call the example on the cursor's line is traced, else the first one doctest
+        would run; with no usable example a model backend invents the inputs."""
         uri = _argument(args, 0, str, "document URI")
         line = _argument(args, 1, int, "line")
         call = _argument(args, 2, str, "call", optional=True)
@@ -84,21 +87,13 @@ class Commands(Feature):
         if source is None:
             raise CommandError(f"cannot read {uri}")
         try:
-            fn = find_function(source, line=line + 1)
+            try:
+                target = select_target(source, line=line + 1, call=call, invent=invent)
+            except NoExampleCall:
+                target = select_target(source, line=line + 1, invent=True)
         except EntryError as error:
             raise CommandError(str(error)) from None
-        setup: tuple[str, ...] = ()
-        usable = [e for e in fn.examples if not e.error]
-        if invent:
-            return uri, source, fn, None, ()
-        if call is None and usable:
-            call = usable[0].expression
-        traced = traced_call(source, call)
-        for example in usable:
-            if traced_call(source, example.expression) == traced:
-                setup = example.setup
-                break
-        return uri, source, fn, traced, setup
+        return uri, source, target
 
     def _fail(self, error: Exception) -> dict[str, Any]:
         self.server.notifier.problem(str(error))
@@ -115,12 +110,14 @@ class Commands(Feature):
     async def predict(self, *args: Any) -> dict[str, Any]:
         await self.server.wait_for_settings()
         try:
-            uri, source, fn, call, setup = self._target(args)
+            uri, source, target = self._target(args)
         except CommandError as error:
             return self._fail(error)
-        if call is None and self.server.settings.backend == "run":
+        fn = target.function
+        assert fn is not None
+        if target.invented and self.server.settings.backend == "run":
             return self._fail(CommandError(self._needs_call(fn, "run")))
-        spec = PredictionSpec(uri, source, fn, call, setup)
+        spec = PredictionSpec(uri, source, target)
         outcome = await self.server.jobs.predict(spec, request_id=self.server.protocol.msg_id)
         return outcome.to_json()
 
@@ -131,12 +128,14 @@ class Commands(Feature):
             server.notifier.problem(NEEDS_CONSENT, error=True)
             return {"status": "refused", "message": NEEDS_CONSENT}
         try:
-            uri, source, fn, call, setup = self._target(args)
+            uri, source, target = self._target(args)
         except CommandError as error:
             return self._fail(error)
+        fn, call = target.function, target.call
+        assert fn is not None
         if call is None:
             return self._fail(CommandError(self._needs_call(fn, "run")))
-        spec = PredictionSpec(uri, source, fn, call, setup)
+        spec = PredictionSpec(uri, source, target)
         request_id = server.protocol.msg_id
         run = server.runs.get(uri, fn.qualname)
         if not _usable(run, call):
@@ -146,7 +145,7 @@ class Commands(Feature):
             run = server.runs.get(uri, fn.qualname)
         if run is None or not _usable(run, call):
             return {"status": "stale", "message": "the function changed while verifying"}
-        observed_spec = PredictionSpec(uri, source, fn, call, setup, backend="run")
+        observed_spec = PredictionSpec(uri, source, target, backend="run")
         observed = await server.jobs.predict(observed_spec, request_id=request_id, shown=False)
         if observed.result is None or observed.status not in ("done", "cached"):
             return observed.to_json()

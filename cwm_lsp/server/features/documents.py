@@ -8,9 +8,10 @@ import logging
 from lsprotocol import types
 
 from cwm_lsp.entry import EntryError, FunctionInfo, list_functions
+from cwm_lsp.prediction import select_target
 from cwm_lsp.server.edits import TextChange
 from cwm_lsp.server.features.base import Feature
-from cwm_lsp.server.jobs import PredictionSpec, traced_call
+from cwm_lsp.server.jobs import PredictionSpec
 
 logger = logging.getLogger(__name__)
 
@@ -83,9 +84,12 @@ class Documents(Feature):
                 self._predict_later(uri, source, functions[qualname])
 
     def _predict_later(self, uri: str, source: str, fn: FunctionInfo) -> None:
-        example = next(e for e in fn.examples if not e.error)
-        call = traced_call(source, example.expression)
-        spec = PredictionSpec(uri, source, fn, call, example.setup)
+        try:
+            target = select_target(source, function=fn.qualname)
+        except EntryError as error:
+            logger.info("not predicting %s on save: %s", fn.qualname, error)
+            return
+        spec = PredictionSpec(uri, source, target)
         task: asyncio.Task[object] = asyncio.ensure_future(self.server.jobs.predict(spec))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
