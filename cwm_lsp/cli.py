@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -11,6 +12,21 @@ from cwm_lsp import __version__
 
 # the options module is a leaf of plain constants: importing it keeps --help fast
 from cwm_lsp.backends.options import BACKEND_NAMES, DEFAULT_MAX_FRAMES, QUANTIZATIONS, SANDBOXES
+
+
+def _size(text: str) -> int:
+    """``5000``, ``500K`` or ``5M`` as a number of bytes."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    text = text.strip().upper().removesuffix("B")
+    factor = units.get(text[-1:], 1)
+    digits = text[:-1] if text[-1:] in units else text
+    try:
+        value = float(digits) * factor
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (use e.g. 500K or 5M)") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("the size must be at least 1 byte")
+    return int(value)
 
 
 def _add_backend_options(parser: argparse.ArgumentParser) -> None:
@@ -109,7 +125,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="also compare each prediction with a sandboxed run (executes the examples)",
     )
     check.add_argument(
-        "--jobs", type=int, default=1, metavar="N", help="predict N examples at a time"
+        "-j",
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="check N files (sandboxed runs) or N examples (models) at a time "
+        "(default: the number of cores)",
+    )
+    check.add_argument(
+        "--max-file-size",
+        type=_size,
+        default=None,
+        metavar="BYTES",
+        help="skip larger files, with a reason in the report (default 5M; suffixes K, M)",
     )
     check.add_argument(
         "--format",

@@ -31,6 +31,11 @@ def _session_predictors(checker: Checker) -> list[_FileSessions]:
     return [p for p in predictors if hasattr(p, "file_sessions") and hasattr(p, "end_file")]
 
 
+def runs_per_file(checker: Checker) -> bool:
+    """Whether the checker's backend or observer keeps one sandbox per file."""
+    return bool(_session_predictors(checker))
+
+
 def by_file(examples: Sequence[Example]) -> list[list[int]]:
     """Indexes of ``examples`` grouped by file, files in order of first appearance."""
     groups: dict[str, list[int]] = {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -68,6 +69,7 @@ def _stat(path: Path) -> list[int]:
     return [info.st_size, info.st_mtime_ns]
 
 
+@functools.lru_cache(maxsize=64)  # one file's examples ask for the same answer
 def imported_siblings(source: str, directory: Path) -> list[list[str]]:
     """``[name, sha256]`` of sibling modules the source imports (they can change the run)."""
     try:
@@ -161,6 +163,7 @@ def result_to_json(result: PredictionResult) -> dict[str, Any]:
             "quantization": provenance.quantization,
             "is_demo_model": provenance.is_demo_model,
         },
+        "interpreter": result.interpreter,
         "finished": result.finished,
         "problems": list(result.problems),
         "stdout": result.stdout,
@@ -190,5 +193,6 @@ def result_from_json(data: dict[str, Any]) -> PredictionResult:
         stderr=data.get("stderr") or "",
         limit=data.get("limit"),
         tokens_generated=int(data.get("tokens_generated") or 0),
+        interpreter=data.get("interpreter"),
         seconds=float(data.get("seconds") or 0.0),
     )

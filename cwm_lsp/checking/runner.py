@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cwm_lsp.backends.base import (
@@ -138,6 +140,7 @@ class Checker:
                 "function": example.function,
                 "max_frames": request.max_frames,
                 "siblings": imported_siblings(example.source, example.file.path.parent),
+                "interpreter": _interpreter_identity(backend, example.file.path),
             }
         )
         stored = self.cache.get(key)
@@ -146,6 +149,27 @@ class Checker:
         result = backend.predictor.predict(request)
         self.cache.put(key, result)
         return result, False
+
+
+def _interpreter_identity(backend: Backend, path: Path) -> list[Any] | None:
+    """For sandboxed runs: the interpreter that would run ``path`` and its version (another
+    venv, or another Python, gives other runs)."""
+    if backend.identity.get("backend") != "run":
+        return None
+    return _interpreter_of(str(path.parent), backend.identity.get("python"))
+
+
+@functools.lru_cache(maxsize=256)
+def _interpreter_of(directory: str, explicit: str | None) -> list[Any] | None:
+    from cwm_lsp.project.interpreter import InterpreterError, describe_interpreter, find_interpreter
+    from cwm_lsp.project.layout import find_project_root
+
+    try:
+        project_root = find_project_root(Path(directory) / "__probe__.py")
+        interpreter = find_interpreter(explicit, project_root=project_root)
+        return [interpreter.path, list(describe_interpreter(interpreter.path).version)]
+    except (InterpreterError, OSError):
+        return None  # the run itself will say what is wrong; such a result is not reused
 
 
 def _problem_message(example: Example) -> str:
@@ -161,7 +185,14 @@ def run_checks(
     jobs: int = 1,
     progress: ProgressCallback | None = None,
 ) -> list[CheckResult]:
-    """Check every example; results come back in the order of ``examples``."""
+    """Check every example; results come back in the order of ``examples``.
+
+    Sandboxed runs go file by file (one fork server per file, ``jobs`` files at a time); model
+    predictions go example by example, ``jobs`` at a time."""
+    from cwm_lsp.checking.batch import check_per_file, runs_per_file
+
+    if runs_per_file(checker):
+        return check_per_file(checker, examples, jobs=jobs, progress=progress)
     results: list[CheckResult | None] = [None] * len(examples)
     total = len(examples)
     if progress is not None:

@@ -190,7 +190,10 @@ def _print_result(
     if target.setup:  # the doctest session before the call ran too: say so
         session = format_value("; ".join(target.setup), max(args.width, 20))
         call += f" after {session}"
-    label = f"{call} ({provenance_line(result.provenance)})"
+    origin = provenance_line(result.provenance)
+    if result.interpreter:
+        origin += f"; Python: {result.interpreter}"
+    label = f"{call} ({origin})"
     if target.targeted and target.function is not None:
         label = f"{target.function.qualname}: {label}"
     sys.stdout.write(_annotated(timeline, source, target, args.width, result, label))
@@ -324,6 +327,7 @@ def _json_document(
             "is_demo_model": provenance.is_demo_model,
             "description": provenance_line(provenance),
         },
+        "interpreter": result.interpreter,
         "finished": result.finished,
         "raised": raised,
         "limit": result.limit,

@@ -18,6 +18,7 @@ from cwm_lsp.backends.base import BackendError
 from cwm_lsp.checking.baseline import BaselineKey, load_baseline, write_baseline
 from cwm_lsp.checking.cache import PredictionCache, backend_identity, default_cache_directory
 from cwm_lsp.checking.discovery import (
+    DEFAULT_MAX_FILE_BYTES,
     CheckUsageError,
     Example,
     find_python_files,
@@ -47,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
         _validate(args)
         root = report_root()
         files = find_python_files(args.paths, root)
-        examples = [example for file in files for example in read_examples(file)]
+        max_bytes = args.max_file_size or DEFAULT_MAX_FILE_BYTES
+        examples = [example for file in files for example in read_examples(file, max_bytes)]
         baseline_path = Path(args.baseline) if args.baseline else None
         baseline: set[BaselineKey] = set()
         if baseline_path is not None and not (args.update_baseline and not baseline_path.exists()):
