@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 
 from cwm_lsp.backends.base import (
     BackendError,
@@ -14,9 +16,11 @@ from cwm_lsp.backends.base import (
     PredictionResult,
     Provenance,
 )
+from cwm_lsp.project import InterpreterError, plan_run
 from cwm_lsp.tracer.limits import SandboxLimits
 from cwm_lsp.tracer.recorder import CONTEXT_FILENAME
 from cwm_lsp.tracer.sandbox import TraceRecording, TracerError, record_call
+from cwm_lsp.tracer.session import SessionPool
 
 _MODULE_FAILURE_SUFFIX = " (while defining the module)"
 _CONTEXT_LINE = re.compile(rf'File "{re.escape(CONTEXT_FILENAME)}", line (\d+)')
@@ -32,9 +36,33 @@ class RunPredictor:
 
     name = "run"
 
-    def __init__(self, limits: SandboxLimits | None = None, *, sandbox: str = "auto") -> None:
+    def __init__(
+        self,
+        limits: SandboxLimits | None = None,
+        *,
+        sandbox: str = "auto",
+        python: str | None = None,
+    ) -> None:
         self.limits = limits or SandboxLimits()
         self.sandbox = sandbox
+        self.python = python  # the interpreter that runs the code; None: discover it
+        self._sessions: SessionPool | None = None
+
+    @contextlib.contextmanager
+    def file_sessions(self) -> Iterator[None]:
+        """While open, the examples of one file (per thread) share one sandboxed fork server:
+        the module is imported once, each example runs in a fresh forked child."""
+        pool = self._sessions = SessionPool()
+        try:
+            yield
+        finally:
+            self._sessions = None
+            pool.close()
+
+    def end_file(self) -> None:
+        """The calling thread is done with its file: stop its fork server."""
+        if self._sessions is not None:
+            self._sessions.close_thread()
 
     def provenance(self) -> Provenance:
         return Provenance(origin=Origin.OBSERVED, backend=self.name)
@@ -52,16 +80,28 @@ class RunPredictor:
         if cancel is not None and cancel.cancelled:
             raise PredictionCancelled("cancelled before the run started")
         try:
-            recording = record_call(
-                request.context,
-                limits=limits,
-                cancel=cancel,
-                on_frame=on_frame,
-                sandbox=self.sandbox,
-                # the user's file, when the request names it: its directory becomes importable
-                source_path=request.source_path,
-            )
-        except TracerError as exc:
+            # the user's file, when the request names it: run as a member of its package
+            place, interpreter = plan_run(request.source_path, request.workspace_root, self.python)
+            sessions = self._sessions
+            if sessions is not None and place.source_path is not None:
+                recording = sessions.record(
+                    request.context,
+                    limits=limits,
+                    place=place,
+                    sandbox=self.sandbox,
+                    on_frame=on_frame,
+                    cancel=cancel,
+                )
+            else:
+                recording = record_call(
+                    request.context,
+                    limits=limits,
+                    cancel=cancel,
+                    on_frame=on_frame,
+                    sandbox=self.sandbox,
+                    place=place,
+                )
+        except (TracerError, InterpreterError) as exc:
             raise BackendError(f"cannot run `{request.function}`: {exc}") from None
         if cancel is not None and cancel.cancelled:
             raise PredictionCancelled("the sandboxed run was cancelled (the process was killed)")
@@ -80,6 +120,7 @@ class RunPredictor:
             stderr=recording.stderr,
             limit=limit,
             seconds=recording.seconds,
+            interpreter=interpreter.describe(),
         )
 
 
