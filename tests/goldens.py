@@ -1,4 +1,5 @@
-"""Where the shared reference traces live: ``../shared/golden`` beside the checkout (as in CI)."""
+"""The ten reference traces: the copy vendored in ``tests/fixtures/golden`` (so the tests pass in
+any clone), or the folder named by ``$CWM_LSP_GOLDEN_DIR`` (e.g. ``../shared/golden``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 GOLDEN_DIR = Path(
     os.environ.get("CWM_LSP_GOLDEN_DIR")
-    or Path(__file__).resolve().parents[2] / "shared" / "golden"
+    or Path(__file__).resolve().parent / "fixtures" / "golden"
 )
 GOLDEN_FILES = sorted(GOLDEN_DIR.glob("*.json"))
 if len(GOLDEN_FILES) != 10:

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
+
+import goldens
 
 from cwm_lsp.compare import first_divergence, same_value
 from cwm_lsp.server.labels import execution_table, hint_label
 from cwm_lsp.server.view import build_view, enclosing_loop, focused_executions, loop_iterations
 from cwm_lsp.trace.frames import Frame
 
-GOLDEN = Path("/work/shared/golden")
+GOLDEN = goldens.GOLDEN_DIR
 
 
 def golden(name: str) -> tuple[list[Frame], str]:
