@@ -41,36 +41,59 @@ NETWORK_EVENTS = frozenset(
 SOCKET_ADDRESS_EVENTS = frozenset(
     {"socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg"}
 )
-# event -> indexes of its path arguments that the program would modify
-PATH_EVENTS: dict[str, tuple[int, ...]] = {
-    "os.remove": (0,),
-    "os.rmdir": (0,),
-    "os.mkdir": (0,),
-    "os.rename": (0, 1),
-    "os.link": (1,),
-    "os.symlink": (1,),
-    "os.chmod": (0,),
-    "os.chown": (0,),
-    "os.truncate": (0,),
-    "os.utime": (0,),
-    "os.mkfifo": (0,),
-    "os.mknod": (0,),
-    "os.setxattr": (0,),
-    "os.removexattr": (0,),
+# event -> (index of a path argument the program would modify, index of its dir_fd or None)
+PATH_EVENTS: dict[str, tuple[tuple[int, int | None], ...]] = {
+    "os.remove": ((0, 1),),
+    "os.rmdir": ((0, 1),),
+    "os.mkdir": ((0, 2),),
+    "os.rename": ((0, 2), (1, 3)),
+    "os.link": ((0, 2), (1, 3)),  # a link to an outside file would make it writable
+    "os.symlink": ((1, 2),),
+    "os.chmod": ((0, 2),),
+    "os.chown": ((0, 3),),
+    "os.truncate": ((0, None),),
+    "os.utime": ((0, 3),),
+    "os.mkfifo": ((0, 2),),
+    "os.mknod": ((0, 3),),
+    "os.setxattr": ((0, None),),
+    "os.removexattr": ((0, None),),
 }
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+_DIRECTORY_FLAGS = os.O_DIRECTORY | getattr(os, "O_PATH", 0)
 _ALWAYS_WRITABLE = ("/dev/null",)
+_MEMORY_DATABASES = ("", ":memory:")
 
 
-def _inside(path: Any, root: str) -> bool:
-    if isinstance(path, int):  # an already open file descriptor
-        return True
+def _resolved(path: Any, dir_fd: Any = None) -> str | None:
+    """The real path ``path`` names (relative to ``dir_fd`` when given); None if unknown."""
     try:
         text = os.fsdecode(os.fspath(path))
     except TypeError:
+        return None
+    if isinstance(dir_fd, int) and not os.path.isabs(text):
+        try:
+            text = os.path.join(os.readlink(f"/proc/self/fd/{dir_fd}"), text)
+        except OSError:
+            return None  # cannot tell where the descriptor points: treat as outside
+    return os.path.realpath(text)
+
+
+def _inside(path: Any, root: str, dir_fd: Any = None) -> bool:
+    if isinstance(path, int):  # an already open file descriptor
+        return True
+    real = _resolved(path, dir_fd)
+    if real is None:
         return False
-    real = os.path.realpath(text)
     return real == root or real.startswith(root + os.sep) or real in _ALWAYS_WRITABLE
+
+
+def _other_process(path: Any) -> bool:
+    """Whether ``path`` is in another process's ``/proc/<pid>`` (its environment, memory)."""
+    real = _resolved(path)
+    if real is None or not real.startswith("/proc/"):
+        return False
+    pid = real.split("/")[2]
+    return pid.isdigit() and int(pid) != os.getpid()
 
 
 def install(
@@ -112,11 +135,23 @@ def install(
             )
             if writing and not _inside(path, root):
                 deny("file", f"writing to {path!r} is not allowed (only {root} is writable)")
+            # a directory descriptor would let relative paths (dir_fd=) reach outside
+            directory = isinstance(flags, int) and flags & _DIRECTORY_FLAGS
+            if not isinstance(path, int) and not _inside(path, root):
+                if directory or os.path.isdir(path):
+                    deny("file", f"opening the directory {path!r} is not allowed")
+                if _other_process(path):
+                    deny("file", f"reading another process's {path!r} is not allowed")
         elif restrict_files and event in PATH_EVENTS:
-            for index in PATH_EVENTS[event]:
-                if index < len(args) and not _inside(args[index], root):
+            for index, fd_index in PATH_EVENTS[event]:
+                dir_fd = args[fd_index] if fd_index is not None and fd_index < len(args) else None
+                if index < len(args) and not _inside(args[index], root, dir_fd):
                     deny(
                         "file", f"changing {args[index]!r} is not allowed (only {root} is writable)"
                     )
+        elif restrict_files and event == "sqlite3.connect":
+            database = args[0]
+            if not (database in _MEMORY_DATABASES or _inside(database, root)):
+                deny("file", f"opening the database {database!r} is not allowed")
 
     sys.addaudithook(hook)

@@ -23,6 +23,7 @@ import random
 import resource
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from cwm_lsp.trace.frames import Frame
@@ -34,7 +35,6 @@ from cwm_lsp.tracer.limits import (
     trace_size_message,
 )
 from cwm_lsp.tracer.recorder import EntryError, Recorder, TraceStopped
-
 
 # The program may replace builtins and module attributes (``builtins.repr``, ``json.dumps``,
 # ``os.write``): this module's functions see their own copy of the builtins, and the
@@ -62,6 +62,7 @@ else:  # pragma: no cover - CPython always has _json
 def _encode(message: dict[str, Any]) -> str:
     return _join(_iterencode(message, 0))
 
+
 class Channel:
     """Writes whole signed JSON lines to the result pipe (blocking, retried on short writes).
 
@@ -86,7 +87,6 @@ class Channel:
             view = view[written:]
 
 
-class Child:
 def _hide(fd: int) -> int:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     ceiling = min(soft if soft != resource.RLIM_INFINITY else 1 << 16, 1 << 16)
@@ -97,6 +97,7 @@ def _hide(fd: int) -> int:
     return high
 
 
+class Child:
     def __init__(self, request: dict[str, Any]) -> None:
         self.context: str = request["context"]
         self.limits = SandboxLimits.from_json(request["limits"])
@@ -111,8 +112,8 @@ def _hide(fd: int) -> int:
         self.violations: list[str] = []
         self.process_blocked = False
         self.seccomp = False
-
         self.protections: list[str] = []
+
     # -- setup ------------------------------------------------------------------------------
 
     def apply_limits(self) -> None:
@@ -129,7 +130,7 @@ def _hide(fd: int) -> int:
                 resource.setrlimit(which, values)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversized writes fail with EFBIG
 
-    def install_policy(self) -> None:
+    def install_policy(self, allow_fork: Callable[[], bool] | None = None) -> None:
         def on_violation(kind: str, message: str) -> None:
             if kind == "process":
                 self.process_blocked = True
@@ -141,18 +142,22 @@ def _hide(fd: int) -> int:
             restrict_files=self.full_policy,
             restrict_network=self.full_policy,
             on_violation=on_violation,
+            allow_fork=allow_fork,
         )
 
-    def add_import_root(self) -> None:
-        """The module's import root (a loose file: its directory) first on ``sys.path``."""
     def protect(self) -> str | None:
         """Apply the kernel protections of this sandbox mode; why one that the mode requires
         failed, or None. Order matters: capabilities go first (Landlock and seccomp need no
         privilege), Landlock's system calls come before the seccomp filter."""
-        if capabilities.drop_all():
+        if os.geteuid() == 0 and self.sandbox != "bubblewrap":
+            # root without capabilities still owns root's files: their mode could be changed
+            if not capabilities.become_nobody():
+                return "could not switch from root to user nobody"
+            self.protections.append(
+                "runs as user nobody (65534), may only read, not write, root's files"
+            )
+        elif capabilities.drop_all():
             self.protections.append("no capabilities")
-        elif os.geteuid() == 0 and self.sandbox != "bubblewrap":
-            return "could not drop root's capabilities"
         if self.sandbox != "audit-hook":  # the weak mode is what is left without Landlock
             package = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
             try:
@@ -170,6 +175,8 @@ def _hide(fd: int) -> int:
             return "the seccomp filter could not be installed (unsupported machine?)"
         return None
 
+    def add_import_root(self) -> None:
+        """The module's import root (a loose file: its directory) first on ``sys.path``."""
         root = self.import_root
         if root is None and self.source_path:
             root = os.path.dirname(os.path.abspath(self.source_path))
@@ -209,9 +216,9 @@ def _hide(fd: int) -> int:
                 "error": error,
                 "violations": self.violations,
                 "seccomp": self.seccomp,
+                "protections": self.protections,
             }
         )
-                "protections": self.protections,
         os._exit(0)  # skip atexit handlers and finalizers of the program
 
     # -- run --------------------------------------------------------------------------------
@@ -236,9 +243,9 @@ def _hide(fd: int) -> int:
         if failure is not None:
             self.finish(error=f"sandbox failure ({self.sandbox}): {failure}; the code was not run")
         self.install_policy()
+        _forget_own_modules()
         try:
             outcome = recorder.run()
-        _forget_own_modules()
         except TraceStopped as stop:
             self.finish(limit=str(stop))
         except MemoryError:
@@ -249,8 +256,6 @@ def _hide(fd: int) -> int:
         self.finish(finished=outcome.finished, uncaught=outcome.uncaught, limit=limit)
 
 
-def _read_request() -> dict[str, Any]:
-    data = sys.stdin.buffer.read()
 def _forget_own_modules() -> None:
     """Drop cwm_lsp's modules from ``sys.modules``: the program importing them gets fresh
     copies, and patching those changes nothing of the running recorder."""
@@ -258,6 +263,8 @@ def _forget_own_modules() -> None:
         del sys.modules[name]
 
 
+def _read_request() -> dict[str, Any]:
+    data = sys.stdin.buffer.read()
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)

@@ -52,6 +52,7 @@ SANDBOXES = ("auto", BUBBLEWRAP, LANDLOCK, AUDIT_HOOK)
 WEAK_SANDBOXES = frozenset({AUDIT_HOOK})  # values observed there are labelled "weak sandbox"
 SANDBOX_ENV = "CWM_LSP_SANDBOX"  # one of SANDBOXES; "auto" (the default) honours it
 NOBODY = "65534"  # the sandboxed program's user and group inside bubblewrap's namespace
+NOBODY_ID = 65534  # without bubblewrap, root's child switches to this user
 # secrets that bubblewrap's read-only view of / hides (Landlock hides them too, where it works)
 SECRET_FILES = ("/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/sudoers")
 SECRET_DIRS = ("/etc/ssh", "/etc/ssl/private", "/etc/sudoers.d", "/etc/credstore")
@@ -344,6 +345,8 @@ class _Run:
     def execute(self) -> TraceRecording:
         start = time.monotonic()
         scratch = self.scratch = tempfile.mkdtemp(prefix="cwm-lsp-run-")
+        if os.geteuid() == 0 and self.sandbox != BUBBLEWRAP:
+            os.chown(scratch, NOBODY_ID, NOBODY_ID)  # the child gives up root (see capabilities)
         result_read, result_write = os.pipe()
         proc: subprocess.Popen[bytes] | None = None
         try:
