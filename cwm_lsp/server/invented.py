@@ -47,7 +47,13 @@ def invented_arguments(frames: Sequence[Frame], fn: FunctionInfo) -> dict[str, s
     for frame in frames:
         if frame.event is Event.CALL and frame.line.strip().startswith(starts):
             names = {parameter.name for parameter in fn.parameters}
-            return {name: value for name, value in frame.locals.items() if name in names}
+            # ".." (unchanged) says nothing about a call's first frame: not an argument.
+            arguments = {
+                name: value
+                for name, value in frame.locals.items()
+                if name in names and value not in ("..", "")
+            }
+            return arguments if arguments or not names else None
     return None
 
 

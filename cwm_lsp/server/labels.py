@@ -86,8 +86,9 @@ def render_lines(
     return rendered
 
 
-def provenance_text(run: FunctionRun) -> str:
+def provenance_text(run: FunctionRun, *, plain: bool = False) -> str:
     """Where a run's values came from: the call and the model (or the sandboxed run)."""
-    call = f"`{run.call}`" if run.call else "inputs invented by the model"
+    quoted = run.call if plain else f"`{run.call}`"
+    call = quoted if run.call else "inputs invented by the model"
     where = run.provenance.describe() if run.provenance else "prediction running"
     return f"From {call}, {where}"

@@ -75,8 +75,9 @@ async def test_actions_on_a_function_anywhere_inside_it(
         found = titles(await code_actions(client, uri, line))
         assert "Prophecy: predict f(2, 4)" in found
         assert "Prophecy: add an example call" in found
-        assert "Prophecy: verify with a real run (f(2, 4))" in found
-        # The run backend cannot invent inputs, and there is no result to insert yet.
+        # The run backend cannot invent inputs, has nothing to verify (a run compared with a
+        # run), and there is no result to insert yet.
+        assert not [title for title in found if title.startswith("Prophecy: verify")]
         assert "Prophecy: predict with invented inputs" not in found
         assert "Prophecy: insert result as doctest" not in found
     assert all(title.startswith("Prophecy:") for title in found)
@@ -133,8 +134,11 @@ async def test_doctest_for_an_exception_creates_a_docstring(
 async def test_verify_reports_where_two_runs_differ(client: LanguageClient, tmp_path: Path) -> None:
     # Two sandboxed runs of the same call draw different random numbers: a real mismatch.
     uri = open_file(client, tmp_path / "draw.py", RANDOM)
-    action = titled(await code_actions(client, uri, 5), "Prophecy: verify with a real run")
-    result = await run_action(client, action)
+    # Under the run backend the code action is not offered (a run compared with a run says
+    # nothing about a model); the command still compares two runs.
+    titles_here = titles(await code_actions(client, uri, 5))
+    assert not [title for title in titles_here if title.startswith("Prophecy: verify")]
+    result = await execute(client, "cwm.verify", uri, 5, "draw()")
     assert result["status"] == "mismatch"
     assert result["line"] == 5
     diagnostics = await wait_for(lambda: client.diagnostics.get(uri), what="diagnostics")
@@ -170,7 +174,8 @@ async def test_iteration_focus_pins_hints_to_one_pass(
     assert found[4] == "y = 4"
     assert found[2] == "y = 2" and found[5] == "⮐ 48"  # outside the loop: unchanged
     text = await hover(client, uri, 4)
-    assert text is not None and "| 2 | 4 |" in text and "| 3 | 12 |" not in text
+    assert text is not None and "showing iteration 2 of 4" in text
+    assert "| 4 |" in text and "| 12 |" not in text
 
     previous = titled(await code_actions(client, uri, 4), "Prophecy: previous iteration")
     assert previous.title == "Prophecy: previous iteration (1 of 4)"

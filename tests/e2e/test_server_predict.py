@@ -80,7 +80,7 @@ async def test_predict_shows_observed_hints_hover_and_progress(
 
     text = await hover(client, uri, 4)
     assert text is not None
-    assert "| iteration | y |" in text
+    assert "| iteration | `y` |" in text
     assert "| 4 | 48 |" in text
     assert "`f(2, 4)`" in text and "observed in a sandboxed run" in text
 

@@ -17,7 +17,7 @@ from cwm_lsp.server.features.base import Feature, prefers_plain_text
 from cwm_lsp.server.labels import dropped_note, execution_table, provenance_text
 from cwm_lsp.server.run_table import ALL_ROWS, SHOWN_ROWS
 from cwm_lsp.server.runs import FunctionRun
-from cwm_lsp.server.view import focused_executions
+from cwm_lsp.server.view import focused_executions, loop_iterations
 
 SHOW_ALL_RUNS = "cwm.showAllRuns"
 KEEP_HINT = 'keep it with the code action "Prophecy: keep the invented call as an example"'
@@ -66,9 +66,14 @@ class Hover(Feature):
         notes = [note for note in (invented_text(run, plain=plain), dropped_note(run.view)) if note]
         if line_view is None or not line_view.executions:
             if line == run.function_block.current.first and notes:
-                return self._markup("\n\n".join([*notes, provenance_text(run)]), plain)
+                return self._markup("\n\n".join([*notes, provenance_text(run, plain=plain)]), plain)
             return None
         shown, suffix = focused_executions(run.view, line_view, run.focus)
+        if run.focus is not None and not suffix:
+            header, iteration = run.focus
+            if header < line_view.line <= run.view.loops.get(header, -1):
+                passes = len(loop_iterations(run.view, header))
+                suffix = f", showing iteration {iteration + 1} of {passes}"
         kind = "observed" if run.observed else "predicted"
         count = len(line_view.executions)
         title = f"({kind}): line ran {count} time{'s' if count != 1 else ''}{suffix}"
@@ -80,7 +85,7 @@ class Hover(Feature):
             else _show_all_link(uri, line)
         )
         table = execution_table(shown, plain=plain, limit=limit, show_all=show_all)
-        parts = [title, table, *notes, provenance_text(run)]
+        parts = [title, table, *notes, provenance_text(run, plain=plain)]
         if run.mismatch is not None and run.mismatch.line == context_line:
             parts.append(f"Verify: {run.mismatch.message}")
         return self._markup("\n\n".join(parts), plain)

@@ -56,7 +56,7 @@ class InlayHints(Feature):
             if run.view is None:
                 if run.status is RunStatus.RUNNING and first <= def_line <= last:
                     hints.append(
-                        self._hint(lines, def_line, RUNNING_LABEL, provenance_text(run), document)
+                        self._hint(lines, def_line, RUNNING_LABEL, provenance_text(run, plain=plain), document)
                     )
                 continue
             invented = run.invented
@@ -67,7 +67,7 @@ class InlayHints(Feature):
                         def_line,
                         INVENTED_LABEL + cut(invented.describe(), width),
                         f"The model chose these inputs: {invented.describe()}\n\n"
-                        f"{provenance_text(run)}",
+                        f"{provenance_text(run, plain=plain)}",
                         document,
                         plain=plain,
                     )
@@ -82,7 +82,7 @@ class InlayHints(Feature):
                 if line >= len(lines) or server.runs.at_line(uri, line) is not run:
                     continue
                 label, table = shown
-                tooltip = f"{table}\n\n{provenance_text(run)}"
+                tooltip = f"{table}\n\n{provenance_text(run, plain=plain)}"
                 hints.append(self._hint(lines, line, label, tooltip, document, plain=plain))
         hints.sort(key=lambda hint: (hint.position.line, hint.position.character))
         return hints
