@@ -79,7 +79,12 @@ vim.lsp.enable('cwm_lsp')
 
 
 def run_neovim(
-    tmp_path: Path, steps: list[dict[str, Any]], *, nvim: str = "nvim", setup: str | None = None
+    tmp_path: Path,
+    steps: list[dict[str, Any]],
+    *,
+    nvim: str = "nvim",
+    setup: str | None = None,
+    before_attach: bool = False,
 ) -> dict[str, Any]:
     example = tmp_path / "example.py"
     example.write_text(EXAMPLE, encoding="utf-8")
@@ -91,6 +96,7 @@ def run_neovim(
         "vim.opt.shadafile = 'NONE'\n"
         f"vim.g.cwm_test_output = {lua_string(str(output))}\n"
         f"vim.g.cwm_test_steps = vim.fn.json_decode({lua_string(json.dumps(steps))})\n"
+        f"vim.g.cwm_test_before_attach = {str(before_attach).lower()}\n"
         + (setup or setup_with_plugin_function(native_hints=False)),
         encoding="utf-8",
     )
@@ -252,3 +258,74 @@ def test_neovim_011_lsp_enable_with_native_inlay_hints(tmp_path: Path) -> None:
     # After an edit, no old value may be shown as current: hidden, or marked stale.
     assert all("stale" in hint["text"] for hint in edited["hints"]), edited["hints"]
     assert [event["kind"] for event in report["progress"]][-1] == "end", report["progress"]
+
+
+def messages_containing(report: dict[str, Any], text: str) -> list[str]:
+    return [m["message"] for m in report["messages"] if text in m["message"]]
+
+
+def test_prophecy_given_while_the_server_starts_runs_once_it_is_ready(tmp_path: Path) -> None:
+    report = run_neovim(
+        tmp_path,
+        [
+            {
+                "name": "predict at once",
+                "action": "predict",
+                "cursor_at": "total += value",
+                "wait_for": "⮐",
+            },
+            {
+                "name": "pass 2",
+                "action": "iteration",
+                "cursor_at": "total += value",
+                "pass": 2,
+                "wait_for": "iteration 2",
+            },
+            {"name": "hover", "action": "hover", "cursor_at": "total += value"},
+            {
+                "name": "all passes",
+                "action": "iteration",
+                "cursor_at": "total += value",
+                "wait_for": "→",
+            },
+            {"name": "runs", "action": "runs", "cursor_at": "total += value"},
+            {
+                "name": "no example call",
+                "action": "ask",
+                "cursor_at": "seen = set()",
+                "select": 1,
+                "wait_for": "# prophecy: first_repeat(",
+            },
+            {"name": "help", "action": "help", "topic": "cwm_lsp"},
+        ],
+        before_attach=True,
+    )
+    predicted, one_pass, hover, all_passes, runs, asked, help_step = report["steps"]
+    # Queued with a message instead of "not attached", then run once the client attached.
+    assert messages_containing(report, "server is starting; :Prophecy will run"), report["messages"]
+    assert not messages_containing(report, "not attached"), report["messages"]
+    assert predicted["stable"], predicted["hints"]
+    assert hints_by_source_line(predicted)["return totals"] == "⮐ [3, 4, 8, 9, 14]"
+    # The echo after a prediction names what produced the values.
+    assert messages_containing(report, "values from sandboxed runs"), report["messages"]
+    # :ProphecyIteration says a filter is active, and status() keeps saying it until cleared.
+    assert messages_containing(report, "showing iteration 2 of 5"), report["messages"]
+    assert "iteration 2 of 5" in one_pass["status"], one_pass["status"]
+    assert "iteration" not in all_passes["status"], all_passes["status"]
+    assert messages_containing(report, "showing every iteration"), report["messages"]
+    # Neovim 0.7 asks for plain-text hovers: no Markdown table pipes.
+    contents = hover["hover"]
+    value = contents["value"] if isinstance(contents, dict) else str(contents)
+    assert "|" not in value and "total" in value, value
+    # :ProphecyRuns shows every run of the line as a plain-text table.
+    assert runs["runs_table"].splitlines()[0].split() == ["iteration", "total"], runs
+    assert runs["runs_table"].splitlines()[-1].split() == ["5", "14"], runs
+    # No example call: ask first. The run backend cannot invent inputs, so the one choice is
+    # adding an example call, which inserts a `# prophecy:` line above the def.
+    assert report["selections"][-1]["items"] == ["Add an example call"], report["selections"]
+    assert asked["stable"], asked["lines"]
+    added = asked["lines"].index("def first_repeat(values):") - 1
+    assert asked["lines"][added].startswith("# prophecy: first_repeat("), asked["lines"]
+    # :help cwm_lsp opens the plugin's help at its top (doc/tags ships with the plugin).
+    assert help_step["help_file"] == "cwm_lsp.txt", help_step
+    assert "*cwm_lsp*" in help_step["help_line"], help_step

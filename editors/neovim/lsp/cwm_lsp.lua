@@ -14,6 +14,11 @@ return {
   before_init = function(params, config)
     params.initializationOptions = config.settings
   end,
+  handlers = {
+    ['cwm/status'] = function(...)
+      return require('cwm_lsp').on_model_status(...)
+    end,
+  },
   on_attach = function(client, bufnr)
     require('cwm_lsp').on_attach(client, bufnr)
   end,

@@ -59,7 +59,10 @@ end
 
 local function run()
   local bufnr = vim.api.nvim_get_current_buf()
-  wait_for_client(bufnr)
+  -- cwm_test_before_attach: give the first step's command at once, while the server starts.
+  if not vim.g.cwm_test_before_attach then
+    wait_for_client(bufnr)
+  end
   for _, step in ipairs(vim.g.cwm_test_steps) do
     local entry = { name = step.name }
     if step.action == 'predict' then
@@ -81,6 +84,35 @@ local function run()
       vim.wait(1000, function()
         return #cwm.drawn_hints(bufnr) == 0
       end, 20)
+    elseif step.action == 'ask' then
+      select_index = step.select or 1
+      vim.api.nvim_win_set_cursor(0, { find_line(bufnr, step.cursor_at), 4 })
+      vim.cmd('Prophecy')
+      entry.stable = vim.wait(20000, function()
+        return table.concat(vim.api.nvim_buf_get_lines(bufnr, 0, -1, false), '\n'):find(step.wait_for, 1, true) ~= nil
+      end, 50)
+    elseif step.action == 'runs' then
+      vim.api.nvim_win_set_cursor(0, { find_line(bufnr, step.cursor_at), 4 })
+      cwm.last_runs_table = nil
+      vim.cmd('ProphecyRuns')
+      vim.wait(10000, function()
+        return cwm.last_runs_table ~= nil
+      end, 20)
+      entry.runs_table = cwm.last_runs_table or vim.NIL
+      if vim.api.nvim_get_current_buf() ~= bufnr then
+        vim.cmd('close')
+      end
+    elseif step.action == 'help' then
+      vim.cmd('help ' .. step.topic)
+      entry.help_file = vim.fn.fnamemodify(vim.api.nvim_buf_get_name(0), ':t')
+      entry.help_line = vim.api.nvim_get_current_line()
+      vim.cmd('close')
+    elseif step.action == 'hover' then
+      vim.api.nvim_win_set_cursor(0, { find_line(bufnr, step.cursor_at), 8 })
+      local client = compat.clients('cwm_lsp', bufnr)[1]
+      local params = vim.lsp.util.make_position_params()
+      local answer = client.request_sync('textDocument/hover', params, 10000, bufnr)
+      entry.hover = answer and answer.result and answer.result.contents or vim.NIL
     elseif step.action == 'clear' then
       vim.cmd('ProphecyClear')
       vim.wait(3000, function()
@@ -89,6 +121,7 @@ local function run()
       vim.wait(500)
     end
     entry.hints = cwm.drawn_hints(bufnr)
+    entry.status = cwm.status(bufnr)
     entry.lines = vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)
     table.insert(report.steps, entry)
   end
