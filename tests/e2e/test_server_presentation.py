@@ -256,3 +256,37 @@ async def test_the_invented_call_is_shown_and_can_be_kept_as_an_example(
     # Not the demo model: named once, without the demo warning.
     assert [m for m in shown_messages(client) if "values predicted by" in m], shown_messages(client)
     assert not [m for m in shown_messages(client) if "demo model" in m]
+
+
+BROKEN_ELSEWHERE = """\
+# prophecy: double(4)
+def double(x):
+    y = x * 2
+    return y
+
+
+def broken(values):
+    return [v for v in values if v >
+"""
+
+
+async def test_a_syntax_error_is_a_diagnostic_and_other_functions_still_predict(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    uri = open_file(client, tmp_path / "broken.py", BROKEN_ELSEWHERE)
+    diagnostics = await wait_for(lambda: client.diagnostics.get(uri), what="diagnostics")
+    (error,) = diagnostics
+    assert error.severity == types.DiagnosticSeverity.Error and error.source == "cwm-lsp"
+    assert error.range.start.line == line_of(BROKEN_ELSEWHERE, "return [v for v")
+    assert error.message.startswith("syntax error:")
+    titles = [action.title for action in await code_actions(client, uri, 2)]
+    assert "Prophecy: predict double(4)" in titles, titles
+    action = titled(await code_actions(client, uri, 2), "Prophecy: predict double(4)")
+    assert (await run_action(client, action))["status"] == "done"
+    assert labels(await hints(client, uri))[3] == "⮐ 8"
+    said = [m for m in shown_messages(client) if "does not parse" in m]
+    assert said and "left out line(s) 7-8" in said[0], shown_messages(client)
+    # The error stays in the problems list beside the prediction's own diagnostics.
+    assert any(
+        d.severity == types.DiagnosticSeverity.Error for d in client.diagnostics.get(uri, [])
+    )

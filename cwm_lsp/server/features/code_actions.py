@@ -5,6 +5,7 @@ from __future__ import annotations
 from lsprotocol import types
 
 from cwm_lsp.entry import EntryError, FunctionInfo, find_function
+from cwm_lsp.parseable import trim_to_parseable
 from cwm_lsp.server.doctest_edit import doctest_insertion, doctest_output
 from cwm_lsp.server.features.base import Feature
 from cwm_lsp.server.features.commands import PREDICT, SHOW_ITERATION, VERIFY
@@ -29,10 +30,13 @@ class CodeActions(Feature):
         source = server.document_source(uri)
         if source is None:
             return None
+        trimmed = trim_to_parseable(source)
+        if trimmed is not None:
+            source = trimmed.source  # a syntax error elsewhere: the rest can still be predicted
         try:
             fn = find_function(source, line=line + 1)
         except EntryError:
-            return None  # not in a function, or the file does not parse: nothing to offer
+            return None  # not in a function, or in the part that does not parse
         def_line = fn.def_line - 1
         actions: list[types.CodeAction] = []
         calls = [e for e in fn.examples if not e.error]

@@ -20,6 +20,7 @@ from lsprotocol import types
 
 from cwm_lsp.compare import Divergence, first_divergence
 from cwm_lsp.entry import EntryError, FunctionInfo
+from cwm_lsp.parseable import trim_to_parseable
 from cwm_lsp.prediction import NoExampleCall, Target, select_target
 from cwm_lsp.server.features.base import Feature
 from cwm_lsp.server.jobs import PredictionSpec
@@ -86,6 +87,9 @@ class Commands(Feature):
         source = self.server.document_source(uri)
         if source is None:
             raise CommandError(f"cannot read {uri}")
+        trimmed = trim_to_parseable(source)  # a syntax error elsewhere need not stop this one
+        if trimmed is not None:
+            source = trimmed.source
         try:
             try:
                 target = select_target(source, line=line + 1, call=call, invent=invent)
@@ -93,6 +97,10 @@ class Commands(Feature):
                 target = select_target(source, line=line + 1, invent=True)
         except EntryError as error:
             raise CommandError(str(error)) from None
+        if trimmed is not None:
+            self.server.notifier.problem(
+                f"the file does not parse ({trimmed.describe()}): predicting without those lines"
+            )
         return uri, source, target
 
     def _fail(self, error: Exception) -> dict[str, Any]:

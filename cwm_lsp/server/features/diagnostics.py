@@ -1,11 +1,14 @@
-"""Diagnostics: a predicted uncaught exception (Warning on the raising line) and the first place
-where a prediction differs from the sandboxed run of the same call (Information)."""
+"""Diagnostics: a syntax error (Error on its range: the functions around it are still predicted,
+without the part that does not parse), a predicted uncaught exception (Warning on the raising
+line) and the first place where a prediction differs from the sandboxed run of the same call
+(Information)."""
 
 from __future__ import annotations
 
 from lsprotocol import types
 
 from cwm_lsp.lines import source_lines
+from cwm_lsp.parseable import SyntaxProblem, syntax_problem
 from cwm_lsp.server.features.base import Feature
 from cwm_lsp.server.runs import FunctionRun, RunStatus
 
@@ -20,6 +23,9 @@ class Diagnostics(Feature):
         diagnostics: list[types.Diagnostic] = []
         source = self.server.document_source(uri) or ""
         lines = source_lines(source)
+        problem = syntax_problem(source)
+        if problem is not None:
+            diagnostics.append(_syntax_diagnostic(problem))
         for run in self.server.runs.in_document(uri):
             diagnostics.extend(self._of_run(run, lines))
         self.server.text_document_publish_diagnostics(
@@ -70,5 +76,20 @@ def _diagnostic(
         ),
         message=message,
         severity=severity,
+        source=SOURCE,
+    )
+
+
+def _syntax_diagnostic(problem: SyntaxProblem) -> types.Diagnostic:
+    return types.Diagnostic(
+        range=types.Range(
+            start=types.Position(line=problem.line - 1, character=problem.column),
+            end=types.Position(line=problem.end_line - 1, character=max(problem.end_column, 0)),
+        ),
+        message=(
+            f"syntax error: {problem.message} (Prophecy predicts the other functions of the "
+            "file without the part that does not parse)"
+        ),
+        severity=types.DiagnosticSeverity.Error,
         source=SOURCE,
     )

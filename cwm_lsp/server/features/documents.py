@@ -42,6 +42,8 @@ class Documents(Feature):
         snapshot = example_snapshot(params.text_document.text)
         if snapshot is not None:
             self._examples[params.text_document.uri] = snapshot
+        if self.server.publish_diagnostics is not None:
+            self.server.publish_diagnostics(params.text_document.uri)  # e.g. a syntax error
 
     def on_change(self, params: types.DidChangeTextDocumentParams) -> None:
         uri = params.text_document.uri
