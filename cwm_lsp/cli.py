@@ -11,7 +11,13 @@ from collections.abc import Sequence
 from cwm_lsp import __version__
 
 # the options module is a leaf of plain constants: importing it keeps --help fast
-from cwm_lsp.backends.options import BACKEND_NAMES, DEFAULT_MAX_FRAMES, QUANTIZATIONS, SANDBOXES
+from cwm_lsp.backends.options import (
+    BACKEND_NAMES,
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_PREDICTION_TIMEOUT,
+    QUANTIZATIONS,
+    SANDBOXES,
+)
 
 
 def _size(text: str) -> int:
@@ -56,6 +62,14 @@ def _add_backend_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="SECONDS",
         help="sandboxed runs (run backend, trace-check --verify): wall-clock limit per run",
+    )
+    parser.add_argument(
+        "--prediction-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="model backends: stop a prediction after SECONDS and show it labelled as stopped "
+        f"(default {DEFAULT_PREDICTION_TIMEOUT:g}; 0: no limit)",
     )
     parser.add_argument(
         "--python",
@@ -109,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--temperature", type=float, default=0.0)
     predict.add_argument("--seed", type=int, default=None)
+    predict.add_argument(
+        "--verify",
+        action="store_true",
+        help="also run the call in the sandbox and mark where the prediction first differs "
+        "(executes the code)",
+    )
     predict.add_argument("--format", choices=("text", "json", "cwm"), default="text")
     predict.add_argument(
         "--width", type=int, default=60, metavar="N", help="cut values at N characters (text)"

@@ -19,6 +19,7 @@ from typing import Any
 from cwm_lsp.backends.base import BackendError, PredictionResult, Provenance
 from cwm_lsp.backends.registry import build_predictor
 from cwm_lsp.commands.common import options_from_args, use_utf8_output
+from cwm_lsp.compare import Divergence, first_divergence
 from cwm_lsp.entry import EntryError, FunctionInfo, HarnessContext, list_functions, source_lines
 from cwm_lsp.prediction import NoExampleCall, Prepared, Target, prepare, select_target
 from cwm_lsp.trace.frames import Event, Frame
@@ -53,7 +54,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"cwm-lsp predict: {exc}", file=sys.stderr)
         return EXIT_USAGE
     raised = uncaught_exception(result.frames)
-    _print_result(args, source, prepared.target, prepared.context, result, raised)
+    verification = _verification(args, prepared, result) if args.verify else None
+    extra = None
+    if verification is not None and args.format == "json":
+        extra = {"verification": _verification_json(*verification)}
+    _print_result(args, source, prepared.target, prepared.context, result, raised, extra)
+    if verification is not None and args.format == "text":
+        _print_verification(args, source, prepared, *verification)
     if raised is not None:
         print(f"cwm-lsp predict: the call raised {raised}", file=sys.stderr)
         return EXIT_RAISED
@@ -136,6 +143,15 @@ def _predict(args: argparse.Namespace, source: str) -> tuple[Prepared, Predictio
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError("--max-frames must be at least 1")
     options = options_from_args(args)
+    if args.verify:
+        if options.is_run:
+            raise UsageError(
+                "--verify compares a model's prediction with a sandboxed run; with --backend run "
+                "the result already is a sandboxed run"
+            )
+        if args.format == "cwm":
+            raise UsageError("--verify prints two traces: use --format text or json")
+        options = options.for_prediction()  # --timeout, --python, --sandbox are the run's
     if args.invent and args.call is not None:
         raise UsageError("--invent and --call exclude each other: give one")
     try:
@@ -159,6 +175,46 @@ def _predict(args: argparse.Namespace, source: str) -> tuple[Prepared, Predictio
     return prepared, predictor.predict(prepared.request)
 
 
+def _verification(
+    args: argparse.Namespace, prepared: Prepared, predicted: PredictionResult
+) -> tuple[PredictionResult, Divergence | None] | None:
+    """The same call run in the sandbox, and the first divergence from the prediction."""
+    try:
+        observed = build_predictor(options_from_args(args).for_run()).predict(prepared.request)
+    except BackendError as exc:
+        print(f"cwm-lsp predict: --verify: {exc}", file=sys.stderr)
+        return None
+    return observed, first_divergence(predicted.frames, observed.frames, prepared.context.context)
+
+
+def _verification_json(observed: PredictionResult, divergence: Divergence | None) -> dict[str, Any]:
+    return {
+        "observed_frames": [frame.to_json() for frame in observed.frames],
+        "observed_finished": observed.finished,
+        "interpreter": observed.interpreter,
+        "divergence": None if divergence is None else divergence.describe(),
+        "divergence_line": None if divergence is None else divergence.line,
+    }
+
+
+def _print_verification(
+    args: argparse.Namespace,
+    source: str,
+    prepared: Prepared,
+    observed: PredictionResult,
+    divergence: Divergence | None,
+) -> None:
+    sys.stdout.write("\n")
+    raised = uncaught_exception(observed.frames)
+    _print_result(args, source, prepared.target, prepared.context, observed, raised)
+    if divergence is None:
+        sys.stdout.write("# verified: the prediction matches the sandboxed run\n")
+        return
+    in_file = divergence.line is not None and divergence.line <= len(source_lines(source))
+    described = divergence.describe(in_file=in_file)
+    sys.stdout.write(f"# first divergence from the sandboxed run: {described}\n")
+
+
 # --------------------------------------------------------------------------- output
 
 
@@ -176,6 +232,7 @@ def _print_result(
     context: HarnessContext,
     result: PredictionResult,
     raised: str | None,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     if args.format == "cwm":
         sys.stdout.write(result.trace_text)
@@ -183,7 +240,7 @@ def _print_result(
         return
     timeline = build_timeline(result.frames, context.context, source_path=args.file)
     if args.format == "json":
-        document = _json_document(target, context, result, raised, timeline)
+        document = {**_json_document(target, context, result, raised, timeline), **(extra or {})}
         sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
         return
     call = target.call or "invented inputs"
