@@ -136,8 +136,7 @@ class Session:
         return list(draft[:kept]), logits[kept]
 
     def _run(self, chunk: list[int], *, all_logits: bool) -> torch.Tensor:
-        ids = torch.tensor(chunk, dtype=torch.long, device=self.model.device)
-        logits = self.model(ids, len(self.tokens), self.cache, all_logits=all_logits)
+        logits = self.model.run(chunk, len(self.tokens), self.cache, all_logits=all_logits)
         self.tokens.extend(chunk)
         return logits
 

@@ -37,11 +37,11 @@ class LayerCache:
     def capacity(self) -> int:
         return int(self.keys.shape[1])
 
-    def ensure(self, end: int) -> None:
-        """Make room for positions < ``end``."""
+    def ensure(self, end: int) -> bool:
+        """Make room for positions < ``end``; whether the tensors were reallocated."""
         target = end if self.limit is None else min(end, self.limit)
         if target <= self.capacity:
-            return
+            return False
         grown = max(target, 2 * self.capacity)
         if self.limit is not None:
             grown = min(grown, self.limit)
@@ -50,6 +50,7 @@ class LayerCache:
             new = old.new_zeros((old.shape[0], grown, old.shape[2]))
             new[:, : old.shape[1]] = old  # no position has wrapped while below the limit
             setattr(self, name, new)
+        return True
 
     def write(self, start_pos: int, keys: torch.Tensor, values: torch.Tensor) -> None:
         """Store ``keys``/``values`` [T, n_kv, head_dim] of positions start_pos.."""
@@ -59,6 +60,16 @@ class LayerCache:
         slots = torch.arange(start_pos, start_pos + length, device=keys.device) % self.capacity
         self.keys.index_copy_(1, slots, keys.transpose(0, 1).to(self.keys.dtype))
         self.values.index_copy_(1, slots, values.transpose(0, 1).to(self.values.dtype))
+
+
+@dataclass(frozen=True)
+class CacheAddresses:
+    """Where each layer's K and V live, for the native decoder (valid until the cache grows)."""
+
+    keys: list[int]
+    values: list[int]
+    capacities: list[int]
+    bfloat16: bool
 
 
 class KVCache:
@@ -76,6 +87,7 @@ class KVCache:
         self.length = 0  # positions [0, length) are in the cache
         self.high_water = 0  # positions ever written: rings may hold stale ones above length
         self.layers: list[LayerCache] = []
+        self._addresses: CacheAddresses | None = None
         for index in range(config.num_hidden_layers):
             window = config.window(index)
             limit = None if window is None else window + max_chunk + rollback
@@ -99,7 +111,28 @@ class KVCache:
         if length > self.max_chunk:
             raise CacheError(f"chunk of {length} tokens exceeds max_chunk={self.max_chunk}")
         for layer in self.layers:
-            layer.ensure(start_pos + length)
+            if layer.ensure(start_pos + length):
+                self._addresses = None
+
+    def addresses(self) -> CacheAddresses:
+        """Every layer's K/V addresses and capacity; a ``ValueError`` when the tensors are not
+        CPU, contiguous float32 or bfloat16 of one dtype (the native decoder's layout)."""
+        if self._addresses is None:
+            dtypes = {layer.keys.dtype for layer in self.layers}
+            dtypes |= {layer.values.dtype for layer in self.layers}
+            if dtypes - {torch.float32, torch.bfloat16} or len(dtypes) != 1:
+                raise ValueError(f"cache tensors must all be float32 or all bfloat16, got {dtypes}")
+            for layer in self.layers:
+                for tensor in (layer.keys, layer.values):
+                    if tensor.device.type != "cpu" or not tensor.is_contiguous():
+                        raise ValueError("cache tensors must be contiguous CPU tensors")
+            self._addresses = CacheAddresses(
+                keys=[layer.keys.data_ptr() for layer in self.layers],
+                values=[layer.values.data_ptr() for layer in self.layers],
+                capacities=[layer.capacity for layer in self.layers],
+                bfloat16=dtypes == {torch.bfloat16},
+            )
+        return self._addresses
 
     def advance(self, end: int) -> None:
         self.length = end

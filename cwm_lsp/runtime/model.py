@@ -8,12 +8,12 @@ float weight in its storage dtype, int8 or int4), so one model class serves ever
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
 
-from cwm_lsp.runtime import ops
+from cwm_lsp.runtime import native_step, ops
 from cwm_lsp.runtime.config import CwmConfig
 from cwm_lsp.runtime.kvcache import KVCache, LayerCache
 
@@ -169,6 +169,32 @@ class Transformer(nn.Module):
         self.norm = RMSNorm(norm, config.rms_norm_eps)
         self.lm_head = head
         self.rotary = Rotary(config)
+        self._native: native_step.NativeDecoder | str | None = None  # built on first use
+
+    def native_decoder(self) -> native_step.NativeDecoder | None:
+        """The whole forward pass in one native call, when the kernels are enabled and every
+        weight is in a format the decoder runs (see :mod:`cwm_lsp.runtime.native_step`)."""
+        if ops.native_kernels() is None:
+            return None
+        if self._native is None:
+            self._native = native_step.build(self)
+        return self._native if isinstance(self._native, native_step.NativeDecoder) else None
+
+    def native_decoder_problem(self) -> str | None:
+        """Why :meth:`native_decoder` is None (None when it is not)."""
+        if ops.native_kernels() is None:
+            return "native kernels unavailable"
+        return None if self.native_decoder() is not None else str(self._native)
+
+    def run(
+        self, ids: Sequence[int], start_pos: int, cache: KVCache, *, all_logits: bool = False
+    ) -> torch.Tensor:
+        """:meth:`forward` for token ids given as a list (what a generation step has)."""
+        decoder = self.native_decoder()
+        if decoder is not None:
+            return decoder.run(ids, start_pos, cache, all_logits=all_logits)
+        tokens = torch.tensor(list(ids), dtype=torch.long, device=self.device)
+        return self._forward_ops(tokens, start_pos, cache, all_logits=all_logits)
 
     @property
     def device(self) -> torch.device:
@@ -179,6 +205,15 @@ class Transformer(nn.Module):
     ) -> torch.Tensor:
         """Run ``tokens`` [T] at positions start_pos..; logits [T, vocab] (or [1, vocab] for the
         last token unless ``all_logits``), float32."""
+        decoder = self.native_decoder()
+        if decoder is not None and tokens.device.type == "cpu":
+            return decoder.run(tokens.tolist(), start_pos, cache, all_logits=all_logits)
+        return self._forward_ops(tokens, start_pos, cache, all_logits=all_logits)
+
+    def _forward_ops(
+        self, tokens: torch.Tensor, start_pos: int, cache: KVCache, *, all_logits: bool
+    ) -> torch.Tensor:
+        """The per-operation path (PyTorch, with native attention and quantized matmuls)."""
         length = tokens.shape[0]
         cache.prepare(start_pos, length)
         positions = torch.arange(start_pos, start_pos + length, device=self.device)

@@ -27,6 +27,7 @@ import math
 import os
 import re
 from types import ModuleType
+from typing import Any
 
 import torch
 
@@ -132,6 +133,12 @@ def set_round_query(on: bool) -> None:
 
 def round_query() -> bool:
     return bool(_require().get_round_query())
+
+
+def decoder_type() -> Any | None:
+    """The compiled whole-forward decoder class (native/src/decoder.cpp); None when the
+    installed extension was built before it existed."""
+    return getattr(_require(), "Decoder", None)
 
 
 def set_num_threads(n: int) -> None:

@@ -5,7 +5,7 @@
 
 namespace cwm_avx512 {
 const cwm::KernelTable& table() {
-    static const cwm::KernelTable t{"avx512", attention_entry, int8_entry, int4_entry};
+    static const cwm::KernelTable t{"avx512", attention_entry, int8_entry, int4_entry, float_entry};
     return t;
 }
 }  // namespace cwm_avx512

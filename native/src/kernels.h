@@ -39,12 +39,22 @@ struct Int4Args {
     int64_t M, N, K, G;
 };
 
+// Float weights (no quantization), float32 or bfloat16 in memory; arithmetic in float32.
+struct FloatArgs {
+    const float* x;   // [M, K]
+    const void* w;    // [N, K] float32 or bfloat16
+    bool bf16;
+    float* out;       // [M, N]
+    int64_t M, N, K;
+};
+
 struct KernelTable {
     const char* name;
     // Each returns false when this ISA cannot handle the shape (the caller then uses scalar).
     bool (*attention)(const AttentionArgs&);
     bool (*int8_linear)(const Int8Args&);
     bool (*int4_linear)(const Int4Args&);
+    bool (*float_linear)(const FloatArgs&);
 };
 
 #define CWM_DECLARE_TABLE(ns) \

@@ -12,6 +12,7 @@
 namespace {
 
 using cwm::AttentionArgs;
+using cwm::FloatArgs;
 using cwm::Int4Args;
 using cwm::Int8Args;
 using cwm::KvType;
@@ -670,6 +671,115 @@ bool int4_entry(const Int4Args& a) {
             for (int64_t k = 0; k < kc; ++k) dst[k * kNr] = int4_weight(a, n, k0 + k);
         }
     });
+    return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Float weights (float32 or bfloat16 in memory, float32 arithmetic): out[m, n] = sum_k x[m, k] w[n, k].
+
+// R weight rows against MM rows of x. Each output is one thread's sum in a fixed order, so the
+// result does not depend on the thread count. A single row of x keeps two accumulators per
+// weight row (eight independent FMA chains for a quad); more rows of x already give enough.
+template <typename WT, int MM, int R>
+inline void float_rows(const FloatArgs& a, const WT* w, int64_t m0, int64_t n0) {
+    constexpr int U = MM == 1 ? 2 : 1;
+    const int64_t K = a.K, kv = K / (U * W) * (U * W);
+    const WT* wr[R];
+    for (int r = 0; r < R; ++r) wr[r] = w + (n0 + r) * K;
+    const WT* pf = n0 + 2 * R <= a.N ? w + (n0 + R) * K : nullptr;  // next rows, same columns
+    constexpr int64_t kLine = 64 / static_cast<int64_t>(sizeof(WT));
+    reg acc[MM][R][U];
+    for (int m = 0; m < MM; ++m)
+        for (int r = 0; r < R; ++r)
+            for (int u = 0; u < U; ++u) acc[m][r][u] = Vec::zero();
+    int64_t k = 0;
+    for (; k < kv; k += U * W) {
+        if (pf != nullptr && k % kLine == 0)
+            for (int64_t off = 0; off < U * W; off += kLine)
+                for (int r = 0; r < R; ++r) __builtin_prefetch(pf + r * K + k + off, 0, 1);
+        for (int u = 0; u < U; ++u) {
+            reg xv[MM];
+            for (int m = 0; m < MM; ++m) xv[m] = Vec::load(a.x + (m0 + m) * K + k + u * W);
+            for (int r = 0; r < R; ++r) {
+                const reg wv = load_kv(wr[r] + k + u * W);
+                for (int m = 0; m < MM; ++m) acc[m][r][u] = Vec::fma(wv, xv[m], acc[m][r][u]);
+            }
+        }
+    }
+    for (; k + W <= K; k += W) {  // U == 2 leaves at most one whole vector
+        for (int r = 0; r < R; ++r) {
+            const reg wv = load_kv(wr[r] + k);
+            for (int m = 0; m < MM; ++m) acc[m][r][0] = Vec::fma(wv, Vec::load(a.x + (m0 + m) * K + k), acc[m][r][0]);
+        }
+    }
+    for (int m = 0; m < MM; ++m)
+        for (int r = 0; r < R; ++r) {
+            reg t = acc[m][r][0];
+            for (int u = 1; u < U; ++u) t = Vec::add(t, acc[m][r][u]);
+            float sum = Vec::reduce_add(t);
+            for (int64_t kk = k; kk < K; ++kk) sum += a.x[(m0 + m) * K + kk] * to_float(wr[r][kk]);
+            a.out[(m0 + m) * a.N + n0 + r] = sum;
+        }
+}
+
+// One row of x against W weight rows: W independent FMA chains, summed with one transpose
+// (short rows, such as a small model's K = 256, would otherwise spend their time in W separate
+// horizontal sums).
+template <typename WT>
+inline void float_rows_wide(const FloatArgs& a, const WT* w, int64_t n0) {
+    const int64_t K = a.K, kv = K / W * W;
+    const WT* wr = w + n0 * K;
+    reg acc[W];
+    for (int r = 0; r < W; ++r) acc[r] = Vec::zero();
+    for (int64_t k = 0; k < kv; k += W) {
+        const reg xv = Vec::load(a.x + k);
+        for (int r = 0; r < W; ++r) acc[r] = Vec::fma(load_kv(wr + r * K + k), xv, acc[r]);
+    }
+    alignas(64) float sums[W];
+    Vec::store(sums, Vec::transpose_sum(acc));
+    for (int r = 0; r < W; ++r) {
+        float s = sums[r];
+        for (int64_t k = kv; k < K; ++k) s += a.x[k] * to_float(wr[r * K + k]);
+        a.out[n0 + r] = s;
+    }
+}
+
+template <typename WT, int MM>
+void float_gemv(const FloatArgs& a, int64_t m0) {
+    const WT* w = static_cast<const WT*>(a.w);
+    const int64_t N = a.N;
+    if (MM == 1 && a.K <= 1024) {
+        const int64_t blocks = N / W;
+#pragma omp parallel for schedule(static) if (worth_parallel(double(N) * a.K))
+        for (int64_t b = 0; b < blocks; ++b) float_rows_wide<WT>(FloatArgs{a.x + m0 * a.K, a.w, a.bf16, a.out + m0 * N, 1, N, a.K}, w, b * W);
+        for (int64_t n = blocks * W; n < N; ++n) float_rows<WT, MM, 1>(a, w, m0, n);
+        return;
+    }
+    const int64_t nquads = N / 4;
+#pragma omp parallel for schedule(static) if (worth_parallel(double(MM) * N * a.K))
+    for (int64_t nq = 0; nq < nquads; ++nq) float_rows<WT, MM, 4>(a, w, m0, nq * 4);
+    for (int64_t n = nquads * 4; n < N; ++n) float_rows<WT, MM, 1>(a, w, m0, n);
+}
+
+template <typename WT>
+void float_linear(const FloatArgs& a) {
+    if (a.M <= 4) {
+        int64_t m = 0;
+        for (; m + 4 <= a.M; m += 4) float_gemv<WT, 4>(a, m);
+        for (; m + 2 <= a.M; m += 2) float_gemv<WT, 2>(a, m);
+        for (; m < a.M; ++m) float_gemv<WT, 1>(a, m);
+        return;
+    }
+    const WT* w = static_cast<const WT*>(a.w);
+    gemm_panels(a.x, a.out, a.M, a.N, a.K, [&a, w](int64_t n, int64_t k0, int64_t kc, float* dst) {
+        const WT* wr = w + n * a.K + k0;
+        for (int64_t k = 0; k < kc; ++k) dst[k * kNr] = to_float(wr[k]);
+    });
+}
+
+bool float_entry(const FloatArgs& a) {
+    if (a.bf16) float_linear<uint16_t>(a);
+    else float_linear<float>(a);
     return true;
 }
 

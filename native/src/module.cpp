@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "decoder.h"
+#include "dispatch.h"
 #include "kernels.h"
 
 namespace nb = nanobind;
@@ -202,11 +204,7 @@ void attention(Array q, Array k, Array v, Array out, int64_t start_pos, int64_t 
     cwm::AttentionArgs a{static_cast<const float*>(q.data()), k.data(), v.data(), static_cast<float*>(out.data()),
                          T, H, Hkv, C, D, start_pos, window, kv, g_round_query.load()};
     nb::gil_scoped_release release;
-    const Path path = g_path.load();
-#if CWM_HAVE_X86
-    if (path == Path::Avx512Bf16 && cwm_avx512_bf16::attention(a)) return;
-#endif
-    if (!table_for(path).attention(a)) cwm_scalar::table().attention(a);
+    cwm::run_attention(a);
 }
 
 void int8_linear(Array x, Array w, Array scales, Array out) {
@@ -222,11 +220,7 @@ void int8_linear(Array x, Array w, Array scales, Array out) {
     cwm::Int8Args a{static_cast<const float*>(x.data()), static_cast<const int8_t*>(w.data()),
                     static_cast<const float*>(scales.data()), static_cast<float*>(out.data()), M, N, K};
     nb::gil_scoped_release release;
-    const Path path = g_path.load();
-#if CWM_HAVE_X86
-    if (path == Path::Avx512Vnni && cwm_avx512_vnni::int8_gemv(a)) return;
-#endif
-    if (!table_for(path).int8_linear(a)) cwm_scalar::table().int8_linear(a);
+    cwm::run_int8(a);
 }
 
 void int4_linear(Array x, Array w, Array scales, Array zeros, int64_t group_size, Array out) {
@@ -248,6 +242,45 @@ void int4_linear(Array x, Array w, Array scales, Array zeros, int64_t group_size
                     static_cast<const float*>(scales.data()), static_cast<const uint8_t*>(zeros.data()),
                     static_cast<float*>(out.data()), M, N, K, group_size};
     nb::gil_scoped_release release;
+    cwm::run_int4(a);
+}
+
+void float_linear(Array x, Array w, Array out) {
+    check(x, "x", 2, nb::dtype<float>(), "float32");
+    const bool bf16 = w.dtype() == bf16_dtype();
+    if (!bf16 && w.dtype() != nb::dtype<float>()) fail("weight must be float32 or bfloat16");
+    check(w, "weight", 2, w.dtype(), "float32 or bfloat16");
+    check(out, "out", 2, nb::dtype<float>(), "float32");
+    const int64_t M = dim(x, 0), K = dim(x, 1), N = dim(w, 0);
+    if (dim(w, 1) != K) fail("weight must be [N, K] with K = x.shape[1]");
+    if (dim(out, 0) != M || dim(out, 1) != N) fail("out must be [M, N]");
+    if (M == 0 || N == 0 || empty_sum(out, M, N, K)) return;
+    cwm::FloatArgs a{static_cast<const float*>(x.data()), w.data(), bf16, static_cast<float*>(out.data()), M, N, K};
+    nb::gil_scoped_release release;
+    cwm::run_float(a);
+}
+
+}  // namespace
+
+namespace cwm {
+
+void run_attention(const AttentionArgs& a) {
+    const Path path = g_path.load();
+#if CWM_HAVE_X86
+    if (path == Path::Avx512Bf16 && cwm_avx512_bf16::attention(a)) return;
+#endif
+    if (!table_for(path).attention(a)) cwm_scalar::table().attention(a);
+}
+
+void run_int8(const Int8Args& a) {
+    const Path path = g_path.load();
+#if CWM_HAVE_X86
+    if (path == Path::Avx512Vnni && cwm_avx512_vnni::int8_gemv(a)) return;
+#endif
+    if (!table_for(path).int8_linear(a)) cwm_scalar::table().int8_linear(a);
+}
+
+void run_int4(const Int4Args& a) {
     const Path path = g_path.load();
 #if CWM_HAVE_X86
     if (path == Path::Avx512Vnni && cwm_avx512_vnni::int4_gemv(a)) return;
@@ -255,7 +288,13 @@ void int4_linear(Array x, Array w, Array scales, Array zeros, int64_t group_size
     if (!table_for(path).int4_linear(a)) cwm_scalar::table().int4_linear(a);
 }
 
-}  // namespace
+bool round_query() { return g_round_query.load(); }
+
+void run_float(const FloatArgs& a) {
+    if (!table_for(g_path.load()).float_linear(a)) cwm_scalar::table().float_linear(a);
+}
+
+}  // namespace cwm
 
 NB_MODULE(_native, m) {
     m.doc() = "cwm-lsp native CPU kernels: hybrid sliding/global GQA attention and int8/int4 matmul";
@@ -277,4 +316,6 @@ NB_MODULE(_native, m) {
     m.def("int8_linear", &int8_linear, nb::arg("x"), nb::arg("qweight"), nb::arg("scales"), nb::arg("out"));
     m.def("int4_linear", &int4_linear, nb::arg("x"), nb::arg("qweight"), nb::arg("scales"), nb::arg("zeros"),
           nb::arg("group_size"), nb::arg("out"));
+    m.def("float_linear", &float_linear, nb::arg("x"), nb::arg("weight"), nb::arg("out"));
+    cwm::bind_decoder(m);
 }
