@@ -145,10 +145,31 @@ class Child:
             allow_fork=allow_fork,
         )
 
-    def protect(self) -> str | None:
+    def protect(self, *, for_forks: bool = False) -> str | None:
         """Apply the kernel protections of this sandbox mode; why one that the mode requires
         failed, or None. Order matters: capabilities go first (Landlock and seccomp need no
-        privilege), Landlock's system calls come before the seccomp filter."""
+        privilege), Landlock's system calls come before the seccomp filter.
+
+        ``for_forks``: a fork server's own protection before it runs the module's top level;
+        its filter lets it fork, and each forked child calls ``protect()`` again, which adds the
+        full filter (identity and Landlock are inherited and not applied twice)."""
+        if not self.protections:
+            failure = self._drop_privileges() or self._confine_files()
+            if failure is not None:
+                return failure
+        installed = seccomp.install(
+            deny_symlinks=self.sandbox == "audit-hook", allow_fork=for_forks
+        )
+        if not installed and self.sandbox == "landlock":
+            return "the seccomp filter could not be installed (unsupported machine?)"
+        if installed and not for_forks:
+            self.seccomp = True
+            self.protections.append(
+                "seccomp: no processes, exec, ptrace, signals out, sockets but AF_UNIX"
+            )
+        return None
+
+    def _drop_privileges(self) -> str | None:
         if os.geteuid() == 0 and self.sandbox != "bubblewrap":
             # root without capabilities still owns root's files: their mode could be changed
             if not capabilities.become_nobody():
@@ -158,21 +179,20 @@ class Child:
             )
         elif capabilities.drop_all():
             self.protections.append("no capabilities")
-        if self.sandbox != "audit-hook":  # the weak mode is what is left without Landlock
-            package = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
-            try:
-                read = landlock.default_read_paths([package, *self.readable, *sys.path])
-                self.protections += landlock.restrict(read, [self.scratch])
-            except OSError as exc:
-                if self.sandbox == "landlock":
-                    return f"Landlock could not be applied ({exc})"
-        self.seccomp = seccomp.install(deny_symlinks=self.sandbox == "audit-hook")
-        if self.seccomp:
-            self.protections.append(
-                "seccomp: no processes, exec, ptrace, signals out, sockets but AF_UNIX"
-            )
-        elif self.sandbox == "landlock":
-            return "the seccomp filter could not be installed (unsupported machine?)"
+        else:
+            self.protections.append("capabilities not dropped")
+        return None
+
+    def _confine_files(self) -> str | None:
+        if self.sandbox == "audit-hook":  # the weak mode is what is left without Landlock
+            return None
+        package = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+        try:
+            read = landlock.default_read_paths([package, *self.readable, *sys.path])
+            self.protections += landlock.restrict(read, [self.scratch])
+        except OSError as exc:
+            if self.sandbox == "landlock":
+                return f"Landlock could not be applied ({exc})"
         return None
 
     def add_import_root(self) -> None:

@@ -98,6 +98,12 @@ class ForkServer:
             os._exit(0)
         child.add_import_root()
         child.apply_limits()
+        # the module's top level runs here: confined like an example, but free to fork
+        failure = child.protect(for_forks=True)
+        if failure is not None:
+            child.finish(
+                error=f"sandbox failure ({child.sandbox}): {failure}; the code was not run"
+            )
         child.install_policy(allow_fork=lambda: self.forking)
         self._define_module(first)
         self.scratch_entries = set(os.listdir(child.scratch))

@@ -156,10 +156,13 @@ class _Program:
         return b"".join(out)
 
 
-def filter_program(machine: str, pid: int = 0, *, deny_symlinks: bool = False) -> bytes | None:
+def filter_program(
+    machine: str, pid: int = 0, *, deny_symlinks: bool = False, allow_fork: bool = False
+) -> bytes | None:
     """The BPF program (``struct sock_filter`` array) for ``machine``, or None if unsupported.
 
-    ``pid``: the process the filter is installed in (the only one it may signal)."""
+    ``pid``: the process the filter is installed in (the only one it may signal).
+    ``allow_fork``: for a fork server, whose forked children each add the full filter."""
     arch = _ARCHES.get(machine)
     if arch is None:
         return None
@@ -175,11 +178,12 @@ def filter_program(machine: str, pid: int = 0, *, deny_symlinks: bool = False) -
     for name in denied:
         if name in calls:
             program.jump(_JEQ_K, calls[name], "eperm")
-    for name in FORKS:
-        if name in calls:
-            program.jump(_JEQ_K, calls[name], "eagain")
+    if not allow_fork:
+        for name in FORKS:
+            if name in calls:
+                program.jump(_JEQ_K, calls[name], "eagain")
+        program.jump(_JEQ_K, calls["clone"], "clone")
     program.jump(_JEQ_K, calls["clone3"], "nosys")
-    program.jump(_JEQ_K, calls["clone"], "clone")
     for name in OWN_PID_ONLY:
         program.jump(_JEQ_K, calls[name], "own_pid")
     for name in UNIX_ONLY:
@@ -208,9 +212,12 @@ def filter_program(machine: str, pid: int = 0, *, deny_symlinks: bool = False) -
     return program.assemble()
 
 
-def install(*, deny_symlinks: bool = False) -> bool:
-    """Install the filter in this process; True when the kernel accepted it."""
-    program = filter_program(platform.machine(), os.getpid(), deny_symlinks=deny_symlinks)
+def install(*, deny_symlinks: bool = False, allow_fork: bool = False) -> bool:
+    """Install the filter in this process; True when the kernel accepted it. Filters stack:
+    one installed later can only refuse more."""
+    program = filter_program(
+        platform.machine(), os.getpid(), deny_symlinks=deny_symlinks, allow_fork=allow_fork
+    )
     if program is None:
         return False
     try:

@@ -25,6 +25,8 @@ from cwm_lsp.trace.tokens import START_OF_TRACE_MARKER
 from cwm_lsp.tracer.limits import CANCELLED_MESSAGE, SandboxLimits, time_limit_message
 from cwm_lsp.tracer.recorder import EntryError, context_lines, find_entry
 from cwm_lsp.tracer.sandbox import (
+    BUBBLEWRAP,
+    NOBODY_ID,
     FrameCallback,
     RunPlace,
     TraceRecording,
@@ -95,6 +97,8 @@ class FileSession:
     def _start(self) -> None:
         key = self.key
         self.scratch = tempfile.mkdtemp(prefix="cwm-lsp-run-")
+        if os.geteuid() == 0 and key.sandbox != BUBBLEWRAP:
+            os.chown(self.scratch, NOBODY_ID, NOBODY_ID)  # the server gives up root
         result_read, result_write = os.pipe()
         self.result_fd = result_read
         command = _child_command(

@@ -15,11 +15,13 @@ each run the test checks, besides what the attack itself returns:
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import stat
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -524,3 +526,55 @@ def test_timestamps_of_outside_files(world: World, mode: str) -> None:
     target = str(world.victim / "target.txt").encode()
     body = LIBC + "def f():\n    out = []\n" + call(f"libc.utimes({target!r}, None)")
     assert values(attack(world, mode, body + "    return out\n")) == "[(-1, 30)]"  # EROFS
+
+
+CHECK_ARGS = ("--backend", "run", "--format", "json", "--no-cache", "--sandbox")
+
+
+@pytest.mark.parametrize("mode", ALL)
+@pytest.mark.timeout(90)
+def test_module_top_level_in_the_fork_server_is_confined(
+    world: World, mode: str, tmp_path: Path
+) -> None:
+    """trace-check runs a file's top level once in a fork server, before forking per example:
+    the attacks there meet the same walls (the example still runs)."""
+    tcp_port = world.tcp.getsockname()[1]
+    target = str(world.victim / "target.txt")
+    source = LIBC + (
+        "import os, signal, socket\n"
+        "for step in (\n"
+        f"    lambda: open({target!r}, 'w').write('ESCAPED'),\n"
+        f"    lambda: os.unlink({target!r}),\n"
+        f"    lambda: socket.create_connection(('127.0.0.1', {tcp_port}), timeout=1),\n"
+        f"    lambda: print(open({str(world.victim / 'secret.txt')!r}).read()),\n"
+        "):\n"
+        "    try:\n        step()\n    except Exception:\n        pass\n"
+        f"libc.kill({os.getpid()}, signal.SIGUSR1)\n"
+        "libc.kill(os.getppid(), signal.SIGKILL)\n"
+        f"libc.kill({world.bystander.pid}, signal.SIGKILL)\n"
+        "libc.ptrace(16, os.getppid(), 0, 0)\n"
+        "libc.execv(b'/bin/sh', None)\n"
+        "# prophecy: double(2)\n"
+        "def double(x):\n    return 2 * x\n"
+    )
+    (tmp_path / "attack.py").write_text(source)
+    done = subprocess.run(
+        [sys.executable, "-m", "cwm_lsp", "trace-check", str(tmp_path), *CHECK_ARGS, mode],
+        capture_output=True,
+        text=True,
+        timeout=80,
+        cwd=tmp_path,
+    )
+    # the checker (the sandbox's parent) survived; 1: the example is reported as failing
+    assert done.returncode in (0, 1), done.stderr
+    assert world.token not in done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    [result] = report["results"]
+    if result["status"] != "passed":  # the weak mode names what it blocked
+        assert result["status"] == "failed", result
+        assert "blocked by the sandbox" in result["failures"][0]["message"], result
+    assert world.snapshot() == world.before
+    with pytest.raises(BlockingIOError):
+        world.tcp.accept()
+    assert world.bystander.poll() is None
+    assert world.signals == []

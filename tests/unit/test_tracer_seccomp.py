@@ -117,3 +117,14 @@ def test_aarch64_numbers() -> None:
     assert verdict(program, AARCH64, 129, 1, 9) == 1  # kill
     assert verdict(program, AARCH64, 198, 2, 1) == 13  # socket(AF_INET)
     assert verdict(program, X86_64, 59) == 38  # another architecture's calls
+
+
+def test_a_fork_servers_filter_lets_it_fork_and_nothing_more() -> None:
+    server = filter_program("x86_64", PID, allow_fork=True)
+    assert server is not None
+    assert verdict(server, X86_64, 57) == "allow"  # fork
+    assert verdict(server, X86_64, 56, 0x01200011) == "allow"  # clone as fork does it
+    assert verdict(server, X86_64, 435) == 38  # clone3 still answered ENOSYS
+    assert verdict(server, X86_64, 59) == 1  # execve
+    assert verdict(server, X86_64, 62, 1, 9) == 1  # kill another process
+    assert verdict(server, X86_64, 41, 2, 1) == 13  # socket(AF_INET)
