@@ -264,6 +264,7 @@ class PredictionJobs:
             )
         run.frames = list(result.frames)
         run.provenance = result.provenance
+        run.interpreter = result.interpreter
         run.status = RunStatus.DONE
         run.context = job.context
         run.view = job.final_view

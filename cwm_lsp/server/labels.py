@@ -91,4 +91,6 @@ def provenance_text(run: FunctionRun, *, plain: bool = False) -> str:
     quoted = run.call if plain else f"`{run.call}`"
     call = quoted if run.call else "inputs invented by the model"
     where = run.provenance.describe() if run.provenance else "prediction running"
+    if run.interpreter:
+        where += f" with Python {run.interpreter}"
     return f"From {call}, {where}"

@@ -62,6 +62,7 @@ class FunctionRun:
     blocks: list[Block]
     status: RunStatus = RunStatus.RUNNING
     provenance: Provenance | None = None
+    interpreter: str | None = None  # observed runs: "PATH (why it was chosen)"
     view: RunView | None = None
     frames: list[Frame] = field(default_factory=list)
     stale: bool = False
