@@ -21,9 +21,9 @@ import {
 import { showProgress } from './progress';
 import { interpreterFromPythonExtension, pythonExtensionApi } from './pythonExtension';
 import { IMPORT_CHECK_ARGS, PythonChoice, SERVER_MODULE_ARGS, choosePython, describeChoice, missingServerMessage, pipInstallCommand } from './interpreter';
-import { Cursor, argumentsFor, choiceLabel, parseIteration, predictionChoices, verifyChoice } from './predictArgs';
+import { ADD_EXAMPLE_CHOICE, ADD_EXAMPLE_TITLE, Cursor, INVENT_CHOICE, argumentsFor, choiceLabel, inputQuestion, parseIteration, predictionChoices, verifyChoice } from './predictArgs';
 import { toServerSettings } from './settings';
-import { StatusModel, statusView } from './status';
+import { ModelStatus, StatusModel, statusView } from './status';
 
 const SECTION = 'cwm';
 const PYTHON_SELECTOR = [
@@ -184,7 +184,12 @@ async function executeWithoutArguments(command: string, next: (command: string, 
     return undefined;
   }
   if (command === 'cwm.predict') {
-    const choices = predictionChoices((await serverActionsAt(cursor)) as never);
+    const actions = await serverActionsAt(cursor);
+    const question = inputQuestion(actions as never);
+    if (question !== undefined) {
+      return askForInputs(actions, question, next);
+    }
+    const choices = predictionChoices(actions as never);
     if (choices.length === 1) {
       return next(choices[0].command, choices[0].arguments ?? []);
     }
@@ -214,6 +219,37 @@ async function executeWithoutArguments(command: string, next: (command: string, 
     iteration = parseIteration(typed);
   }
   return next(command, argumentsFor(command, [], cursor, iteration) ?? []);
+}
+
+/** No example call: ask whether to write one or let the model invent the inputs. */
+async function askForInputs(
+  actions: (Command | CodeAction)[],
+  answers: string[],
+  next: (command: string, args: unknown[]) => unknown,
+): Promise<unknown> {
+  if (answers.length === 0) {
+    return undefined;
+  }
+  const picked = await vscode.window.showInformationMessage('Prophecy: this function has no example call.', ...answers);
+  if (picked === INVENT_CHOICE) {
+    const invent = predictionChoices(actions as never)[0];
+    return next(invent.command, invent.arguments ?? []);
+  }
+  if (picked === ADD_EXAMPLE_CHOICE && client) {
+    const add = actions.find((action): action is CodeAction => action.title === ADD_EXAMPLE_TITLE && 'edit' in action && action.edit !== undefined);
+    if (add?.edit) {
+      const edit = await client.protocol2CodeConverter.asWorkspaceEdit(add.edit);
+      await vscode.workspace.applyEdit(edit);
+      const editor = vscode.window.activeTextEditor;
+      const inserted = add.edit.changes ? Object.values(add.edit.changes)[0]?.[0] : undefined;
+      if (editor && inserted) {
+        const line = editor.document.lineAt(inserted.range.start.line);
+        editor.selection = new vscode.Selection(line.range.end, line.range.end);
+      }
+      void vscode.window.showInformationMessage('Prophecy: fill in the example call, then predict again.');
+    }
+  }
+  return undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -247,6 +283,9 @@ function middleware(): Middleware {
       },
     },
     executeCommand: async (command, args, next) => {
+      if (command === 'cwm.showAllRuns') {
+        return showAllRuns(await next(command, args));
+      }
       if (args.length > 0) {
         return next(command, args);
       }
@@ -255,9 +294,19 @@ function middleware(): Middleware {
   };
 }
 
+/** The hover's "Show all N runs" link: the whole table beside the code. */
+async function showAllRuns(result: unknown): Promise<unknown> {
+  const table = (result as { table?: unknown } | undefined)?.table;
+  if (typeof table === 'string') {
+    const document = await vscode.workspace.openTextDocument({ content: table, language: 'plaintext' });
+    await vscode.window.showTextDocument(document, { preview: true, viewColumn: vscode.ViewColumn.Beside });
+  }
+  return result;
+}
+
 // The server's commands are registered by the language client once the server runs. While it
 // cannot run, these stand in for them and say why, instead of VS Code's "command not found".
-const SERVER_COMMANDS = ['cwm.predict', 'cwm.verify', 'cwm.clear', 'cwm.showIteration'];
+const SERVER_COMMANDS = ['cwm.predict', 'cwm.verify', 'cwm.clear', 'cwm.showIteration', 'cwm.showAllRuns'];
 let placeholders: vscode.Disposable[] = [];
 
 function removePlaceholders(): void {
@@ -305,6 +354,8 @@ async function startServer(): Promise<void> {
     // The server also reads these at initialize, so the first request already sees them.
     initializationOptions: { [SECTION]: serverSettings() },
     middleware: middleware(),
+    // Hovers link to the server's "show all runs" command; no other command may run from them.
+    markdown: { isTrusted: { enabledCommands: ['cwm.showAllRuns'] } },
   };
   const languageClient = new LanguageClient('cwm', 'Prophecy (cwm-lsp)', serverOptions, clientOptions);
   languageClient.onDidChangeState((event) => {
@@ -315,6 +366,12 @@ async function startServer(): Promise<void> {
     } else if (event.newState === State.Stopped) {
       setPhase(stopping ? { kind: 'stopped' } : { kind: 'error', message: 'the server stopped; see the log' });
     }
+  });
+  // Registered before start: the server names the model as soon as it has the settings.
+  languageClient.onNotification('cwm/status', (model: ModelStatus) => {
+    log(`values come from: ${model.model}`);
+    statusModel.setModel(model);
+    renderStatus();
   });
   client = languageClient;
   try {

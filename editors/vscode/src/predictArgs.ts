@@ -50,6 +50,30 @@ export function predictionChoices(actions: readonly CodeActionLike[]): CommandLi
   return examples.length > 0 ? examples : all;
 }
 
+export const ADD_EXAMPLE_TITLE = 'Prophecy: add an example call';
+export const ADD_EXAMPLE_CHOICE = 'Add an example call';
+export const INVENT_CHOICE = 'Invent inputs';
+
+/**
+ * A function without an example call is not predicted on invented inputs without asking: the
+ * answers to offer ("Add an example call" when the server offers that edit, "Invent inputs"
+ * when it offers invented inputs), or undefined when the function has example calls.
+ */
+export function inputQuestion(actions: readonly CodeActionLike[]): string[] | undefined {
+  const choices = predictionChoices(actions);
+  if (choices.some((choice) => !inventsInputs(choice))) {
+    return undefined;
+  }
+  const answers: string[] = [];
+  if (actions.some((action) => action.title === ADD_EXAMPLE_TITLE)) {
+    answers.push(ADD_EXAMPLE_CHOICE);
+  }
+  if (choices.length > 0) {
+    answers.push(INVENT_CHOICE);
+  }
+  return answers;
+}
+
 /** The server's "Prophecy: verify …" action, whose arguments name the call last predicted. */
 export function verifyChoice(actions: readonly CodeActionLike[]): CommandLike | undefined {
   for (const action of actions) {

@@ -1,9 +1,21 @@
 // What the status bar item says, derived from the client's state and the server's work-done
 // progress notifications (e.g. "Predicting add… frame 12", "… 35 tok/s").
 
+/** The server's `cwm/status` notification: what produces the values. */
+export interface ModelStatus {
+  /** For sentences: "cwm-lsp demo model (not CWM)", "sandboxed runs (observed values, no model)". */
+  readonly model: string;
+  /** For the status bar: "demo model, not CWM", "sandboxed run", a checkpoint's name. */
+  readonly short: string;
+  readonly isDemoModel: boolean;
+  readonly observed: boolean;
+  /** How to get real predictions, when the values come from the demo model. */
+  readonly hint?: string | null;
+}
+
 export type Phase =
   | { readonly kind: 'starting' }
-  | { readonly kind: 'ready' }
+  | { readonly kind: 'ready'; readonly model?: ModelStatus }
   | { readonly kind: 'predicting'; readonly title: string; readonly message?: string; readonly percentage?: number }
   | { readonly kind: 'error'; readonly message: string }
   | { readonly kind: 'stopped' };
@@ -24,7 +36,12 @@ interface ActiveProgress {
 /** Tracks the server's progress tokens; the newest active one is what the status bar shows. */
 export class StatusModel {
   private base: Phase = { kind: 'starting' };
+  private model: ModelStatus | undefined;
   private readonly active = new Map<string, ActiveProgress>();
+
+  setModel(model: ModelStatus | undefined): void {
+    this.model = model;
+  }
 
   setBase(phase: Phase): void {
     this.base = phase;
@@ -54,7 +71,10 @@ export class StatusModel {
   }
 
   phase(): Phase {
-    if (this.base.kind !== 'ready' || this.active.size === 0) {
+    if (this.base.kind === 'ready' && this.active.size === 0) {
+      return this.model ? { kind: 'ready', model: this.model } : this.base;
+    }
+    if (this.base.kind !== 'ready') {
       return this.base;
     }
     const newest = [...this.active.values()].pop() as ActiveProgress;
@@ -74,8 +94,19 @@ export function statusView(phase: Phase): StatusView {
   switch (phase.kind) {
     case 'starting':
       return { text: '$(loading~spin) Prophecy', tooltip: 'Prophecy: starting the cwm-lsp server…', isError: false, label: 'Prophecy: starting' };
-    case 'ready':
-      return { text: '$(eye) Prophecy', tooltip: 'Prophecy: ready. Run "Prophecy: Predict" in a Python function.', isError: false, label: 'Prophecy: ready' };
+    case 'ready': {
+      const model = phase.model;
+      if (!model) {
+        return { text: '$(eye) Prophecy', tooltip: 'Prophecy: ready. Run "Prophecy: Predict" in a Python function.', isError: false, label: 'Prophecy: ready' };
+      }
+      const source = model.observed ? `Values are observed in ${model.model}.` : `Values are predicted by ${model.model}.`;
+      return {
+        text: `$(${model.isDemoModel ? 'warning' : 'eye'}) Prophecy: ${model.short}`,
+        tooltip: ['Prophecy: ready.', source, model.hint ?? ''].filter(Boolean).join(' '),
+        isError: false,
+        label: `Prophecy: ready, ${model.short}`,
+      };
+    }
     case 'predicting': {
       const detail = progressDetail(phase.title, phase.message, phase.percentage);
       return {

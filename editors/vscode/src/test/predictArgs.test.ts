@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { argumentsFor, choiceLabel, parseIteration, predictChoices, predictionChoices, verifyChoice } from '../predictArgs';
+import { argumentsFor, choiceLabel, inputQuestion, parseIteration, predictChoices, predictionChoices, verifyChoice } from '../predictArgs';
 
 const uri = 'file:///w/example.py';
 
@@ -50,4 +50,13 @@ test('iteration numbers are typed 1-based and sent 0-based; empty means all', ()
   assert.equal(parseIteration('all'), null);
   assert.equal(parseIteration('0'), undefined);
   assert.equal(parseIteration('two'), undefined);
+});
+
+test('no example call: ask whether to add one or invent inputs', () => {
+  const invent = { title: 'Prophecy: predict with invented inputs', command: { title: 't', command: 'cwm.predict', arguments: ['u', 1, null, true] } };
+  const add = { title: 'Prophecy: add an example call' };
+  const example = { title: 'Prophecy: predict f(1)', command: { title: 't', command: 'cwm.predict', arguments: ['u', 1, 'f(1)'] } };
+  assert.deepEqual(inputQuestion([invent, add]), ['Add an example call', 'Invent inputs']);
+  assert.deepEqual(inputQuestion([add]), ['Add an example call']); // the run backend cannot invent
+  assert.equal(inputQuestion([example, invent, add]), undefined);
 });

@@ -49,3 +49,24 @@ test('progressDetail does not repeat the title', () => {
   assert.equal(progressDetail('Predicting f…', 'frame 2'), 'Predicting f… frame 2');
   assert.equal(progressDetail('Predicting f…', undefined), 'Predicting f…');
 });
+
+test('ready names what produces the values, with the hint for the demo model', () => {
+  const model = new StatusModel();
+  model.setBase({ kind: 'ready' });
+  model.setModel({
+    model: 'cwm-lsp demo model (not CWM)',
+    short: 'demo model, not CWM',
+    isDemoModel: true,
+    observed: false,
+    hint: 'For real predictions set cwm.modelPath to a CWM checkpoint, GGUF file or server URL.',
+  });
+  const view = statusView(model.phase());
+  assert.equal(view.text, '$(warning) Prophecy: demo model, not CWM');
+  assert.match(view.tooltip, /predicted by cwm-lsp demo model \(not CWM\)\. For real predictions set cwm\.modelPath/);
+  model.progress('t', { kind: 'begin', title: 'Predicting f…' });
+  assert.equal(statusView(model.phase()).text, '$(loading~spin) Predicting f…');
+  model.progress('t', { kind: 'end' });
+  model.setModel({ model: 'sandboxed runs (observed values, no model)', short: 'sandboxed run', isDemoModel: false, observed: true });
+  assert.equal(statusView(model.phase()).text, '$(eye) Prophecy: sandboxed run');
+  assert.match(statusView(model.phase()).tooltip, /observed in sandboxed runs/);
+});
