@@ -8,12 +8,13 @@ executing the code in a sandbox. Everything downstream (parser, timeline, LSP, C
 from __future__ import annotations
 
 import enum
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from cwm_lsp.backends.options import DEFAULT_MAX_FRAMES
+from cwm_lsp.cancel import CancelToken as CancelToken  # re-exported
+from cwm_lsp.cancel import PredictionCancelled as PredictionCancelled  # re-exported
 from cwm_lsp.trace.frames import Frame
 
 
@@ -60,24 +61,6 @@ class PredictionRequest:
     seed: int | None = None
     source_path: str | None = None  # the file the source came from (its package, in runs)
     workspace_root: str | None = None  # the editor's workspace folder holding that file
-
-
-class CancelToken:
-    """Cooperative cancellation shared between the caller and a running backend."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-
-class PredictionCancelled(Exception):
-    """Raised by a backend when its :class:`CancelToken` was cancelled."""
 
 
 class BackendError(Exception):

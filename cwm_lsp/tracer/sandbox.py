@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import cwm_lsp
-from cwm_lsp.backends.base import CancelToken
+from cwm_lsp.cancel import CancelToken
 from cwm_lsp.trace.codec import encode_trace
 from cwm_lsp.trace.frames import Frame
 from cwm_lsp.tracer import landlock, seccomp

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from cwm_lsp.backends.base import CancelToken
+from cwm_lsp.cancel import CancelToken
 from cwm_lsp.trace.tokens import START_OF_TRACE_MARKER
 from cwm_lsp.tracer.limits import CANCELLED_MESSAGE, SandboxLimits, time_limit_message
 from cwm_lsp.tracer.recorder import EntryError, context_lines, find_entry
