@@ -89,6 +89,7 @@ class ForkServer:
         self.module_failure: RecordOutcome | None = None
         self.scratch_entries: set[str] = set()
         self.module_def_lines: dict[int, int] | None = None
+        self.module_failure_text = ""
 
     def serve(self) -> NoReturn:
         child = self.child
@@ -107,6 +108,10 @@ class ForkServer:
         child.install_policy(allow_fork=lambda: self.forking)
         self._define_module(first)
         self.scratch_entries = set(os.listdir(child.scratch))
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        # what the top level printed is not any example's output (as under pytest's doctest)
+        child.channel.send({"t": "ready"})
         request: dict[str, Any] | None = first
         while request is not None:
             status = self._run_example(request)
@@ -122,6 +127,7 @@ class ForkServer:
             return  # the example's own child reports it
         child_module._forget_own_modules()
         self.module_failure = recorder.define_module(self.module_text)
+        self.module_failure_text = recorder.failure_text
         self.module = recorder.module
 
     def _parsed(self, context: str) -> tuple[Entry, dict[int, int]]:
@@ -184,7 +190,9 @@ class ForkServer:
         except EntryError as exc:
             child.finish(error=str(exc))
         outcome = self.module_failure
-        if outcome is None and self.module is not None:
+        if outcome is not None:
+            print(self.module_failure_text, end="", file=sys.stderr)  # each example shows it
+        elif self.module is not None:
             outcome = recorder.define_entry(self.module, self.module_lines)
         if outcome is not None:
             child.finish(finished=outcome.finished, uncaught=outcome.uncaught, limit=outcome.limit)

@@ -171,6 +171,7 @@ class Recorder:
         self._module_file = module_file
         self._module_name = module_name
         self.module: types.ModuleType | None = None
+        self.failure_text = ""  # the traceback printed for the last failure
         self.entry = parsed[0] if parsed else find_entry(context)
         self._sink = sink
         self._repr_chars = repr_chars
@@ -282,9 +283,10 @@ class Recorder:
             for entry in traceback.extract_tb(exc.__traceback__)
             if not entry.filename.startswith(_TRACER_DIR)
         ]
-        print("Traceback (most recent call last):", file=sys.stderr)
-        print("".join(traceback.format_list(entries)), end="", file=sys.stderr)
-        print(summary, file=sys.stderr)
+        self.failure_text = "".join(
+            ["Traceback (most recent call last):\n", *traceback.format_list(entries), summary, "\n"]
+        )
+        print(self.failure_text, end="", file=sys.stderr)
         if where is not None:
             summary = f"{summary} ({where})"
         return RecordOutcome(self._done, summary, type(exc).__name__, None, self._count)

@@ -190,9 +190,9 @@ class FileSession:
             status = self._collect(run, started + limits.wall_seconds)
         if status is None:  # the server is gone or must go (limit, cancel): never reused
             proc = self.proc
+            self._drain(run)
             if proc is not None:
                 _kill_tree(proc)
-            self._drain(run)
             recording = run._recording(proc, time.monotonic() - started)
             self.close()
             return recording
@@ -259,6 +259,11 @@ class FileSession:
                 status = int(message.get("status", 0))
             elif kind == "started":
                 run.started = True
+            elif kind == "ready":
+                self._drain(run)  # the top level's output is in the pipes: it is no one's
+                for stream in (run.stdout, run.stderr):
+                    stream.data.clear()
+                    stream.dropped = 0
             else:
                 run.pending = b""
                 run._on_result(_signed(self.secret, body))
@@ -270,7 +275,7 @@ class FileSession:
         if proc is None:
             return
         for stream, sink in ((proc.stdout, run.stdout), (proc.stderr, run.stderr)):
-            if stream is None:
+            if stream is None or stream.closed:
                 continue
             with contextlib.suppress(OSError):
                 while chunk := os.read(stream.fileno(), _READ_CHUNK):
