@@ -164,6 +164,7 @@ def prepare(
         function=target.label,
         harness=context.harness,
         max_frames=options.max_frames,
+        prediction_timeout=options.prediction_timeout,
         step_over=options.step_over,
         temperature=options.temperature,
         seed=options.seed,

@@ -17,6 +17,10 @@ from cwm_lsp.cancel import CancelToken as CancelToken  # re-exported
 from cwm_lsp.cancel import PredictionCancelled as PredictionCancelled  # re-exported
 from cwm_lsp.trace.frames import Frame
 
+# PredictionResult.stop: why a model's trace ended before its end (with ``limit``, its label)
+STOP_TIMEOUT = "timeout"  # the wall-clock budget (prediction_timeout) ran out
+STOP_NO_TERMINATION = "no_termination"  # the trace repeats: predicted never to end
+
 
 class Origin(str, enum.Enum):
     PREDICTED = "predicted"
@@ -32,9 +36,12 @@ class Provenance:
     model: str | None = None  # model name, e.g. "CWM 32B" or "cwm-lsp demo model (not CWM)"
     quantization: str | None = None
     is_demo_model: bool = False
+    weak_sandbox: bool = False  # observed under the audit-hook-only sandbox (no kernel walls)
 
     def describe(self) -> str:
         if self.origin is Origin.OBSERVED:
+            if self.weak_sandbox:
+                return "observed, weak sandbox (audit hook only)"
             return "observed in a sandboxed run"
         parts = [f"predicted by {self.model or self.backend}"]
         if self.quantization and self.quantization != "none":
@@ -61,6 +68,7 @@ class PredictionRequest:
     seed: int | None = None
     source_path: str | None = None  # the file the source came from (its package, in runs)
     workspace_root: str | None = None  # the editor's workspace folder holding that file
+    prediction_timeout: float | None = None  # model backends: wall-clock budget, seconds
 
 
 class BackendError(Exception):
@@ -80,6 +88,7 @@ class PredictionResult:
     stdout: str = ""
     stderr: str = ""
     limit: str | None = None  # set when a sandbox/frame limit stopped the trace
+    stop: str | None = None  # which limit: STOP_TIMEOUT, STOP_NO_TERMINATION, "max_frames", ...
     tokens_generated: int = 0
     seconds: float = 0.0
     interpreter: str | None = None  # observed runs: "PATH (why it was chosen)"

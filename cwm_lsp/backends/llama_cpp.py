@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from cwm_lsp.backends.base import (
     Provenance,
 )
 from cwm_lsp.backends.options import DEFAULT_MAX_FRAMES
+from cwm_lsp.budget import Deadline, TokenBudget
 from cwm_lsp.runtime.line_constraint import LineConstraint, flow_constraint
 from cwm_lsp.runtime.tokenizer import Tokenizer
 from cwm_lsp.trace import tokens as trace_tokens
@@ -210,6 +211,11 @@ class LlamaCppPredictor:
             quantization=self.summary.file_type,
         )
 
+    def load(self) -> None:
+        """Load the model now (otherwise the first prediction does)."""
+        with self._lock:
+            self.session()
+
     def session(self) -> LlamaCppSession:
         if self._session is None:
             self._session = LlamaCppSession(self.path, n_ctx=self.n_ctx, n_threads=self.n_threads)
@@ -232,6 +238,7 @@ class LlamaCppPredictor:
         cancel: CancelToken | None,
     ) -> PredictionResult:
         started = time.monotonic()
+        deadline = Deadline(request.prediction_timeout, started)  # loading the model counts
         if cancel is not None and cancel.cancelled:
             raise PredictionCancelled("cancelled before generation started")
         session = self.session()
@@ -241,6 +248,7 @@ class LlamaCppPredictor:
             raise BackendError(
                 f"the prompt has {len(prompt)} tokens; the llama.cpp context holds {session.n_ctx}"
             )
+        budget = TokenBudget.for_prompt(len(prompt), session.n_ctx - len(prompt))
         generator = _FrameGenerator(
             session,
             tokenizer,
@@ -249,10 +257,22 @@ class LlamaCppPredictor:
             step_over_depth=(2 if request.harness else 1) if request.step_over else None,
             cancel=cancel,
             constraint=flow_constraint(request.context, tokenizer) if self.follow_flow else None,
+            deadline=deadline,
+            budget=budget,
         )
-        trace = GeneratedTrace(on_frame, started, context="the llama.cpp context")
-        for frame_ids in generator.frames(prompt):
-            trace.feed(tokenizer.decode(frame_ids))
+        trace = GeneratedTrace(
+            on_frame,
+            started,
+            context="the llama.cpp context",
+            trace_context=request.context,
+            deadline=deadline,
+            budget=budget,
+        )
+        frames = generator.frames(prompt)
+        for frame_ids in frames:
+            if trace.feed(tokenizer.decode(frame_ids)):
+                frames.close()  # predicted never to end: the trace says why
+                break
         warnings = []
         total = len(prompt) + generator.tokens_generated
         window = self.summary.window
@@ -273,7 +293,7 @@ class LlamaCppPredictor:
 
 class _FrameGenerator:
     """Frame-by-frame generation on a llama.cpp session (the same rules as the native runtime's
-    TraceGenerator: stop ids, entry-scope return, step over, frame and context limits)."""
+    TraceGenerator: stop ids, entry-scope return, step over, frame, token and time limits)."""
 
     def __init__(
         self,
@@ -285,8 +305,12 @@ class _FrameGenerator:
         step_over_depth: int | None,
         cancel: CancelToken | None,
         constraint: LineConstraint | None = None,
+        deadline: Deadline | None = None,
+        budget: TokenBudget | None = None,
     ) -> None:
         self.session, self.sampler = session, sampler
+        self.deadline = deadline
+        self.budget = budget
         self.constraint = constraint
         special = tokenizer.special_id
         self.frame_sep = special(trace_tokens.FRAME_SEP)
@@ -304,9 +328,12 @@ class _FrameGenerator:
         self.stopped_by: str | None = None
         self.tokens_generated = 0
 
-    def frames(self, prompt: Sequence[int]) -> Iterator[list[int]]:
+    def frames(self, prompt: Sequence[int]) -> Generator[list[int], None, None]:
         logits = self.session.prefill(prompt)
         room = self.session.n_ctx - len(prompt)
+        if self.budget is not None:
+            room = min(room, self.budget.trace)
+        frame_room = self.budget.frame if self.budget is not None else MAX_FRAME_TOKENS
         depth = 0
         force: int | None = None
         for _ in range(self.max_frames):
@@ -314,6 +341,11 @@ class _FrameGenerator:
             while True:
                 if self.cancel is not None and self.cancel.cancelled:
                     self.stopped_by = "cancelled"
+                    return
+                if self.deadline is not None and self.deadline.expired:
+                    self.stopped_by = "timeout"
+                    if frame:
+                        yield frame
                     return
                 if self.tokens_generated >= room:
                     self.stopped_by = "max_tokens"
@@ -337,7 +369,7 @@ class _FrameGenerator:
                     return
                 if self.tokens_generated < room:
                     logits = self.session.step(token)
-                if token == self.frame_sep or len(frame) >= MAX_FRAME_TOKENS:
+                if token == self.frame_sep or len(frame) >= frame_room:
                     break
             yield frame
             if frame[0] == self.call_sep:
@@ -350,7 +382,7 @@ class _FrameGenerator:
                     self.finished = True
                     return
             if frame[-1] != self.frame_sep:
-                self.stopped_by = "max_tokens"
+                self.stopped_by = "max_frame_tokens"
                 return
         self.stopped_by = "max_frames"
 

@@ -29,6 +29,7 @@ from cwm_lsp.backends.base import (
     Provenance,
 )
 from cwm_lsp.backends.options import DEFAULT_MAX_FRAMES
+from cwm_lsp.budget import Deadline, TokenBudget
 from cwm_lsp.runtime import DEMO_MODEL_LABEL, ConfigError, CwmConfig, LoadedModel, ModelLoadError
 from cwm_lsp.runtime.generate import Sampling, Session, TraceGenerator, TraceIds
 from cwm_lsp.runtime.line_constraint import flow_constraint
@@ -150,6 +151,7 @@ class NativePredictor:
         cancel: CancelToken | None,
     ) -> PredictionResult:
         started = time.monotonic()
+        deadline = Deadline(request.prediction_timeout, started)  # loading the model counts
         model = self._loaded()
         tokenizer, session = model.tokenizer, self._session
         assert tokenizer is not None and session is not None
@@ -166,20 +168,35 @@ class NativePredictor:
         except TokenizerError as err:
             raise BackendError(f"the tokenizer lacks CWM's trace tokens: {err}") from err
         step_over_depth = (2 if request.harness else 1) if request.step_over else None
+        budget = TokenBudget.for_prompt(
+            len(prompt), self.config.max_position_embeddings - len(prompt) - 1
+        )
         generator = TraceGenerator(
             session,
             ids,
             sampling=Sampling(temperature=request.temperature, seed=request.seed),
             max_frames=min(request.max_frames, self.max_frames),
-            max_tokens=self.config.max_position_embeddings - len(prompt) - 1,
+            max_frame_tokens=budget.frame,
+            max_tokens=budget.trace,
             step_over_depth=step_over_depth,
             cancel=cancel,
+            deadline=deadline,
             lookahead=self.lookahead,
             constraint=flow_constraint(request.context, tokenizer) if self.follow_flow else None,
         )
-        trace = GeneratedTrace(on_frame, started, context="the model's context")
-        for frame_tokens in generator.frames(prompt):
-            trace.feed(tokenizer.decode(frame_tokens.ids))
+        trace = GeneratedTrace(
+            on_frame,
+            started,
+            context="the model's context",
+            trace_context=request.context,
+            deadline=deadline,
+            budget=budget,
+        )
+        frames = generator.frames(prompt)
+        for frame_tokens in frames:
+            if trace.feed(tokenizer.decode(frame_tokens.ids)):
+                frames.close()  # predicted never to end: the trace says why
+                break
         outcome = generator.outcome
         return trace.result(
             provenance=self.provenance(),

@@ -46,6 +46,7 @@ from cwm_lsp.backends.base import (
     Provenance,
 )
 from cwm_lsp.backends.options import DEFAULT_MAX_FRAMES
+from cwm_lsp.budget import Deadline
 from cwm_lsp.trace import tokens as trace_tokens
 
 API_KEY_ENVS = ("CWM_LSP_API_KEY", "OPENAI_API_KEY")
@@ -350,7 +351,16 @@ class _Run:
         cancel: CancelToken | None,
     ) -> None:
         self.owner, self.request, self.cancel = owner, request, cancel
-        self.trace = GeneratedTrace(on_frame, time.monotonic(), context="the server's context")
+        started = time.monotonic()
+        self.deadline = Deadline(request.prediction_timeout, started)
+        self.trace = GeneratedTrace(
+            on_frame,
+            started,
+            context="the server's context",
+            trace_context=request.context,
+            deadline=self.deadline,
+        )
+        self.stopped_by: str | None = None
         self.depth = 0
         self.finished = False
         self.limit: str | None = None
@@ -389,7 +399,7 @@ class _Run:
             break
         return self.trace.result(
             provenance=self.owner.provenance(),
-            stopped_by=None,
+            stopped_by=self.stopped_by,
             finished=self.finished,
             tokens_generated=self.tokens_generated,
             limit=self.limit,
@@ -444,15 +454,20 @@ class _Run:
                         self.finished = True
                     elif reason == "length":
                         self.limit = "stopped: the server's token limit was reached"
+                        self.stopped_by = "max_tokens"
                     else:
                         self.limit = f"the model stopped the trace ({choice.get('stop_reason')})"
                     return "done"
             if self.cancel is not None and self.cancel.cancelled:
                 raise PredictionCancelled("prediction cancelled")
+            if self._out_of_time():
+                return "done"
             return "resume"  # the stream ended without a finish reason
         except (OSError, http.client.HTTPException, ValueError):
             if self.cancel is not None and self.cancel.cancelled:
                 raise PredictionCancelled("prediction cancelled") from None
+            if self._out_of_time():
+                return "done"
             return "resume"
         finally:
             stop_watch.set()
@@ -460,7 +475,7 @@ class _Run:
 
     def _watch_cancel(self, connection: http.client.HTTPConnection, done: threading.Event) -> None:
         while not done.wait(0.05):
-            if self.cancel is not None and self.cancel.cancelled:
+            if (self.cancel is not None and self.cancel.cancelled) or self.deadline.expired:
                 sock = connection.sock
                 if sock is not None:
                     with contextlib.suppress(OSError):
@@ -469,7 +484,8 @@ class _Run:
 
     def _frame(self, frame_text: str) -> str | None:
         """Take one complete frame; returns a segment verdict when the stream must stop."""
-        self.trace.feed(frame_text)
+        if self.trace.feed(frame_text):
+            return "done"  # predicted never to end: the trace says why
         if frame_text.startswith(trace_tokens.CALL_SEP):
             self.depth += 1
             if self.step_over_depth is not None and self.depth > self.step_over_depth:
@@ -481,10 +497,20 @@ class _Run:
                 return "done"
         if len(self.trace.pieces) >= self.max_frames:
             self.limit = limit_message("max_frames", len(self.trace.pieces), self.trace.context)
+            self.stopped_by = "max_frames"
             return "done"
         if self.cancel is not None and self.cancel.cancelled:
             raise PredictionCancelled("prediction cancelled")
+        if self._out_of_time():
+            return "done"
         return None
+
+    def _out_of_time(self) -> bool:
+        """Whether the wall-clock budget ran out (the stream is then closed by the watcher)."""
+        if self.deadline.expired:
+            self.stopped_by = "timeout"
+            return True
+        return False
 
 
 def _sse_events(response: http.client.HTTPResponse) -> Iterator[dict[str, Any]]:

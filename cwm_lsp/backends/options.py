@@ -17,6 +17,7 @@ MODEL_BACKENDS = ("native", "llama-cpp", "openai")
 QUANTIZATIONS = ("none", "int8", "int4")
 SANDBOXES = ("auto", "bubblewrap", "landlock", "audit-hook")
 DEFAULT_MAX_FRAMES = 10_000
+DEFAULT_PREDICTION_TIMEOUT = 60.0  # seconds: CLI and trace-check (the editor's default is 30)
 
 _QUANTIZED_ELSEWHERE = {
     "llama-cpp": "uses the GGUF file's own quantization",
@@ -50,6 +51,7 @@ class BackendOptions:
     device: str | None = None  # native: torch device ("cpu" when None)
     allow_execution: bool = False  # the run backend executes user code only when this is true
     max_frames: int = DEFAULT_MAX_FRAMES
+    prediction_timeout: float | None = None  # model backends: wall-clock budget, s (None: none)
     temperature: float = 0.0  # model backends: 0 is greedy
     seed: int | None = None  # model backends: sampling seed
     step_over: bool = False  # model backends: predict callees' results without their lines
@@ -98,7 +100,15 @@ class BackendOptions:
                 "--free-decoding applies to the native and llama-cpp backends; the "
                 f"{backend} backend " + _DECODED_ELSEWHERE[backend],
             )
+        if self.prediction_timeout is not None and self.prediction_timeout <= 0:
+            refuse("prediction_timeout", "--prediction-timeout must be a positive number")
         if backend == "run":
+            if self.prediction_timeout is not None:
+                refuse(
+                    "prediction_timeout",
+                    "--prediction-timeout limits a model's prediction; a sandboxed run has its "
+                    "own limit (--timeout)",
+                )
             if self.temperature != 0.0:
                 refuse("temperature", "--temperature applies to model backends, not to a run")
             if self.seed is not None:
@@ -124,8 +134,10 @@ class BackendOptions:
 
     def predictor_key(self) -> BackendOptions:
         """The options that select a predictor instance (a model load): the per-request ones
-        (temperature, seed, step over) set back to their defaults."""
-        return dataclasses.replace(self, temperature=0.0, seed=None, step_over=False)
+        (temperature, seed, step over, the time budget) set back to their defaults."""
+        return dataclasses.replace(
+            self, temperature=0.0, seed=None, step_over=False, prediction_timeout=None
+        )
 
     def without(self, options: list[str]) -> BackendOptions:
         """These options with the named fields back at their defaults."""
@@ -146,3 +158,8 @@ class BackendOptions:
     def for_prediction(self) -> BackendOptions:
         """These options without the run-only ones (trace-check --verify gives them to the run)."""
         return dataclasses.replace(self, run_timeout=None, python=None, sandbox="auto")
+
+    def for_cache(self) -> BackendOptions:
+        """These options without the time budget: a trace that finished within one budget is
+        the same trace under any other (one the budget stopped is never stored)."""
+        return dataclasses.replace(self, prediction_timeout=None)

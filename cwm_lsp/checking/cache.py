@@ -40,6 +40,7 @@ def backend_identity(options: BackendOptions, provenance: Provenance) -> dict[st
     """What identifies a trace made with ``options`` (resolved): every option, the model files'
     fingerprint (a retrained model is not served stale results), the provenance, and for runs
     the Python version (line events differ across versions)."""
+    options = options.for_cache()
     data: dict[str, Any] = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
     model = options.model
     if model and "://" not in model:
@@ -169,6 +170,7 @@ def result_to_json(result: PredictionResult) -> dict[str, Any]:
         "stdout": result.stdout,
         "stderr": result.stderr,
         "limit": result.limit,
+        "stop": result.stop,
         "tokens_generated": result.tokens_generated,
         "seconds": result.seconds,
     }
@@ -192,6 +194,7 @@ def result_from_json(data: dict[str, Any]) -> PredictionResult:
         stdout=data.get("stdout") or "",
         stderr=data.get("stderr") or "",
         limit=data.get("limit"),
+        stop=data.get("stop"),
         tokens_generated=int(data.get("tokens_generated") or 0),
         interpreter=data.get("interpreter"),
         seconds=float(data.get("seconds") or 0.0),

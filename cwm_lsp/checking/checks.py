@@ -15,7 +15,7 @@ import doctest
 import re
 from dataclasses import dataclass, field
 
-from cwm_lsp.backends.base import Origin, PredictionResult
+from cwm_lsp.backends.base import STOP_NO_TERMINATION, STOP_TIMEOUT, Origin, PredictionResult
 from cwm_lsp.checking.discovery import DoctestInfo, Example
 from cwm_lsp.compare import Divergence, first_divergence, same_up_to_set_order
 from cwm_lsp.trace.timeline import ExceptionInfo, Timeline, build_timeline
@@ -26,6 +26,8 @@ INVALID_TRACE = "prophecy/invalid-trace"
 VERIFY_DIVERGENCE = "prophecy/verify-divergence"
 INVALID_EXAMPLE = "prophecy/invalid-example"
 BACKEND_ERROR = "prophecy/backend-error"
+PREDICTION_TIMEOUT = "prophecy/prediction-timeout"
+NON_TERMINATION = "prophecy/non-termination"
 
 RULES: dict[str, str] = {
     DOCTEST_MISMATCH: "The predicted result differs from the doctest's expected output.",
@@ -34,6 +36,9 @@ RULES: dict[str, str] = {
     VERIFY_DIVERGENCE: "The predicted trace departs from the trace observed in a sandboxed run.",
     INVALID_EXAMPLE: "The example call or its file cannot be read as Python.",
     BACKEND_ERROR: "The backend could not produce a trace for the example call.",
+    PREDICTION_TIMEOUT: "The prediction ran out of its time budget (--prediction-timeout) "
+    "before the trace ended.",
+    NON_TERMINATION: "The call is predicted never to end (a state of the trace repeats).",
 }
 
 _TRIPLE = re.compile(r"^\(<class '[^']*'>, (?P<value>.*), <traceback object>\)$", re.S)
@@ -97,6 +102,12 @@ def check_prediction(
 ) -> tuple[list[Failure], Outcome]:
     """The failures of one example's prediction (empty: it passed)."""
     outcome, _ = outcome_of(result, context)
+    stopped = _STOP_RULES.get(result.stop or "")
+    if stopped is not None and result.limit:
+        failure = Failure(
+            stopped, f"{example.call}: {result.limit}", example.line, predicted=outcome.describe()
+        )
+        return [failure], outcome
     if outcome.problems:
         count = len(outcome.problems)
         first = outcome.problems[0]
@@ -120,6 +131,9 @@ def check_prediction(
             outcome
         )
     return [], outcome
+
+
+_STOP_RULES = {STOP_TIMEOUT: PREDICTION_TIMEOUT, STOP_NO_TERMINATION: NON_TERMINATION}
 
 
 def _raising_line(line: int | None, example: Example) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cwm_lsp.backends.base import (
+    STOP_TIMEOUT,
     BackendError,
     PredictionCancelled,
     PredictionResult,
@@ -147,7 +148,8 @@ class Checker:
         if stored is not None:
             return stored, True
         result = backend.predictor.predict(request)
-        self.cache.put(key, result)
+        if result.stop != STOP_TIMEOUT:  # another try, or a faster machine, may finish it
+            self.cache.put(key, result)
         return result, False
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cwm_lsp.backends.options import BackendOptions
+from cwm_lsp.backends.options import DEFAULT_PREDICTION_TIMEOUT, BackendOptions
 
 
 def options_from_args(args: argparse.Namespace) -> BackendOptions:
@@ -20,6 +20,7 @@ def options_from_args(args: argparse.Namespace) -> BackendOptions:
         device=args.device,
         allow_execution=args.backend == "run",  # naming the run backend is the opt-in
         max_frames=args.max_frames,
+        prediction_timeout=_prediction_timeout(args),
         temperature=getattr(args, "temperature", 0.0),
         seed=getattr(args, "seed", None),
         step_over=getattr(args, "step_over", False),
@@ -28,6 +29,15 @@ def options_from_args(args: argparse.Namespace) -> BackendOptions:
         python=args.python,
         sandbox=args.sandbox or "auto",
     )
+
+
+def _prediction_timeout(args: argparse.Namespace) -> float | None:
+    """``--prediction-timeout``: the default for model backends, none for a sandboxed run
+    (it has ``--timeout``), and 0 for no limit."""
+    given = getattr(args, "prediction_timeout", None)
+    if given is None:
+        return None if args.backend == "run" else DEFAULT_PREDICTION_TIMEOUT
+    return None if given == 0 else given
 
 
 def use_utf8_output() -> None:

@@ -250,6 +250,8 @@ def _print_result(
     origin = provenance_line(result.provenance)
     if result.interpreter:
         origin += f"; Python: {result.interpreter}"
+    if result.limit and result.frames:  # a trace cut short is never shown as a finished one
+        origin += f"; {result.limit}"
     label = f"{call} ({origin})"
     if target.targeted and target.function is not None:
         label = f"{target.function.qualname}: {label}"
@@ -388,6 +390,7 @@ def _json_document(
         "finished": result.finished,
         "raised": raised,
         "limit": result.limit,
+        "stop": result.stop,  # which limit: "timeout", "no_termination", "max_frames", ...
         "problems": _problems(result, timeline),
         "stdout": result.stdout,
         "stderr": result.stderr,

@@ -4,13 +4,14 @@ A :class:`Session` owns one KV cache and remembers the tokens in it, so a new pr
 a prefix with the previous one (an editor asking again after a small edit) only runs the new
 part. :class:`TraceGenerator` drives a session one trace frame at a time: it stops each frame at
 ``<|frame_sep|>``, can force ``<|return_sep|>`` after a call frame (step over), and stops when the
-entry scope returns, at ``<|end_of_text|>``, after ``max_frames`` frames, or when cancelled.
+entry scope returns, at ``<|end_of_text|>``, after ``max_frames`` frames or ``max_tokens`` tokens,
+when its deadline passes, or when cancelled (the frame in progress is handed over, cut short).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -29,6 +30,11 @@ _LOOKUP_SPAN = 4096  # how far back prompt-lookup drafting searches
 class Cancellable(Protocol):
     @property
     def cancelled(self) -> bool: ...
+
+
+class Expiring(Protocol):
+    @property
+    def expired(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -219,7 +225,8 @@ class FrameTokens:
 @dataclass
 class TraceOutcome:
     finished: bool = False  # the entry scope returned or the model wrote <|end_of_text|>
-    stopped_by: str | None = None  # "max_frames", "max_tokens", "cancelled", "stop_token"
+    # max_frames, max_tokens, max_frame_tokens, timeout, cancelled, stop_token
+    stopped_by: str | None = None
     tokens_generated: int = 0
     drafted_tokens: int = 0  # prompt-lookup tokens proposed (greedy only)
     accepted_tokens: int = 0  # ... and confirmed by the model
@@ -234,6 +241,7 @@ class TraceGenerator:
     forcing ``<|return_sep|>`` as the next frame's event token (the entry scope is depth 1; with a
     harness ``main`` calling the user's function, depth 2 is that function). None: step into all.
     ``constraint``: keeps each frame's source line on the program's control flow.
+    ``deadline``: the wall-clock budget, checked before every token (stops with "timeout").
     """
 
     def __init__(
@@ -247,6 +255,7 @@ class TraceGenerator:
         max_tokens: int | None = None,
         step_over_depth: int | None = None,
         cancel: Cancellable | None = None,
+        deadline: Expiring | None = None,
         lookahead: int = 0,
         constraint: LineConstraint | None = None,
     ) -> None:
@@ -258,11 +267,12 @@ class TraceGenerator:
         self.max_tokens = max_tokens
         self.step_over_depth = step_over_depth
         self.cancel = cancel
+        self.deadline = deadline
         self.lookahead = lookahead
         self.constraint = constraint
         self.outcome = TraceOutcome()
 
-    def frames(self, prompt: Sequence[int]) -> Iterator[FrameTokens]:
+    def frames(self, prompt: Sequence[int]) -> Generator[FrameTokens, None, None]:
         logits = self.session.prefill(prompt)
         depth = 0
         force: int | None = None
@@ -272,6 +282,11 @@ class TraceGenerator:
             while True:
                 if self.cancel is not None and self.cancel.cancelled:
                     self.outcome.stopped_by = "cancelled"
+                    if frame:
+                        yield FrameTokens(frame, complete=False, forced=forced)
+                    return
+                if self.deadline is not None and self.deadline.expired:
+                    self.outcome.stopped_by = "timeout"
                     if frame:
                         yield FrameTokens(frame, complete=False, forced=forced)
                     return
@@ -314,7 +329,7 @@ class TraceGenerator:
                     self.outcome.finished = True
                     return
             if not complete:
-                self.outcome.stopped_by = "max_tokens"
+                self.outcome.stopped_by = "max_frame_tokens"
                 return
         self.outcome.stopped_by = "max_frames"
 

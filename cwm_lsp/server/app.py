@@ -148,8 +148,13 @@ class CwmServer(LanguageServer):
         return self._settings_ready
 
     def settings_loaded(self) -> None:
-        """The first settings arrived (or could not be had): predictions may start."""
-        self._ready_event().set()
+        """The first settings arrived (or could not be had): predictions may start, and the
+        configured model loads in the background meanwhile."""
+        event = self._ready_event()
+        if event.is_set():
+            return
+        event.set()
+        self.jobs.preload()
 
     async def wait_for_settings(self, timeout: float = 10.0) -> None:
         """Wait for the client's first answer to ``workspace/configuration``."""

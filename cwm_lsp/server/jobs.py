@@ -133,6 +133,7 @@ class PredictionJobs:
         self._construct_lock = threading.Lock()
         self._jobs: set[Job] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._preloading: asyncio.Future[None] | None = None
 
     # ------------------------------------------------------------------ cancellation
 
@@ -265,6 +266,7 @@ class PredictionJobs:
         run.frames = list(result.frames)
         run.provenance = result.provenance
         run.interpreter = result.interpreter
+        run.limit = result.limit
         run.status = RunStatus.DONE
         run.context = job.context
         run.view = job.final_view
@@ -393,25 +395,72 @@ class PredictionJobs:
                 self._predictor_locks[key] = threading.Lock()
             return predictor, self._predictor_locks[key]
 
+    # ------------------------------------------------------------------ loading ahead
+
+    def preload(self) -> None:
+        """Load the configured model now, in a worker thread with progress, so the first
+        prediction does not wait for it (it waits on the predictor's lock if still loading).
+        Sandboxed runs and servers (openai) load nothing; a failure is said by the prediction."""
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:  # not on the server's loop (a test building a server by hand)
+            return
+        options = self._options(self._server.settings, None)
+        if options.backend in ("run", "openai") or (options.model or "").startswith("http"):
+            return
+        self._preloading = asyncio.ensure_future(self._preload(options))
+
+    async def _preload(self, options: BackendOptions) -> None:
+        assert self._loop is not None
+        token = await self._progress_begin("Loading the model…", cancellable=False)
+        started = time.monotonic()
+        try:
+            await self._loop.run_in_executor(self._executor, self._load, options)
+        except Exception as error:  # the first prediction reports it where the user looks
+            logger.info("loading ahead failed: %s", error)
+            message = "failed"
+        else:
+            message = "ready"
+            logger.info("model loaded ahead in %.2fs", time.monotonic() - started)
+        finally:
+            if token is not None:
+                self._server.work_done_progress.end(
+                    token, types.WorkDoneProgressEnd(message=message)
+                )
+                self._server.work_done_progress.tokens.pop(token, None)
+
+    def _load(self, options: BackendOptions) -> None:
+        predictor, lock = self._predictor(options)
+        load = getattr(predictor, "load", None)
+        if load is not None:
+            with lock:
+                load()
+
     # ------------------------------------------------------------------ progress
 
-    async def _begin_progress(self, job: Job) -> None:
+    async def _progress_begin(
+        self, title: str, *, cancellable: bool, message: str | None = None
+    ) -> str | None:
+        """A new work-done progress with ``title``; its token (None: the client has none)."""
         server = self._server
         if not server.supports_work_done_progress():
-            return
+            return None
         token = f"cwm-predict-{uuid.uuid4().hex[:12]}"
         try:
             await asyncio.wait_for(server.work_done_progress.create_async(token), timeout=5.0)
         except Exception as error:  # the client refused or never answered: go on without
-            logger.info("no progress for %s: %s", job.label, error)
-            return
-        job.progress_token = token
-        verb = "Running" if job.options.is_run else "Predicting"
+            logger.info("no progress for %s: %s", title, error)
+            return None
         server.work_done_progress.begin(
             token,
-            types.WorkDoneProgressBegin(
-                title=f"{verb} {job.label}…", cancellable=True, message="starting"
-            ),
+            types.WorkDoneProgressBegin(title=title, cancellable=cancellable, message=message),
+        )
+        return token
+
+    async def _begin_progress(self, job: Job) -> None:
+        verb = "Running" if job.options.is_run else "Predicting"
+        job.progress_token = await self._progress_begin(
+            f"{verb} {job.label}…", cancellable=True, message="starting"
         )
 
     def _report_progress(self, job: Job, message: str) -> None:

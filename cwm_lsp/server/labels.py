@@ -19,6 +19,7 @@ from cwm_lsp.trace.timeline import LineExecution
 STALE_LABEL = "⟳ stale: edited since the prediction"
 RUNNING_LABEL = "… predicting"
 INVENTED_LABEL = "invented call: "
+STOPPED_LABEL = "⏹ "  # before the limit that stopped a trace early, on the def line
 
 
 def cut(text: str, width: int) -> str:
@@ -93,4 +94,6 @@ def provenance_text(run: FunctionRun, *, plain: bool = False) -> str:
     where = run.provenance.describe() if run.provenance else "prediction running"
     if run.interpreter:
         where += f" with Python {run.interpreter}"
+    if run.limit:  # never shown as a finished trace
+        return f"From {call}, {where}; {run.limit}, so the trace ends early"
     return f"From {call}, {where}"

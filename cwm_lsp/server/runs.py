@@ -68,6 +68,7 @@ class FunctionRun:
     stale: bool = False
     focus: tuple[int, int] | None = None  # (loop line in the context, 0-based; iteration)
     mismatch: Mismatch | None = None
+    limit: str | None = None  # why the trace stopped before its end ("time limit (30 s) ...")
     context: str = ""
     def_line: int = 0  # the function's def line in the context, 0-based
     expanded: set[int] = field(default_factory=set)  # context lines whose hover shows every run

@@ -21,6 +21,7 @@ from cwm_lsp.backends.options import (
 )
 
 PREDICT_ON = ("demand", "save")
+EDITOR_PREDICTION_TIMEOUT = 30.0  # seconds: an editor waits less than a CI job (CLI: 60)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Settings:
     follow_control_flow: bool = True  # native backend: keep predicted lines on the flow
     python_path: str | None = None  # sandboxed runs: the interpreter (None: discover)
     sandbox: str = "auto"  # sandboxed runs: which sandbox
+    prediction_timeout: float = EDITOR_PREDICTION_TIMEOUT  # model backends, seconds; 0: none
 
     def options(self, backend: str | None = None) -> BackendOptions:
         """The backend options these settings describe (for ``backend`` instead of the
@@ -66,6 +68,7 @@ class Settings:
             device=None if self.device == "cpu" else self.device,
             allow_execution=self.allow_execution,
             max_frames=self.max_frames,
+            prediction_timeout=self.prediction_timeout or None,
             temperature=self.temperature,
             step_over=not self.step_into,
             follow_flow=None if self.follow_control_flow else False,
@@ -141,6 +144,7 @@ _FIELDS: dict[str, tuple[str, Converter]] = {
     "device": ("device", _text),
     "allowExecution": ("allow_execution", _bool),
     "maxFrames": ("max_frames", _int_range(1, 1_000_000)),
+    "predictionTimeout": ("prediction_timeout", _float_range(0.0, 3600.0)),
     "temperature": ("temperature", _float_range(0.0, 2.0)),
     "predictOn": ("predict_on", _choice(PREDICT_ON)),
     "stepInto": ("step_into", _bool),

@@ -9,7 +9,14 @@ import pytest
 from goldens import GOLDEN_FILES
 
 from cwm_lsp.backends.assembly import GeneratedTrace
-from cwm_lsp.backends.base import Origin, PredictionCancelled, Provenance
+from cwm_lsp.backends.base import (
+    STOP_NO_TERMINATION,
+    STOP_TIMEOUT,
+    Origin,
+    PredictionCancelled,
+    Provenance,
+)
+from cwm_lsp.budget import Deadline
 from cwm_lsp.trace import tokens
 from cwm_lsp.trace.frames import Frame
 
@@ -59,7 +66,11 @@ def test_limits_and_warnings_are_reported_in_order() -> None:
         tokens_generated=7,
         warnings=["past the window"],
     )
-    assert result.limit == "stopped: the llama.cpp context (or a frame's token limit) is full"
+    assert result.limit == (
+        "token limit reached: stopped when the llama.cpp context (or a frame's token limit) "
+        "was full"
+    )
+    assert result.stop == "max_tokens"
     assert result.problems[-2:] == [result.limit, "past the window"]
     assert not result.finished and not result.trace_text.endswith(tokens.END_OF_TEXT)
 
@@ -69,7 +80,9 @@ def test_frame_limit_names_the_frame_count() -> None:
     result = trace.result(
         provenance=PROVENANCE, stopped_by="max_frames", finished=False, tokens_generated=3
     )
-    assert result.limit == f"stopped after {len(result.frames)} frames (the frame limit)"
+    count = len(result.frames)
+    assert result.limit == f"frame limit ({count}) reached: stopped after {count} frames"
+    assert result.stop == "max_frames"
 
 
 def test_cancelled_generation_raises() -> None:
@@ -91,3 +104,35 @@ def test_a_limit_the_caller_worded_is_reported_as_is() -> None:
     )
     assert result.limit == "stopped: the server's token limit was reached"
     assert result.problems[-1] == result.limit
+
+
+def test_a_timed_out_generation_says_how_long_it_ran_and_is_not_finished() -> None:
+    deadline = Deadline(0.5, time.monotonic() - 0.75)
+    trace = GeneratedTrace(None, time.monotonic(), context="the model's context", deadline=deadline)
+    for text in golden_frame_texts()[0][:3]:
+        trace.feed(text)
+    result = trace.result(
+        provenance=PROVENANCE, stopped_by="timeout", finished=False, tokens_generated=9
+    )
+    assert result.stop == STOP_TIMEOUT and not result.finished
+    assert result.limit is not None
+    assert result.limit.startswith("time limit (0.5 s) exceeded: stopped after 0.")
+    assert result.problems[-1] == result.limit and len(result.frames) == 3
+
+
+def test_a_repeating_state_stops_the_trace_with_its_line() -> None:
+    context = "def spin(n):\n    while n:\n        n = n\n    return n\n"
+    frames = [
+        '<|call_sep|>{"n": "1"}<|action_sep|>def spin(n):\n<|frame_sep|>',
+        '<|line_sep|>{"n": ".."}<|action_sep|>    while n:\n<|frame_sep|>',
+        '<|line_sep|>{"n": ".."}<|action_sep|>        n = n\n<|frame_sep|>',
+        '<|line_sep|>{"n": ".."}<|action_sep|>    while n:\n<|frame_sep|>',
+    ]
+    trace = GeneratedTrace(None, time.monotonic(), context="c", trace_context=context)
+    stops = [trace.feed(text) for text in frames]
+    assert stops == [False, False, False, True]
+    result = trace.result(
+        provenance=PROVENANCE, stopped_by=None, finished=False, tokens_generated=40
+    )
+    assert result.stop == STOP_NO_TERMINATION and not result.finished
+    assert result.limit == "predicted not to terminate (state at line 2 repeats)"

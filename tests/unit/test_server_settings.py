@@ -29,6 +29,7 @@ def test_every_setting_is_read_from_its_json_name() -> None:
         "followControlFlow": False,
         "pythonPath": "/project/.venv/bin/python",
         "sandbox": "bubblewrap",
+        "predictionTimeout": 12.5,
     }
     settings, warnings = parse_settings(raw)
     assert warnings == []
@@ -47,6 +48,7 @@ def test_every_setting_is_read_from_its_json_name() -> None:
         False,
         "/project/.venv/bin/python",
         "bubblewrap",
+        12.5,
     )
     assert settings_to_json(settings) == {**raw, "timeout": 30.0}
 
@@ -107,3 +109,12 @@ def test_settings_a_backend_has_no_use_for_are_not_passed_on() -> None:
     assert run.unsupported() == []
     free = Settings(backend="openai", follow_control_flow=False).options()
     assert [item.option for item in free.unsupported()] == ["follow_flow"]
+
+
+def test_the_prediction_budget_reaches_model_backends_only() -> None:
+    assert Settings().options().prediction_timeout == 30.0  # the editor's default
+    assert Settings(prediction_timeout=0).options().prediction_timeout is None  # 0: no limit
+    assert Settings(backend="run").options().prediction_timeout is None  # runs: cwm.timeout
+    settings, warnings = parse_settings({"predictionTimeout": -1})
+    assert settings.prediction_timeout == 30.0
+    assert warnings == ["cwm.predictionTimeout must be a number from 0 to 3600, got -1; using 30.0"]

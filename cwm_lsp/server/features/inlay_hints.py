@@ -12,6 +12,7 @@ from cwm_lsp.server.labels import (
     INVENTED_LABEL,
     RUNNING_LABEL,
     STALE_LABEL,
+    STOPPED_LABEL,
     cut,
     provenance_text,
     render_lines,
@@ -59,6 +60,10 @@ class InlayHints(Feature):
                         self._hint(lines, def_line, RUNNING_LABEL, provenance_text(run, plain=plain), document)
                     )
                 continue
+            if run.limit and run.status is RunStatus.DONE and first <= def_line <= last:
+                label = STOPPED_LABEL + cut(run.limit, width)
+                tooltip = provenance_text(run, plain=plain)
+                hints.append(self._hint(lines, def_line, label, tooltip, document, plain=plain))
             invented = run.invented
             if invented is not None and first <= def_line <= last:
                 hints.append(

@@ -20,6 +20,7 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
   { key: 'device', kind: 'string', default: 'cpu' },
   { key: 'allowExecution', kind: 'boolean', default: false },
   { key: 'maxFrames', kind: 'integer', default: 10000, minimum: 1, maximum: 1000000 },
+  { key: 'predictionTimeout', kind: 'number', default: 30, minimum: 0, maximum: 3600 },
   { key: 'temperature', kind: 'number', default: 0, minimum: 0, maximum: 2 },
   { key: 'predictOn', kind: 'string', default: 'demand', choices: ['demand', 'save'] },
   { key: 'stepInto', kind: 'boolean', default: true },
