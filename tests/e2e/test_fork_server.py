@@ -13,7 +13,7 @@ from cwm_lsp.entry import build_context
 from cwm_lsp.tracer.limits import SandboxLimits
 from cwm_lsp.tracer.sandbox import bubblewrap_works
 
-MODULE = '''\
+MODULE = """\
 from . import state
 from .state import bump
 
@@ -32,7 +32,7 @@ def wait(seconds):
 
     time.sleep(seconds)
     return seconds
-'''
+"""
 STATE = "count = 0\n\n\ndef bump():\n    global count\n    count += 1\n    return count\n"
 
 

@@ -206,14 +206,14 @@ INVENTED_TRACE = (
 )
 
 
-@pytest.fixture(scope="module")
-def inventing_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def write_inventing_model(directory: Path) -> Path:
+    """A small model taught one trace: ``double`` called with an input it invents (21).
+    Also used by tests/editor/test_vscode.py."""
     from cwm_lsp.entry import build_context, find_function
     from cwm_lsp.runtime import testing
     from cwm_lsp.runtime.tokenizer import load_tokenizer
     from cwm_lsp.trace.parser import parse_trace
 
-    directory = tmp_path_factory.mktemp("inventing-model")
     testing.write_byte_tokenizer(directory)
     tokenizer = load_tokenizer(directory)
     assert tokenizer is not None
@@ -222,6 +222,11 @@ def inventing_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     trace = tokenizer.encode_frames(parse_trace(INVENTED_TRACE).frames, finished=True)
     testing.write_trace_model(directory, [prompt + trace], prompt_length=len(prompt), steps=300)
     return directory
+
+
+@pytest.fixture(scope="module")
+def inventing_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_inventing_model(tmp_path_factory.mktemp("inventing-model"))
 
 
 @pytest_lsp.fixture(config=SERVER)
