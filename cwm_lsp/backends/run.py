@@ -19,7 +19,13 @@ from cwm_lsp.backends.base import (
 from cwm_lsp.project import InterpreterError, plan_run
 from cwm_lsp.tracer.limits import SandboxLimits
 from cwm_lsp.tracer.recorder import CONTEXT_FILENAME
-from cwm_lsp.tracer.sandbox import TraceRecording, TracerError, record_call
+from cwm_lsp.tracer.sandbox import (
+    WEAK_SANDBOXES,
+    TraceRecording,
+    TracerError,
+    choose_sandbox,
+    record_call,
+)
 from cwm_lsp.tracer.session import SessionPool
 
 _MODULE_FAILURE_SUFFIX = " (while defining the module)"
@@ -64,8 +70,16 @@ class RunPredictor:
         if self._sessions is not None:
             self._sessions.close_thread()
 
-    def provenance(self) -> Provenance:
-        return Provenance(origin=Origin.OBSERVED, backend=self.name)
+    def provenance(self, sandbox: str | None = None) -> Provenance:
+        """``sandbox``: the one a run used; None: the one this predictor would use."""
+        if sandbox is None:
+            try:
+                sandbox = choose_sandbox(self.sandbox)
+            except TracerError:
+                sandbox = self.sandbox
+        return Provenance(
+            origin=Origin.OBSERVED, backend=self.name, weak_sandbox=sandbox in WEAK_SANDBOXES
+        )
 
     def predict(
         self,
@@ -113,7 +127,7 @@ class RunPredictor:
         return PredictionResult(
             frames=recording.frames,
             trace_text=recording.trace_text,
-            provenance=self.provenance(),
+            provenance=self.provenance(recording.sandbox),
             finished=recording.finished,
             problems=problems,
             stdout=recording.stdout,

@@ -578,3 +578,44 @@ def test_module_top_level_in_the_fork_server_is_confined(
         world.tcp.accept()
     assert world.bystander.poll() is None
     assert world.signals == []
+
+
+# -- what the user is told --------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def predict_json(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "cwm_lsp", "predict", "examples/strings.py", "--line", "7"]
+    return subprocess.run(
+        [*command, "--backend", "run", "--format", "json", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.mark.parametrize("mode", STRONG)
+def test_strong_modes_label_values_observed(mode: str) -> None:
+    done = predict_json("--sandbox", mode)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["provenance"]["description"] == "observed in a sandboxed run"
+
+
+def test_the_weak_mode_labels_its_values_weak() -> None:
+    done = predict_json("--sandbox", "audit-hook")
+    assert done.returncode == 0, done.stderr
+    description = json.loads(done.stdout)["provenance"]["description"]
+    assert description == "observed, weak sandbox (audit hook only)"
+    # chosen through the environment as well
+    done = predict_json(env={"CWM_LSP_SANDBOX": "audit-hook"})
+    assert json.loads(done.stdout)["provenance"]["description"].startswith("observed, weak")
+
+
+def test_an_unknown_sandbox_is_named_not_a_traceback() -> None:
+    done = predict_json(env={"CWM_LSP_SANDBOX": "chroot"})
+    assert done.returncode != 0
+    assert "unknown sandbox 'chroot'" in done.stderr
+    assert "Traceback" not in done.stderr

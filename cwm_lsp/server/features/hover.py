@@ -75,6 +75,8 @@ class Hover(Feature):
                 passes = len(loop_iterations(run.view, header))
                 suffix = f", showing iteration {iteration + 1} of {passes}"
         kind = "observed" if run.observed else "predicted"
+        if run.observed and run.provenance is not None and run.provenance.weak_sandbox:
+            kind = "observed, weak sandbox"
         count = len(line_view.executions)
         title = f"({kind}): line ran {count} time{'s' if count != 1 else ''}{suffix}"
         title = ("Prophecy " if plain else "**Prophecy** ") + title

@@ -27,6 +27,7 @@ DEMO_WARNING = (
 )
 SANDBOX = "sandboxed runs (observed values, no model)"
 SANDBOX_SHORT = "sandboxed run"
+WEAK_SANDBOX_SHORT = "observed, weak sandbox"
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,10 @@ class ModelStatus:
 def status_of_provenance(provenance: Provenance) -> ModelStatus:
     """The status a finished prediction names."""
     if provenance.origin is Origin.OBSERVED:
+        if provenance.weak_sandbox:
+            return ModelStatus(
+                provenance.describe(), WEAK_SANDBOX_SHORT, is_demo_model=False, observed=True
+            )
         return ModelStatus(SANDBOX, SANDBOX_SHORT, is_demo_model=False, observed=True)
     if provenance.is_demo_model:
         return ModelStatus(
