@@ -10,12 +10,13 @@ from typing import Literal
 from cwm_lsp.entry.examples import comment_only_lines, doctest_calls, parse_call, prophecy_calls
 from cwm_lsp.entry.types import EntryError, ExampleCall, FunctionInfo, FunctionNode, Parameter
 from cwm_lsp.lines import source_lines
+from cwm_lsp.syntax import parsed
 
 
 def parse_module(source: str) -> ast.Module:
     """Parse ``source``; a syntax error becomes an :class:`EntryError` naming line and column."""
     try:
-        return ast.parse(source)
+        return parsed(source)
     except SyntaxError as exc:
         line, column = exc.lineno, exc.offset
         where = f"line {line}" if line else "an unknown line"
@@ -24,6 +25,8 @@ def parse_module(source: str) -> ast.Module:
         raise EntryError(f"syntax error at {where}: {exc.msg}", line=line, column=column) from None
     except ValueError as exc:  # e.g. "source code string cannot contain null bytes"
         raise EntryError(f"cannot parse the source: {exc}") from None
+    except (RecursionError, MemoryError):
+        raise EntryError("cannot parse the source: it is nested too deeply") from None
 
 
 def list_functions(source: str) -> list[FunctionInfo]:

@@ -11,12 +11,12 @@ executions are left out of the view and counted in ``dropped``, so no hint lands
 from __future__ import annotations
 
 import ast
-import contextlib
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cwm_lsp.lines import source_lines
+from cwm_lsp.syntax import parsed_or_none
 from cwm_lsp.trace.frames import Frame
 from cwm_lsp.trace.timeline import LineExecution, Timeline, build_timeline
 
@@ -71,9 +71,8 @@ class RunView:
 
 
 def _loops(context: str) -> dict[int, int]:
-    try:
-        tree = ast.parse(context)
-    except (SyntaxError, ValueError):
+    tree = parsed_or_none(context)
+    if tree is None:
         return {}
     return {
         node.lineno - 1: (node.end_lineno or node.lineno) - 1
@@ -108,8 +107,9 @@ def valueless_lines(context: str) -> frozenset[int]:
         for number, text in enumerate(lines)
         if not text.strip() or text.lstrip().startswith("#")
     }
-    with contextlib.suppress(SyntaxError, ValueError):  # a context that does not parse
-        found |= _docstring_lines(ast.parse(context))
+    tree = parsed_or_none(context)
+    if tree is not None:  # a context that does not parse has no docstrings to skip
+        found |= _docstring_lines(tree)
     return frozenset(found)
 
 

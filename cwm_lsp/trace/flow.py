@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from cwm_lsp.lines import source_lines
+from cwm_lsp.syntax import parsed_or_none
 
 _SCOPE_NODES = (
     ast.FunctionDef,
@@ -80,9 +81,8 @@ class SourceFlow:
     @classmethod
     def from_context(cls, context: str) -> SourceFlow | None:
         """None when the context does not parse (nothing can be said about its flow)."""
-        try:
-            tree = ast.parse(context)
-        except (SyntaxError, ValueError, RecursionError):
+        tree = parsed_or_none(context)
+        if tree is None:
             return None
         texts = [
             line if line.endswith(("\n", "\r")) else line + "\n"

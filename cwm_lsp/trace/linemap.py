@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from cwm_lsp.lines import source_lines
+from cwm_lsp.syntax import parsed_or_none
 from cwm_lsp.trace.frames import Event, Frame
 from cwm_lsp.trace.resolve import Scope, assign_scopes
 
@@ -103,9 +104,8 @@ class ContextIndex:
         # ``for`` header the names are bound only when the body runs next.
         self.bindings: dict[int, tuple[str, ...]] = {}
         self.loop_targets: dict[int, tuple[str, ...]] = {}
-        try:
-            tree = ast.parse(context)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
+        tree = parsed_or_none(context)
+        if tree is None:
             self.parsed = False
             self.blocks = self._blocks_from_text()
         else:
