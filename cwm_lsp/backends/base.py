@@ -7,10 +7,11 @@ executing the code in a sandbox. Everything downstream (parser, timeline, LSP, C
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from cwm_lsp.backends.options import DEFAULT_MAX_FRAMES
 from cwm_lsp.cancel import CancelToken as CancelToken  # re-exported
@@ -47,6 +48,15 @@ class Provenance:
         if self.quantization and self.quantization != "none":
             parts.append(f"({self.quantization})")
         return " ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "origin": self.origin.value}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Provenance:
+        known = {field.name for field in dataclasses.fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        return cls(**{**values, "origin": Origin(data["origin"])})
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cwm_lsp import __version__
-from cwm_lsp.backends.base import Origin, PredictionResult, Provenance
+from cwm_lsp.backends.base import PredictionResult, Provenance
 from cwm_lsp.backends.options import BackendOptions
 from cwm_lsp.trace.frames import Frame
 
@@ -46,7 +46,7 @@ def backend_identity(options: BackendOptions, provenance: Provenance) -> dict[st
     if model and "://" not in model:
         data["model"] = str(Path(model).expanduser().resolve())
     data["model_files"] = model_fingerprint(model)
-    data["provenance"] = {**dataclasses.asdict(provenance), "origin": provenance.origin.value}
+    data["provenance"] = provenance.to_json()
     if options.is_run:
         data["python_version"] = platform.python_version()
     return data
@@ -157,13 +157,7 @@ def result_to_json(result: PredictionResult) -> dict[str, Any]:
     return {
         "frames": [frame.to_json() for frame in result.frames],
         "trace_text": result.trace_text,
-        "provenance": {
-            "origin": provenance.origin.value,
-            "backend": provenance.backend,
-            "model": provenance.model,
-            "quantization": provenance.quantization,
-            "is_demo_model": provenance.is_demo_model,
-        },
+        "provenance": provenance.to_json(),
         "interpreter": result.interpreter,
         "finished": result.finished,
         "problems": list(result.problems),
@@ -177,14 +171,7 @@ def result_to_json(result: PredictionResult) -> dict[str, Any]:
 
 
 def result_from_json(data: dict[str, Any]) -> PredictionResult:
-    stored = data["provenance"]
-    provenance = Provenance(
-        origin=Origin(stored["origin"]),
-        backend=stored["backend"],
-        model=stored.get("model"),
-        quantization=stored.get("quantization"),
-        is_demo_model=bool(stored.get("is_demo_model")),
-    )
+    provenance = Provenance.from_json(data["provenance"])
     return PredictionResult(
         frames=[Frame.from_json(frame) for frame in data["frames"]],
         trace_text=data["trace_text"],

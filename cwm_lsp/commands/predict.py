@@ -378,14 +378,7 @@ def _json_document(
         "call": target.call,
         "setup": list(target.setup),  # doctest examples run before the call
         "invented_inputs": target.call is None,
-        "provenance": {
-            "origin": provenance.origin.value,
-            "backend": provenance.backend,
-            "model": provenance.model,
-            "quantization": provenance.quantization,
-            "is_demo_model": provenance.is_demo_model,
-            "description": provenance_line(provenance),
-        },
+        "provenance": {**provenance.to_json(), "description": provenance_line(provenance)},
         "interpreter": result.interpreter,
         "finished": result.finished,
         "raised": raised,
