@@ -93,16 +93,59 @@ def _kernels() -> list[tuple[str, str]]:
 
 
 def _sandbox() -> list[tuple[str, str]]:
+    """Which sandbox ``--backend run`` would use, and what a real run of it has in force."""
+    sandbox = importlib.import_module("cwm_lsp.tracer.sandbox")
     bwrap = shutil.which("bwrap")
-    rows = [
-        ("bwrap", bwrap or "not installed (the run backend falls back to the audit-hook sandbox)")
-    ]
+    if bwrap is None:
+        rows = [("bwrap", "not installed")]
+    elif sandbox.bubblewrap_works():
+        rows = [("bwrap", f"{bwrap}: works")]
+    else:
+        rows = [("bwrap", f"{bwrap}: cannot create its namespaces here")]
+    abi = sandbox.landlock_abi()
+    rows.append(("landlock", f"ABI {abi}" if abi else "not available in this kernel"))
+    seccomp = "x86-64/aarch64 filter" if sandbox.seccomp_works() else "no filter for this machine"
+    rows.append(("seccomp", seccomp))
     try:
-        sandbox = importlib.import_module("cwm_lsp.tracer.sandbox")
-        rows.append(("sandbox", f"{sandbox.choose_sandbox('auto')} (for --backend run)"))
+        chosen = sandbox.choose_sandbox("auto")
+    except sandbox.TracerError as exc:
+        rows.append(("sandbox", f"NONE usable: {exc}"))
+        return rows
+    weak = (
+        " (WEAK: values labelled 'observed, weak sandbox')"
+        if chosen in sandbox.WEAK_SANDBOXES
+        else ""
+    )
+    rows.append(("sandbox", f"{chosen} for --backend run{weak}"))
+    probe = "def main():  # << START_OF_TRACE\n    return 1\n"
+    try:
+        recording = sandbox.record_call(probe, sandbox=chosen)
     except Exception as exc:
-        rows.append(("sandbox", f"unknown ({type(exc).__name__}: {exc})"))
+        rows.append(("  in force", f"the probe run failed: {exc}"))
+        return rows
+    in_force = [*_namespace_protections(chosen), *recording.protections]
+    for item in in_force:
+        rows.append(("  in force", item))
+    if not any(item.startswith("landlock") for item in in_force):
+        reach = (
+            "what this user can, except the /etc secrets bubblewrap hides"
+            if chosen == sandbox.BUBBLEWRAP
+            else "every file this user can (as root: every file)"
+        )
+        rows.append(("  missing", f"Landlock: the code can read {reach}"))
+    if chosen in sandbox.WEAK_SANDBOXES:
+        rows.append(("  missing", "kernel file walls: writes are stopped by an audit hook only"))
     return rows
+
+
+def _namespace_protections(chosen: str) -> list[str]:
+    if chosen != "bubblewrap":
+        return []
+    return [
+        "bubblewrap: read-only /, private /tmp, writable scratch only",
+        "bubblewrap: user nobody in its own user namespace, own PID, network, IPC and UTS "
+        "namespaces, new session, secrets in /etc hidden",
+    ]
 
 
 def _model() -> list[tuple[str, str]]:

@@ -619,3 +619,24 @@ def test_an_unknown_sandbox_is_named_not_a_traceback() -> None:
     assert done.returncode != 0
     assert "unknown sandbox 'chroot'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("mode", ALL)
+def test_doctor_reports_the_protections_in_force(mode: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "cwm_lsp", "doctor"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "CWM_LSP_SANDBOX": mode, "CWM_LSP_NATIVE": "0"},
+    )
+    lines = done.stdout.splitlines()
+    [chosen] = [line for line in lines if line.startswith("sandbox ")]
+    assert f" {mode} for --backend run" in chosen
+    in_force = [line.split(None, 2)[2] for line in lines if line.startswith("  in force")]
+    assert any(item.startswith("seccomp: ") for item in in_force), done.stdout
+    has_landlock = any(item.startswith("landlock: ") for item in in_force)
+    assert has_landlock == (mode != AUDIT_HOOK and landlock_abi() > 0), done.stdout
+    if mode == AUDIT_HOOK:
+        assert "WEAK" in chosen
+        assert any(line.startswith("  missing") for line in lines)
