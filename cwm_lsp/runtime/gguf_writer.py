@@ -21,7 +21,7 @@ Tensors are written one at a time (header first, then each tensor as it is conve
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -440,13 +440,6 @@ def convert_checkpoint(
         vocabulary=len(vocab.tokens),
         merges=len(vocab.merges),
     )
-
-
-def iter_plan_names(src: Path, file_type: str = "f32") -> Iterator[str]:
-    """The GGUF tensor names ``convert_checkpoint`` would write (for tests and dry runs)."""
-    config = CwmConfig.from_file(src)
-    plan, _ = _tensor_plan(config, _CheckpointTensors(src), file_type)
-    return (item.name for item in plan)
 
 
 __all__ = [

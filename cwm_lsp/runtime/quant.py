@@ -166,7 +166,3 @@ def linear_from_tensors(parts: dict[str, torch.Tensor]) -> nn.Module:
     if "zeros" in parts:
         return Int4Linear(parts["qweight"], parts["scales"], parts["zeros"])
     return Int8Linear(parts["qweight"], parts["scales"])
-
-
-def linear_bytes(module: nn.Module) -> int:
-    return sum(b.numel() * b.element_size() for b in module.buffers())

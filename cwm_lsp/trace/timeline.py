@@ -214,10 +214,6 @@ class Timeline:
             if inv.function == function or inv.function.rsplit(".", 1)[-1] == function
         ]
 
-    def invocations_at(self, call_line: int) -> list[Invocation]:
-        """Invocations whose call frame is on ``call_line`` (a ``def`` line or an inline scope)."""
-        return [inv for inv in self.invocations if inv.call_line == call_line]
-
 
 class TimelineBuilder:
     """Rebuilds a timeline as frames stream in, parsing the context only once.
