@@ -91,13 +91,13 @@ def uncaught_exception(frames: list[Frame]) -> str | None:
             if depth == 1:
                 previous = frames[index - 1] if index else None
                 if previous is not None and previous.event is Event.EXCEPTION:
-                    return describe_exception(previous.arg or "")
+                    return exception_repr(previous.arg or "")
                 return None
             depth -= 1
     return None
 
 
-def describe_exception(triple: str) -> str:
+def exception_repr(triple: str) -> str:
     """``ZeroDivisionError('division by zero')`` from the ``(type, value, traceback)`` repr."""
     match = _EXCEPTION_TRIPLE.match(triple)
     return match.group("value") if match else triple

@@ -15,7 +15,7 @@ from cwm_lsp.backends.registry import build_predictor, demo_model_path, resolve_
 from cwm_lsp.commands.predict import (
     MAX_SOURCE_BYTES,
     UsageError,
-    describe_exception,
+    exception_repr,
     provenance_line,
     read_source,
     shown_ranges,
@@ -46,8 +46,8 @@ def test_uncaught_exception_agrees_with_golden(path: Path) -> None:
 
 def test_describe_exception_keeps_the_value() -> None:
     triple = "(<class 'ValueError'>, ValueError('bad'), <traceback object>)"
-    assert describe_exception(triple) == "ValueError('bad')"
-    assert describe_exception("garbled") == "garbled"
+    assert exception_repr(triple) == "ValueError('bad')"
+    assert exception_repr("garbled") == "garbled"
 
 
 def test_auto_backend_follows_the_model_path() -> None:
