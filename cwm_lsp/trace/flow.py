@@ -3,7 +3,7 @@
 Built from the context's syntax tree for CPython 3.11+ line events (the traces' reference):
 a line frame is recorded when a new source line starts or a jump goes back to a line; a call
 frame names the scope's ``def`` line (``class`` line, or the line a lambda or comprehension
-starts on). For each line of a function, :class:`Scope` knows the lines that can be the
+starts on). For each line of a function, :class:`ScopeFlow` knows the lines that can be the
 function's next line frame when it completes normally.
 
 The analysis over-approximates on purpose: a constraint built from it must never rule out what
@@ -38,7 +38,7 @@ _UNFOLLOWED: tuple[type[ast.AST], ...] = (ast.AsyncFor, ast.AsyncWith, ast.Match
 
 
 @dataclass(frozen=True)
-class Scope:
+class ScopeFlow:
     """One traced scope: a function, class body, lambda or comprehension."""
 
     call_line: int  # the line its call frames name
@@ -75,7 +75,7 @@ class SourceFlow:
             n for n in range(1, len(self.texts) + 1) if _is_code(self.texts[n - 1])
         )
         self._nodes = list(scope_nodes)
-        self._scopes: dict[int, Scope] = {}
+        self._scopes: dict[int, ScopeFlow] = {}
         self.call_lines = frozenset(node.lineno for node in self._nodes)  # type: ignore[attr-defined]
 
     @classmethod
@@ -96,14 +96,14 @@ class SourceFlow:
     def texts_of(self, lines: Iterable[int]) -> frozenset[str]:
         return frozenset(self.text(n) for n in lines)
 
-    def scopes_called_as(self, text: str) -> list[Scope]:
+    def scopes_called_as(self, text: str) -> list[ScopeFlow]:
         return [
             self._scope(index)
             for index, node in enumerate(self._nodes)
             if self.text(node.lineno) == text  # type: ignore[attr-defined]
         ]
 
-    def _scope(self, index: int) -> Scope:
+    def _scope(self, index: int) -> ScopeFlow:
         scope = self._scopes.get(index)
         if scope is None:
             scope = self._scopes[index] = _scope(self._nodes[index], self.code_lines)
@@ -119,11 +119,11 @@ def _span(first: int, last: int, code: frozenset[int]) -> frozenset[int]:
     return frozenset(n for n in range(first, last + 1) if n in code)
 
 
-def _scope(node: ast.AST, code: frozenset[int]) -> Scope:
+def _scope(node: ast.AST, code: frozenset[int]) -> ScopeFlow:
     start, end = node.lineno, node.end_lineno or node.lineno  # type: ignore[attr-defined]
     span = _span(start, end, code)
     if not isinstance(node, ast.FunctionDef) or not _followable(node):
-        return Scope(start, span, span, None)
+        return ScopeFlow(start, span, span, None)
     return _FunctionFlow(node, code).scope()
 
 
@@ -168,7 +168,7 @@ class _FunctionFlow:
         self.by_statement: dict[int, _Node] = {}
         self.withs: list[ast.With] = []  # the ``with`` blocks around the statement being built
 
-    def scope(self) -> Scope:
+    def scope(self) -> ScopeFlow:
         body = self.function.body
         withs: set[int] = set()
         for statement in _statements(body):
@@ -191,7 +191,9 @@ class _FunctionFlow:
                 on_line.setdefault(line, []).append(node)
         successors = {line: _next_lines(nodes, line) for line, nodes in on_line.items()}
         first = _reachable_lines(start, line=0)
-        return Scope(self.function.lineno, frozenset(on_line), first, successors, frozenset(withs))
+        return ScopeFlow(
+            self.function.lineno, frozenset(on_line), first, successors, frozenset(withs)
+        )
 
     def _node(self, statement: ast.stmt | ast.ExceptHandler) -> _Node:
         return self.by_statement[id(statement)]

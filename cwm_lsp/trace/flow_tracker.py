@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cwm_lsp.trace.flow import Scope, SourceFlow
+from cwm_lsp.trace.flow import ScopeFlow, SourceFlow
 from cwm_lsp.trace.frames import Event
 
 
@@ -24,7 +24,7 @@ from cwm_lsp.trace.frames import Event
 class _Active:
     """A scope the trace is in: its candidate scopes and the (scope, line) pairs it may be on."""
 
-    scopes: list[Scope]
+    scopes: list[ScopeFlow]
     positions: set[tuple[int, int]] | None = None  # (index in scopes, line); None: no line yet
     free: bool = False  # after an exception or a line off the known flow: any line of the scope
     raised_at: set[tuple[int, int]] = field(default_factory=set)  # where the exception began
@@ -38,7 +38,7 @@ class FlowTracker:
     def __init__(self, flow: SourceFlow) -> None:
         self.flow = flow
         self._stack: list[_Active] = []
-        self._everything = Scope(0, flow.code_lines, flow.code_lines, None)
+        self._everything = ScopeFlow(0, flow.code_lines, flow.code_lines, None)
 
     def allowed(self, event: Event) -> frozenset[str] | None:
         """The line texts the next frame, of ``event``, may carry; None: no constraint."""

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from cwm_lsp.lines import source_lines
 from cwm_lsp.syntax import parsed_or_none
 from cwm_lsp.trace.frames import Event, Frame
-from cwm_lsp.trace.resolve import Scope, assign_scopes
+from cwm_lsp.trace.resolve import TraceScope, assign_scopes
 
 __all__ = ["CodeBlock", "ContextIndex", "LineMap", "LineMapProblem", "map_lines"]
 
@@ -304,7 +304,7 @@ class LineMap:
 
     lines: list[int | None]
     blocks: list[CodeBlock | None]
-    scopes: list[Scope]
+    scopes: list[TraceScope]
     scope_of_frame: list[int]
     index: ContextIndex
     problems: list[LineMapProblem] = field(default_factory=list)
@@ -326,7 +326,7 @@ def map_lines(frames: Sequence[Frame], context: str | ContextIndex) -> LineMap:
 
 
 def _choose_block(
-    frames: Sequence[Frame], scope: Scope, result: LineMap, index: ContextIndex
+    frames: Sequence[Frame], scope: TraceScope, result: LineMap, index: ContextIndex
 ) -> tuple[CodeBlock | None, int | None]:
     if scope.call_index is None:
         return None, None
@@ -365,7 +365,7 @@ def _choose_block(
 
 def _map_scope_lines(
     frames: Sequence[Frame],
-    scope: Scope,
+    scope: TraceScope,
     block: CodeBlock | None,
     start_line: int | None,
     result: LineMap,

@@ -23,7 +23,7 @@ __all__ = [
     "Resolution",
     "ResolveProblem",
     "ResolvedFrame",
-    "Scope",
+    "TraceScope",
     "assign_scopes",
     "diff_states",
     "resolve_states",
@@ -43,7 +43,7 @@ class ResolveProblem:
 
 
 @dataclass
-class Scope:
+class TraceScope:
     """One invocation. ``call_index`` is None for a scope the trace never opened (model error or
     a trace that starts mid-call); ``return_index`` is None while it has not returned."""
 
@@ -81,20 +81,22 @@ class ResolvedFrame:
 @dataclass
 class Resolution:
     frames: list[ResolvedFrame]
-    scopes: list[Scope]
+    scopes: list[TraceScope]
     problems: list[ResolveProblem]
 
 
-def assign_scopes(frames: Sequence[Frame]) -> tuple[list[int], list[Scope], list[ResolveProblem]]:
+def assign_scopes(
+    frames: Sequence[Frame],
+) -> tuple[list[int], list[TraceScope], list[ResolveProblem]]:
     """The scope id of every frame, the scopes (ids are list indices) and structural problems."""
-    scopes: list[Scope] = []
+    scopes: list[TraceScope] = []
     stack: list[int] = []
     owner: list[int] = []
     problems: list[ResolveProblem] = []
 
     def open_scope(call_index: int | None) -> int:
         parent = stack[-1] if stack else None
-        scope = Scope(len(scopes), call_index, parent, len(stack))
+        scope = TraceScope(len(scopes), call_index, parent, len(stack))
         scopes.append(scope)
         stack.append(scope.id)
         return scope.id
