@@ -15,7 +15,6 @@ from cwm_lsp.trace.parser import (
     parse_trace,
 )
 from cwm_lsp.trace.render import (
-    execution_table,
     format_series,
     format_value,
     hint_label,
@@ -58,7 +57,6 @@ __all__ = [
     "encode_frame",
     "encode_prompt",
     "encode_trace",
-    "execution_table",
     "format_series",
     "format_value",
     "hint_label",

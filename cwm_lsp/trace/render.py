@@ -27,7 +27,6 @@ from cwm_lsp.lines import source_lines
 from cwm_lsp.trace.timeline import LineExecution, Timeline, timeline_to_json
 
 __all__ = [
-    "execution_table",
     "format_series",
     "format_value",
     "hint_label",
@@ -146,25 +145,6 @@ def hint_labels(
         if label:
             labels[line] = label
     return labels
-
-
-def execution_table(
-    executions: Sequence[LineExecution],
-    *,
-    width: int = 60,
-    origin: str = PREDICTED,
-) -> str:
-    """A Markdown table of every run of a line (for hovers and tooltips).
-
-    Columns: run number (1-based, across invocations), invocation id, iteration within the
-    invocation (1-based), and what the run produced.
-    """
-    rows = ["| run | call | iteration | result |", "|---:|---:|---:|---|"]
-    for number, execution in enumerate(executions, start=1):
-        label = hint_label([execution], width, origin) or "(no change)"
-        label = label.replace("|", "\\|")
-        rows.append(f"| {number} | {execution.invocation} | {execution.iteration + 1} | {label} |")
-    return "\n".join(rows)
 
 
 def _summary(timeline: Timeline, origin: str, width: int) -> str:

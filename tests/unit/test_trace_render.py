@@ -10,7 +10,6 @@ from cwm_lsp.backends.base import Origin
 from cwm_lsp.trace.frames import Event, Frame
 from cwm_lsp.trace.parser import parse_trace
 from cwm_lsp.trace.render import (
-    execution_table,
     format_series,
     format_value,
     hint_label,
@@ -119,12 +118,6 @@ def test_render_summaries_for_raised_and_incomplete() -> None:
     assert text.endswith("# trace incomplete: the call did not return\n")
     assert "    for i in range(b):  # i ≈ 0\n" in text
     assert "    y += y * i\n" in text  # its effect is not known yet: no hint
-
-
-def test_execution_table() -> None:
-    timeline = timeline_of("recursion")
-    table = execution_table(timeline.executions_on(4), origin="observed")
-    assert table.splitlines()[2:] == ["| 1 | 1 | 1 | ⮐ 6 |", "| 2 | 2 | 1 | ⮐ 2 |"]
 
 
 def test_unknown_values_and_garbage_do_not_break_rendering() -> None:
