@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
         logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
 
     from cwm_lsp.server.app import create_server
+    from cwm_lsp.server.transport import serve_stdio, serve_tcp
 
     server = create_server()
     if address is None:
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         # stdout carries the protocol: anything else printed (by a library, a backend) would
         # corrupt it, so print() goes to stderr from here on.
         sys.stdout = sys.stderr
-        server.start_io(sys.stdin.buffer, protocol_out)
+        serve_stdio(server, sys.stdin.buffer, protocol_out)
     else:
-        server.start_tcp(*address)
+        serve_tcp(server, *address)
     return 0
