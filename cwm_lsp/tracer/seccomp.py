@@ -9,8 +9,10 @@ removed. It refuses:
   ``execve``/``execveat``;
 - reaching other processes: ``ptrace``, ``process_vm_readv/writev``, ``kill``/``tgkill``/
   ``rt_sigqueueinfo`` to any pid but this process's own, ``tkill``, pidfds, ``kcmp``;
-- the network: ``socket``/``socketpair`` of any family but ``AF_UNIX``; ``io_uring`` (its
-  operations would not pass through this filter);
+- the network: ``socket``/``socketpair`` of any family but ``AF_UNIX``; ``connect``,
+  ``sendmsg``/``sendmmsg`` and ``sendto`` with an address, so that no Unix socket of the host
+  (a container runtime's, the session bus, an agent) is reached: a socket pair still works;
+  ``io_uring`` (its operations would not pass through this filter);
 - the kernel's other doors: ``mount`` and the new mount API, ``unshare``, ``setns``, ``chroot``,
   ``pivot_root``, ``keyctl``/``add_key``/``request_key``, ``userfaultfd``, ``bpf``,
   ``perf_event_open``, ``open_by_handle_at``, module loading, ``kexec``, ``reboot``, swap,
@@ -73,6 +75,7 @@ _ARCHES: dict[str, _Arch] = {
             "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311, "kcmp": 312,
             "kill": 62, "tkill": 200, "tgkill": 234, "rt_sigqueueinfo": 129,
             "rt_tgsigqueueinfo": 297, "socket": 41, "socketpair": 53,
+            "connect": 42, "sendto": 44, "sendmsg": 46, "sendmmsg": 307,
             "link": 86, "linkat": 265, "symlink": 88, "symlinkat": 266,
             "personality": 135, "keyctl": 250, "add_key": 248, "request_key": 249,
             "userfaultfd": 323, "mount": 165, "umount2": 166, "pivot_root": 155, "chroot": 161,
@@ -90,6 +93,7 @@ _ARCHES: dict[str, _Arch] = {
             "ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271, "kcmp": 272,
             "kill": 129, "tkill": 130, "tgkill": 131, "rt_sigqueueinfo": 138,
             "rt_tgsigqueueinfo": 240, "socket": 198, "socketpair": 199,
+            "connect": 203, "sendto": 206, "sendmsg": 211, "sendmmsg": 269,
             "linkat": 37, "symlinkat": 36,
             "personality": 92, "keyctl": 219, "add_key": 217, "request_key": 218,
             "userfaultfd": 282, "mount": 40, "umount2": 39, "pivot_root": 41, "chroot": 51,
@@ -109,7 +113,7 @@ DENIED = (
     "name_to_handle_at", "bpf", "perf_event_open", "kexec_load", "kexec_file_load",
     "init_module", "finit_module", "delete_module", "reboot", "swapon", "swapoff", "acct",
     "quotactl", "iopl", "ioperm", "open_tree", "move_mount", "fsopen", "fsconfig", "fsmount",
-    "fspick", "mount_setattr",
+    "fspick", "mount_setattr", "connect", "sendmsg", "sendmmsg",
 )  # fmt: skip
 FORKS = ("fork", "vfork")
 OWN_PID_ONLY = ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo")  # args[0] is a pid
@@ -189,6 +193,7 @@ def filter_program(
     for name in UNIX_ONLY:
         program.jump(_JEQ_K, calls[name], "unix_only")
     program.jump(_JEQ_K, calls["personality"], "personality")
+    program.jump(_JEQ_K, calls["sendto"], "sendto")
     program.label("allow")
     program.ret(_RET_ALLOW)
     program.label("eperm")
@@ -206,6 +211,14 @@ def filter_program(
     program.label("unix_only")
     program.op(_LD_W_ABS, _ARG0_LOW)
     program.test(_JEQ_K, _AF_UNIX, _RET_ALLOW, _RET_ERRNO | _EACCES)
+    program.label("sendto")
+    program.op(_LD_W_ABS, _ARG0_LOW + 4 * 8)  # dest_addr (args[4]): NULL is a plain send
+    program.jump(_JEQ_K, 0, "sendto_high", "eperm_late")
+    program.label("sendto_high")
+    program.op(_LD_W_ABS, _ARG0_LOW + 4 * 8 + 4)
+    program.test(_JEQ_K, 0, _RET_ALLOW, _RET_ERRNO | _EPERM)
+    program.label("eperm_late")
+    program.ret(_RET_ERRNO | _EPERM)
     program.label("personality")
     program.op(_LD_W_ABS, _ARG0_LOW)
     program.test(_JEQ_K, _PERSONALITY_QUERY, _RET_ALLOW, _RET_ERRNO | _EPERM)

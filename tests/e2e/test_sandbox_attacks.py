@@ -56,6 +56,7 @@ class World:
     udp: socket.socket
     abstract: socket.socket
     abstract_name: str
+    daemon: socket.socket  # a Unix socket file outside, like a container runtime's
     bystander: subprocess.Popen[bytes]
     signals: list[int] = field(default_factory=list)  # signals this process received
     before: dict[str, tuple[int, int, bytes]] = field(default_factory=dict)
@@ -103,13 +104,18 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     abstract.bind("\0" + abstract_name)
     abstract.listen(4)
     abstract.setblocking(False)
+    daemon = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    daemon.bind(str(victim / "daemon.sock"))
+    (victim / "daemon.sock").chmod(0o777)
+    daemon.listen(4)
+    daemon.setblocking(False)
     bystander = subprocess.Popen(["sleep", "120"])
     received: list[int] = []
     handlers = {
         signum: signal.signal(signum, lambda number, _frame: received.append(number))
         for signum in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP)
     }
-    state = World(victim, token, tcp, udp, abstract, abstract_name, bystander, received)
+    state = World(victim, token, tcp, udp, abstract, abstract_name, daemon, bystander, received)
     state.before = state.snapshot()
     try:
         yield state
@@ -118,7 +124,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             signal.signal(signum, handler)
         bystander.kill()
         bystander.wait()
-        for sock in (tcp, udp, abstract):
+        for sock in (tcp, udp, abstract, daemon):
             sock.close()
         subprocess.run(["rm", "-rf", str(victim)], check=False)
 
@@ -165,7 +171,7 @@ def attack(world: World, mode: str, body: str) -> Outcome:
     for text in outcome.observed():
         assert "FAKE" not in text, "a forged value is shown as observed"
         assert "ESCAPED" not in text
-    for listener in (world.tcp, world.abstract):
+    for listener in (world.tcp, world.abstract, world.daemon):
         with pytest.raises(BlockingIOError):
             listener.accept()
     with pytest.raises(BlockingIOError):
@@ -363,6 +369,26 @@ def test_raw_sockets_and_connections(world: World, mode: str) -> None:
     )
     outcome = values(attack(world, mode, body))
     assert outcome.startswith("[(-1, 13), (-1, 13), (-1, 13), (-1, 13), "), outcome
+
+
+@pytest.mark.parametrize("mode", ALL)
+def test_unix_socket_files_outside_are_not_reached(world: World, mode: str) -> None:
+    path = str(world.victim / "daemon.sock").encode()
+    body = LIBC + (
+        "import socket\ndef f():\n    out = []\n"
+        "    fd = libc.socket(1, 1, 0)\n"
+        f"    address = (b'\\x01\\x00' + {path!r}).ljust(110, b'\\x00')\n"
+        + call("libc.connect(fd, address, len(address))")
+        + "    dgram = libc.socket(1, 2, 0)\n"
+        + call("libc.sendto(dgram, b'hello', 5, 0, address, len(address))")
+        + "    try:\n"
+        "        client = socket.socket(socket.AF_UNIX)\n"
+        f"        client.connect({path!r})\n"
+        "        out.append('ESCAPED')\n"
+        "    except OSError as exc:\n        out.append(type(exc).__name__)\n"
+        "    return out\n"
+    )
+    assert values(attack(world, mode, body)).startswith("[(-1, 1), (-1, 1), ")
 
 
 # -- forged observations --------------------------------------------------------------------

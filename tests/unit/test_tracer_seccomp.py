@@ -128,3 +128,12 @@ def test_a_fork_servers_filter_lets_it_fork_and_nothing_more() -> None:
     assert verdict(server, X86_64, 59) == 1  # execve
     assert verdict(server, X86_64, 62, 1, 9) == 1  # kill another process
     assert verdict(server, X86_64, 41, 2, 1) == 13  # socket(AF_INET)
+
+
+def test_no_unix_socket_of_the_host_is_reached(x86: bytes) -> None:
+    assert verdict(x86, X86_64, 42, 3, 0x7FFF0000) == 1  # connect
+    assert verdict(x86, X86_64, 46, 3, 0x7FFF0000) == 1  # sendmsg
+    assert verdict(x86, X86_64, 307, 3, 0x7FFF0000) == 1  # sendmmsg
+    assert verdict(x86, X86_64, 44, 3, 0x1000, 5, 0, 0) == "allow"  # send: no address
+    assert verdict(x86, X86_64, 44, 3, 0x1000, 5, 0, 0x7FFF0000, 16) == 1  # sendto an address
+    assert verdict(x86, X86_64, 44, 3, 0x1000, 5, 0, 0x7FFF << 32, 16) == 1  # high word only
