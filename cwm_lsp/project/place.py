@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from cwm_lsp.project.interpreter import Interpreter, describe_interpreter, find_interpreter
 from cwm_lsp.project.layout import find_module
 from cwm_lsp.tracer.sandbox import RunPlace
@@ -21,13 +23,15 @@ def plan_run(
     project_root = location.project_root if location else None
     interpreter = find_interpreter(python, project_root=project_root, workspace_root=workspace_root)
     info = describe_interpreter(interpreter.path)
+    # the interpreter may live outside its prefix (a wrapper script, a link to another place)
+    dirs = (*info.dirs, os.path.dirname(os.path.abspath(interpreter.path)))
     if location is None:
-        return RunPlace(python=interpreter.path, visible_dirs=info.dirs), interpreter
+        return RunPlace(python=interpreter.path, visible_dirs=dirs), interpreter
     place = RunPlace(
         source_path=location.path,
         module_name=location.module,
         import_root=location.import_root,
         python=interpreter.path,
-        visible_dirs=info.dirs,
+        visible_dirs=dirs,
     )
     return place, interpreter
