@@ -92,6 +92,48 @@ def warm(repeat: int) -> dict[str, Any]:
     return out
 
 
+def per_token(repeat: int, tokens: int) -> dict[str, Any]:
+    """Milliseconds per generated token (greedy, after a prompt of examples/loops.py), with the
+    weights loaded as the native backend loads them: the native decoder (one call per step)
+    beside the per-operation path (PyTorch ops around native attention and matmuls, the
+    previous default) and pure PyTorch (CWM_LSP_NATIVE=0). Runs interleave; medians of
+    ``repeat`` runs; wall time and CPU time of this thread."""
+    import torch
+
+    from cwm_lsp.runtime import load_model
+
+    model = load_model(ROOT / "model" / "weights", dtype=torch.float32)
+    assert model.tokenizer is not None
+    prompt = model.tokenizer.encode((ROOT / "examples" / "loops.py").read_text())[:400]
+    transformer = model.transformer
+
+    def decode() -> tuple[float, float]:
+        session = model.new_session()
+        token = int(session.prefill(prompt).argmax())
+        wall, cpu = time.perf_counter(), time.thread_time()
+        for _ in range(tokens):
+            token = int(session.step(token).argmax())
+        return (time.perf_counter() - wall) / tokens, (time.thread_time() - cpu) / tokens
+
+    cases: dict[str, list[tuple[float, float]]] = {"decoder": [], "per_op": [], "pytorch": []}
+    decode()  # warm-up
+    for _ in range(repeat):
+        cases["decoder"].append(decode())
+        transformer.use_native_decoder = False
+        cases["per_op"].append(decode())
+        os.environ["CWM_LSP_NATIVE"] = "0"
+        cases["pytorch"].append(decode())
+        del os.environ["CWM_LSP_NATIVE"]
+        transformer.use_native_decoder = True
+    return {
+        name: {
+            "wall_ms": statistics.median(r[0] for r in runs) * 1e3,
+            "cpu_ms": statistics.median(r[1] for r in runs) * 1e3,
+        }
+        for name, runs in cases.items()
+    }
+
+
 def _returned(frames: list[Any]) -> str | None:
     """The entry's result: the argument of the trace's last return frame."""
     returns = [f.arg for f in frames if f.event.name == "RETURN"]
@@ -132,14 +174,40 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (both cases)")
+    parser.add_argument("--tokens", type=int, default=200, help="tokens per per-token run")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args(argv)
     import torch
 
     torch.set_num_threads(args.threads)
-    results = {"call": CALL, "threads": args.threads, "warm": warm(args.repeat)}
+    load_before = os.getloadavg()
+    results: dict[str, Any] = {"call": CALL, "threads": args.threads}
+    results["per_token"] = per_token(max(3, args.repeat), args.tokens)
+    results["warm"] = warm(args.repeat)
     results["cold"] = cold(max(1, args.repeat // 2), args.threads)
-    w, c = results["warm"], results["cold"]
+    results["load"] = {"before": load_before, "after": os.getloadavg()}
+    w, c, p = results["warm"], results["cold"], results["per_token"]
+    print(
+        f"machine: {os.cpu_count()} cores, load average before "
+        f"{' '.join(f'{x:.2f}' for x in load_before)}, after "
+        f"{' '.join(f'{x:.2f}' for x in results['load']['after'])}"
+    )
+    print(
+        f"per generated token (demo model, not CWM; {args.tokens} greedy tokens after "
+        f"examples/loops.py, median of {max(3, args.repeat)} runs):"
+    )
+    print("| path | wall ms/token | CPU ms/token | decoder speed-up (wall) |")
+    print("|---|---|---|---|")
+    for name, label in (
+        ("decoder", "native decoder (one call per step)"),
+        ("per_op", "per-operation (PyTorch ops + native kernels)"),
+        ("pytorch", "pure PyTorch (CWM_LSP_NATIVE=0)"),
+    ):
+        print(
+            f"| {label} | {p[name]['wall_ms']:.3f} | {p[name]['cpu_ms']:.3f} | "
+            f"{p[name]['wall_ms'] / p['decoder']['wall_ms']:.2f}x |"
+        )
+    print()
     print(f"{CALL} ({SOURCE.count(chr(10))}-line function), {args.threads} thread(s)")
     print(f"model: {w['native']['model']}")
     print(

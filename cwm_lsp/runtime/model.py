@@ -170,10 +170,14 @@ class Transformer(nn.Module):
         self.lm_head = head
         self.rotary = Rotary(config)
         self._native: native_step.NativeDecoder | str | None = None  # built on first use
+        # False: every chunk takes the per-operation path (benchmarks compare the two).
+        self.use_native_decoder = True
 
     def native_decoder(self) -> native_step.NativeDecoder | None:
         """The whole forward pass in one native call, when the kernels are enabled and every
         weight is in a format the decoder runs (see :mod:`cwm_lsp.runtime.native_step`)."""
+        if not self.use_native_decoder or self.embed.device.type != "cpu":
+            return None
         if ops.native_kernels() is None:
             return None
         if self._native is None:
@@ -184,6 +188,8 @@ class Transformer(nn.Module):
         """Why :meth:`native_decoder` is None (None when it is not)."""
         if ops.native_kernels() is None:
             return "native kernels unavailable"
+        if not self.use_native_decoder:
+            return "turned off (use_native_decoder)"
         return None if self.native_decoder() is not None else str(self._native)
 
     def run(

@@ -253,3 +253,18 @@ def int4_linear(
     out = torch.empty((x2.shape[0], w.shape[0]), dtype=torch.float32)
     module.int4_linear(x2, w, s, z, int(group_size), out)
     return out.reshape(*lead, w.shape[0])
+
+
+def float_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``x`` [..., K] @ ``weight`` [N, K].T -> [..., N] float32, for a float32 or bfloat16
+    weight (widened exactly; float32 arithmetic)."""
+    module = _require()
+    x2, lead = _matmul_input(x)
+    if weight.device.type != "cpu":
+        raise ValueError(f"weight must be a CPU tensor, got {weight.device}")
+    if weight.dtype not in (torch.float32, torch.bfloat16):
+        raise ValueError(f"weight must be float32 or bfloat16, got {weight.dtype}")
+    w = weight.detach().contiguous()
+    out = torch.empty((x2.shape[0], w.shape[0]), dtype=torch.float32)
+    module.float_linear(x2, w, out)
+    return out.reshape(*lead, w.shape[0])

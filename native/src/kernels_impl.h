@@ -725,13 +725,20 @@ inline void float_rows(const FloatArgs& a, const WT* w, int64_t m0, int64_t n0) 
 // One row of x against W weight rows: W independent FMA chains, summed with one transpose
 // (short rows, such as a small model's K = 256, would otherwise spend their time in W separate
 // horizontal sums).
+//
+// The W rows are one contiguous block of memory, read as W short streams that the hardware
+// prefetchers do not pick up: each step prefetches its share of the next block instead.
 template <typename WT>
 inline void float_rows_wide(const FloatArgs& a, const WT* w, int64_t n0) {
     const int64_t K = a.K, kv = K / W * W;
     const WT* wr = w + n0 * K;
+    const char* next = n0 + 2 * W <= a.N ? reinterpret_cast<const char*>(wr + W * K) : nullptr;
+    const int64_t share = static_cast<int64_t>(W * W * sizeof(WT));  // bytes of it per step
     reg acc[W];
     for (int r = 0; r < W; ++r) acc[r] = Vec::zero();
     for (int64_t k = 0; k < kv; k += W) {
+        if (next != nullptr)
+            for (int64_t off = 0; off < share; off += 64) __builtin_prefetch(next + k * W * sizeof(WT) + off, 0, 3);
         const reg xv = Vec::load(a.x + k);
         for (int r = 0; r < W; ++r) acc[r] = Vec::fma(load_kv(wr + r * K + k), xv, acc[r]);
     }
