@@ -79,6 +79,12 @@ class TokenBudget:
         room = max(room, 1)
         return cls(trace=min(scaled, room), frame=min(frame, room), scaled=scaled < room)
 
+    @classmethod
+    def room(cls, room: int) -> TokenBudget:
+        """No budget but the context's room (and the largest frame :data:`MAX_FRAME_TOKENS`)."""
+        room = max(room, 1)
+        return cls(trace=room, frame=min(MAX_FRAME_TOKENS, room), scaled=False)
+
     def frame_message(self) -> str:
         """The label when one frame used up its tokens without ending."""
         return (

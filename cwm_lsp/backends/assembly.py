@@ -39,6 +39,7 @@ class GeneratedTrace:
         trace_context: str | None = None,
         deadline: Deadline | None = None,
         budget: TokenBudget | None = None,
+        watch_repetition: bool = True,
     ) -> None:
         self.on_frame = on_frame
         self.started = started
@@ -47,7 +48,7 @@ class GeneratedTrace:
         self.budget = budget  # the token budget (its label when it ran out)
         self.parser = TraceStreamParser()
         self.pieces: list[str] = []
-        self.watch = RepetitionWatch(trace_context)
+        self.watch = RepetitionWatch(trace_context) if watch_repetition else None
         self.repetition: Repetition | None = None
 
     def feed(self, text: str) -> bool:
@@ -57,7 +58,7 @@ class GeneratedTrace:
         for frame in self.parser.feed(text):
             if self.on_frame is not None:
                 self.on_frame(frame)
-            if self.repetition is None:
+            if self.repetition is None and self.watch is not None:
                 self.repetition = self.watch.add(frame, encode_frame(frame))
         return self.repetition is not None
 

@@ -67,6 +67,7 @@ class NativePredictor:
         max_frames: int = DEFAULT_MAX_FRAMES,
         lookahead: int = DEFAULT_LOOKAHEAD,
         follow_flow: bool = True,
+        budgets: bool = True,
     ) -> None:
         self.path = Path(model).expanduser()
         self.quantize = None if quantize in (None, "none") else quantize
@@ -74,6 +75,9 @@ class NativePredictor:
         self.max_frames = max_frames
         self.lookahead = lookahead
         self.follow_flow = follow_flow
+        # False: no time budget, no repetition check, tokens up to the context (benchmarks
+        # compare with this: how predictions ran before budgets)
+        self.budgets = budgets
         try:
             self.config, stored_label = _describe_checkpoint(self.path)
         except (ConfigError, WeightsError, ValueError) as err:
@@ -151,7 +155,8 @@ class NativePredictor:
         cancel: CancelToken | None,
     ) -> PredictionResult:
         started = time.monotonic()
-        deadline = Deadline(request.prediction_timeout, started)  # loading the model counts
+        # loading the model counts: the user waits for it too
+        deadline = Deadline(request.prediction_timeout if self.budgets else None, started)
         model = self._loaded()
         tokenizer, session = model.tokenizer, self._session
         assert tokenizer is not None and session is not None
@@ -168,8 +173,9 @@ class NativePredictor:
         except TokenizerError as err:
             raise BackendError(f"the tokenizer lacks CWM's trace tokens: {err}") from err
         step_over_depth = (2 if request.harness else 1) if request.step_over else None
-        budget = TokenBudget.for_prompt(
-            len(prompt), self.config.max_position_embeddings - len(prompt) - 1
+        room = self.config.max_position_embeddings - len(prompt) - 1
+        budget = (
+            TokenBudget.for_prompt(len(prompt), room) if self.budgets else TokenBudget.room(room)
         )
         generator = TraceGenerator(
             session,
@@ -191,6 +197,7 @@ class NativePredictor:
             trace_context=request.context,
             deadline=deadline,
             budget=budget,
+            watch_repetition=self.budgets,
         )
         frames = generator.frames(prompt)
         for frame_tokens in frames:

@@ -64,8 +64,10 @@ async def test_demo_model_prediction_is_labelled_predicted_and_verified(
         for report in reports
         if isinstance(report, types.WorkDoneProgressBegin)
     ]
-    assert [begin.title for begin in begins] == ["Predicting f…", "Running f…"]
-    await wait_for(lambda: len(progress_ends(client)) == 2, what="both progress ends")
+    # the model loads in the background right after initialized, then the two predictions
+    titles = ["Loading the model…", "Predicting f…", "Running f…"]
+    assert [begin.title for begin in begins] == titles
+    await wait_for(lambda: len(progress_ends(client)) == 3, what="all three progress ends")
 
     for hint in await hints(client, uri):  # whatever it predicted is marked as predicted
         assert "≈" in str(hint.label)
