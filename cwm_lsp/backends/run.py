@@ -48,10 +48,12 @@ class RunPredictor:
         *,
         sandbox: str = "auto",
         python: str | None = None,
+        editor_python: str | None = None,
     ) -> None:
         self.limits = limits or SandboxLimits()
         self.sandbox = sandbox
         self.python = python  # the interpreter that runs the code; None: discover it
+        self.editor_python = editor_python  # the editor's selected one, after project venvs
         self._sessions: SessionPool | None = None
 
     @contextlib.contextmanager
@@ -95,7 +97,9 @@ class RunPredictor:
             raise PredictionCancelled("cancelled before the run started")
         try:
             # the user's file, when the request names it: run as a member of its package
-            place, interpreter = plan_run(request.source_path, request.workspace_root, self.python)
+            place, interpreter = plan_run(
+                request.source_path, request.workspace_root, self.python, self.editor_python
+            )
             sessions = self._sessions
             if sessions is not None and place.source_path is not None:
                 recording = sessions.record(

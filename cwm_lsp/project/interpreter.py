@@ -2,7 +2,8 @@
 
 The order: an explicit interpreter (CLI ``--python``, setting ``cwm.pythonPath``), then
 ``$VIRTUAL_ENV``, then a ``.venv`` or ``venv`` directory in the project root (or the editor's
-workspace folder), else the interpreter cwm-lsp itself runs on.
+workspace folder), then the interpreter the editor has selected for the workspace (VS Code's
+Python extension), else the interpreter cwm-lsp itself runs on.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def find_interpreter(
     project_root: str | None = None,
     workspace_root: str | None = None,
     environ: Mapping[str, str] | None = None,
+    editor_python: str | None = None,
 ) -> Interpreter:
     """The interpreter for a project (see the module's docstring for the order)."""
     env = os.environ if environ is None else environ
@@ -83,6 +85,8 @@ def find_interpreter(
             found = _venv_python(Path(root) / name)
             if found is not None:
                 return Interpreter(str(found), f"the project's {name}")
+    if editor_python and os.access(editor_python, os.X_OK) and Path(editor_python).is_file():
+        return Interpreter(editor_python, "the editor's selected interpreter")
     return Interpreter(sys.executable, "cwm-lsp's own")
 
 

@@ -13,15 +13,22 @@ def plan_run(
     source_path: str | None,
     workspace_root: str | None,
     python: str | None = None,
+    editor_python: str | None = None,
 ) -> tuple[RunPlace, Interpreter]:
     """The run place for a file (``None``: unsaved code, only the interpreter is chosen).
 
+    ``editor_python``: the interpreter the editor selected (used after the project's venvs).
     Raises :class:`~cwm_lsp.project.interpreter.InterpreterError` when the interpreter cannot
     be used.
     """
     location = find_module(source_path, workspace_root) if source_path else None
     project_root = location.project_root if location else None
-    interpreter = find_interpreter(python, project_root=project_root, workspace_root=workspace_root)
+    interpreter = find_interpreter(
+        python,
+        project_root=project_root,
+        workspace_root=workspace_root,
+        editor_python=editor_python,
+    )
     info = describe_interpreter(interpreter.path)
     # the interpreter may live outside its prefix (a wrapper script, a link to another place)
     dirs = (*info.dirs, os.path.dirname(os.path.abspath(interpreter.path)))

@@ -100,3 +100,16 @@ def test_a_file_that_is_not_python_is_refused_with_its_error(tmp_path: Path) -> 
     fake.chmod(0o755)
     with pytest.raises(InterpreterError, match="not python here"):
         describe_interpreter(str(fake))
+
+
+def test_the_editors_interpreter_comes_after_the_project_venv(tmp_path: Path) -> None:
+    editor_python = make_venv(tmp_path / "editor")
+    project_python = make_venv(tmp_path / "project" / "venv")
+    chosen = find_interpreter(
+        project_root=str(tmp_path / "project"), environ={}, editor_python=str(editor_python)
+    )
+    assert chosen.path == str(project_python)
+    chosen = find_interpreter(
+        project_root=str(tmp_path / "elsewhere"), environ={}, editor_python=str(editor_python)
+    )
+    assert (chosen.path, chosen.origin) == (str(editor_python), "the editor's selected interpreter")
