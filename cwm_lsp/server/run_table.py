@@ -8,8 +8,7 @@ and a summary row (how many runs; first, last, and for numbers min and max of ea
 
 from __future__ import annotations
 
-import ast
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cwm_lsp.trace import render
@@ -39,84 +38,144 @@ def _value(text: str | None) -> str:
     return MISSING if text is None else render.format_value(text, FULL_WIDTH)
 
 
-def _columns(executions: Sequence[LineExecution]) -> tuple[list[str], list[list[str]]]:
-    """Every candidate column and every row's cells (empty: the run did not set it)."""
+def _number(text: str) -> float | None:
+    """``text`` as a number when it is an int or float literal (C parsers: a column can have
+    100 000 cells)."""
+    if not text or text[-1] in "jJ" or text.strip() != text:
+        return None
+    try:
+        return float(int(text))
+    except OverflowError:
+        return None
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+class _Column:
+    """One column's raw cells (``None``: the run did not set it), read lazily, with what the
+    table needs from all of them gathered in one pass: whether it varies, its first and last
+    values, and min/max while every value is a number."""
+
+    def __init__(self, name: str, cell: Callable[[LineExecution], str | None]) -> None:
+        self.name = name
+        self.cell = cell
+
+    def scan(self, executions: Sequence[LineExecution], *, numbers: bool) -> None:
+        self.first: str | None = None
+        self.last: str | None = None
+        self.varies = False
+        self.gaps = False
+        self.low: tuple[float, str] | None = None
+        self.high: tuple[float, str] | None = None
+        self.numeric = numbers
+        for execution in executions:
+            value = self.cell(execution)
+            if value is None:
+                self.gaps = True
+                continue
+            if self.first is None:
+                self.first = value
+            elif value != self.first:
+                self.varies = True
+            self.last = value
+            if self.numeric:
+                number = _number(value)
+                if number is None:
+                    self.numeric = False
+                    continue
+                if self.low is None or number < self.low[0]:
+                    self.low = (number, value)
+                if self.high is None or number > self.high[0]:
+                    self.high = (number, value)
+
+    def summary(self) -> str:
+        if self.first is None:
+            return ""
+        parts = [f"first {_value(self.first)}", f"last {_value(self.last)}"]
+        if self.numeric and self.low is not None and self.high is not None:
+            parts += [f"min {self.low[1]}", f"max {self.high[1]}"]
+        return ", ".join(parts)
+
+
+def _local(name: str) -> Callable[[LineExecution], str | None]:
+    def cell(execution: LineExecution) -> str | None:
+        if name not in execution.values:
+            return None
+        value = execution.values[name]
+        return MISSING if value is None else value
+
+    return cell
+
+
+def _candidate_columns(executions: Sequence[LineExecution]) -> list[_Column]:
     calls: dict[int, int] = {}
+    names: dict[str, None] = {}
+    returns = raises = False
     for execution in executions:
         calls.setdefault(execution.invocation, len(calls) + 1)
-    names: list[str] = []
-    for execution in executions:
-        names.extend(name for name in execution.values if name not in names)
-    returns = any(
-        e.returned is not None and e.text.lstrip().startswith("return") for e in executions
-    )
-    raises = any(e.exception is not None for e in executions)
-    columns = ["call", "iteration", *names]
-    columns += ["returns"] if returns else []
-    columns += ["raises"] if raises else []
-    rows: list[list[str]] = []
-    for execution in executions:
-        row = [str(calls[execution.invocation]), str(execution.iteration + 1)]
-        row += [_value(execution.values[n]) if n in execution.values else "" for n in names]
-        if returns:
-            row.append(_value(execution.returned) if execution.returned is not None else "")
-        if raises:
-            exception = execution.exception
-            row.append(exception.describe() if exception else "")
-        rows.append(row)
-    return columns, rows
-
-
-def _number(text: str) -> float | None:
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _summarize(values: list[str]) -> str:
-    present = [value for value in values if value]
-    if not present:
-        return ""
-    parts = [f"first {present[0]}", f"last {present[-1]}"]
-    numbers = [(number, value) for value in present if (number := _number(value)) is not None]
-    if len(numbers) == len(present):
-        parts += [f"min {min(numbers)[1]}", f"max {max(numbers)[1]}"]
-    return ", ".join(parts)
+        for name in execution.values:
+            names.setdefault(name)
+        returns = returns or (
+            execution.returned is not None and execution.text.lstrip().startswith("return")
+        )
+        raises = raises or execution.exception is not None
+    columns = [
+        _Column("call", lambda e: str(calls[e.invocation])),
+        _Column("iteration", lambda e: str(e.iteration + 1)),
+    ]
+    columns += [_Column(name, _local(name)) for name in names]
+    if returns:
+        columns.append(_Column("returns", lambda e: e.returned))
+    if raises:
+        columns.append(_Column("raises", lambda e: e.exception.describe() if e.exception else None))
+    return columns
 
 
 def build_table(executions: Sequence[LineExecution], *, limit: int = SHOWN_ROWS) -> RunTable:
     """The table of ``executions``, showing at most ``limit`` rows."""
-    columns, rows = _columns(executions)
-    keep: list[int] = []
+    total = len(executions)
+    capped = total > limit
+    keep: list[_Column] = []
     constants: list[tuple[str, str]] = []
-    for index, column in enumerate(columns):
-        distinct = {row[index] for row in rows}
-        if column in ("call", "iteration"):
-            if len(distinct) > 1:
-                keep.append(index)
-        elif len(rows) > 1 and len(distinct) == 1 and "" not in distinct:
-            constants.append((column, next(iter(distinct))))
+    for column in _candidate_columns(executions):
+        structural = column.name in ("call", "iteration")
+        column.scan(executions, numbers=capped and not structural)
+        if structural:
+            if column.varies:
+                keep.append(column)
+        elif total > 1 and not column.varies and not column.gaps and column.first is not None:
+            constants.append((column.name, _value(column.first)))
         else:
-            keep.append(index)
-    if all(columns[i] in ("call", "iteration") for i in keep):
-        return RunTable((), (), len(rows), tuple(constants), None)  # nothing differs
-    kept_rows = [tuple(row[i] for i in keep) for row in rows]
-    kept_columns = tuple(columns[i] for i in keep)
+            keep.append(column)
+    if all(column.name in ("call", "iteration") for column in keep):
+        return RunTable((), (), total, tuple(constants), None)  # nothing differs
+    if capped and keep[0].name not in ("call", "iteration"):
+        numbered = {id(e): str(number) for number, e in enumerate(executions, start=1)}
+        keep.insert(0, _Column("runs", lambda e: numbered[id(e)]))
+    rows = tuple(
+        tuple(_cell(column, execution) for column in keep) for execution in executions[:limit]
+    )
     summary: tuple[str, ...] | None = None
-    if len(rows) > limit:
-        if not kept_columns or kept_columns[0] not in ("call", "iteration"):
-            kept_columns = ("runs", *kept_columns)
-            kept_rows = [(str(number), *row) for number, row in enumerate(kept_rows, start=1)]
+    if capped:
         summaries = [
-            "" if column in ("call", "iteration") else _summarize([row[i] for row in kept_rows])
-            for i, column in enumerate(kept_columns)
+            "" if column.name in ("call", "iteration", "runs") else column.summary()
+            for column in keep
         ]
-        summary = (f"{len(rows)} runs", *summaries[1:])
-    return RunTable(kept_columns, tuple(kept_rows[:limit]), len(rows), tuple(constants), summary)
+        summary = (f"{total} runs", *summaries[1:])
+    return RunTable(tuple(c.name for c in keep), rows, total, tuple(constants), summary)
+
+
+def _cell(column: _Column, execution: LineExecution) -> str:
+    value = column.cell(execution)
+    if value is None:
+        return ""
+    if column.name in ("call", "iteration", "runs", "raises"):
+        return value
+    return _value(value)
 
 
 # ---------------------------------------------------------------------------------------- text

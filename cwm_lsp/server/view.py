@@ -41,6 +41,7 @@ class RunView:
     finished: bool
     loops: dict[int, int] = field(default_factory=dict)  # loop header -> last body line (0-based)
     dropped: dict[int, int] = field(default_factory=dict)  # line that holds no values -> runs
+    tables: dict[tuple[object, ...], str] = field(default_factory=dict)  # hover tables, rendered
     # Rendered (label, tooltip table) per line, per (width, observed, focus): a line run 100 000
     # times takes a while to render, so it is rendered once per view, not once per request.
     rendered: dict[tuple[object, ...], dict[int, tuple[str, str] | None]] = field(

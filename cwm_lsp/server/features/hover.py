@@ -86,7 +86,12 @@ class Hover(Feature):
             if plain
             else _show_all_link(uri, line)
         )
-        table = execution_table(shown, plain=plain, limit=limit, show_all=show_all)
+        # A line run 100 000 times takes a while to tabulate: once per view, line and shape.
+        key = (line_view.line, run.focus, plain, limit, show_all)
+        table = run.view.tables.get(key)
+        if table is None:
+            table = execution_table(shown, plain=plain, limit=limit, show_all=show_all)
+            run.view.tables[key] = table
         parts = [title, table, *notes, provenance_text(run, plain=plain)]
         if run.mismatch is not None and run.mismatch.line == context_line:
             parts.append(f"Verify: {run.mismatch.message}")
