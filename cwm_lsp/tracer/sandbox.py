@@ -1,11 +1,17 @@
 """Run the recorder in a sandboxed, killable child process and collect what it recorded.
 
-The child (:mod:`cwm_lsp.tracer.child`) runs in its own session/process group, under
-bubblewrap when it works here (read-only file system except a scratch directory, private
-``/tmp``, no network, own PID namespace) and otherwise under an audit-hook policy; in both cases
-with RLIMIT_AS / RLIMIT_CPU / RLIMIT_FSIZE, process creation refused (audit hook for the
-Python APIs, a seccomp filter in the kernel), no stdin and a wall-clock limit enforced here. Whatever ends the run, the whole process group is killed and the
-scratch directory removed; the frames recorded up to that point are kept.
+Three modes (README, "Trust"): ``bubblewrap`` (read-only view of ``/``, private ``/tmp``,
+writable scratch directory only, the program as user nobody in its own user, PID, network, IPC
+and UTS namespaces, new session, no capabilities, /etc secrets hidden), ``landlock`` (no
+bubblewrap: the kernel's Landlock limits reads to what the run needs and writes to the scratch
+directory; root's child becomes user nobody) and ``audit-hook`` (weak: only an audit hook stands
+between the program and the file system; its values are labelled "observed, weak sandbox").
+The child applies Landlock where the kernel has it (also under bubblewrap) and a seccomp filter
+(:mod:`cwm_lsp.tracer.seccomp`) in every mode, with RLIMIT_AS / RLIMIT_CPU / RLIMIT_FSIZE, no
+stdin, an environment built from scratch and a wall-clock limit enforced here. What the recorder
+sends back is signed with a per-run key, so lines the program writes to the channel are caught.
+Whatever ends the run, the whole process group is killed and the scratch directory removed;
+the frames recorded up to that point are kept.
 """
 
 from __future__ import annotations
@@ -612,8 +618,8 @@ def record_call(
 ) -> TraceRecording:
     """Run the context's marked entry function in a sandboxed child and record its trace.
 
-    ``sandbox``: ``"auto"`` (bubblewrap when it works, else the audit hook; $CWM_LSP_SANDBOX
-    overrides), ``"bubblewrap"`` or ``"audit-hook"``. ``on_frame`` is called with each frame as
+    ``sandbox``: ``"auto"`` (bubblewrap when it works, else Landlock, never the weak mode;
+    $CWM_LSP_SANDBOX overrides), ``"bubblewrap"``, ``"landlock"`` or ``"audit-hook"``. ``on_frame`` is called with each frame as
     it arrives. ``source_path`` (the user's file) becomes the module's ``__file__`` and its
     directory importable (read-only), so sibling modules can be imported; ``place`` says that
     and more (the module's package, the interpreter) and wins over it. Raises :class:`TracerError` when the run cannot start (no runnable entry,
