@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import builtins
 import contextlib
 import hashlib
 import io
@@ -33,6 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import everyday
 import idioms
 import programs
 import realfiles
@@ -50,9 +52,14 @@ REAL_FILE_RATE = 0.0
 LONG_CALL_RATE = 0.0  # share of real-file calls with bigger inputs (longer traces)
 DOUBLE_QUOTE_RATE = 0.0  # share of real files whose string literals use double quotes
 IDIOM_RATE = 0.0  # share of idioms.py programs; 0 reproduces the corpora up to stage 5c
+EVERYDAY_RATE = 0.0  # share of everyday.py programs; 0 reproduces the corpora up to stage 6
 # Function definitions (source text) no example may contain: --exclude-functions-of reads them
 # from the golden traces, so no reference program is trained on verbatim.
 EXCLUDED_FUNCTIONS: list[str] = []
+# The same functions with every identifier replaced by its order of appearance, so a generated
+# function equal to a held-out one up to names is dropped too; and their names.
+EXCLUDED_SHAPES: set[str] = set()
+EXCLUDED_NAMES: set[str] = set()
 TIMEOUT_S = 2
 HELDOUT_PERCENT = 2
 
@@ -101,7 +108,10 @@ def _batch(seed: int, count: int = 200) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     out = []
     for _ in range(count):
-        if chance(rng, IDIOM_RATE):
+        if chance(rng, EVERYDAY_RATE):
+            program = everyday.everyday_program(rng)
+            record = trace_example(program.source, program.call)
+        elif chance(rng, IDIOM_RATE):
             program = idioms.idiom_program(rng)
             record = trace_example(program.source, program.call, max_chars=REAL_FILE_MAX_CHARS)
         elif REAL_FILE_RATE and rng.random() < REAL_FILE_RATE:
@@ -115,7 +125,7 @@ def _batch(seed: int, count: int = 200) -> list[dict[str, Any]]:
         else:
             program = generate_program(rng)
             record = trace_example(program.source, program.call)
-        if record is not None and not contains_function(record["source"], EXCLUDED_FUNCTIONS):
+        if record is not None and not is_excluded(record["source"]):
             out.append(record)
     return out
 
@@ -129,6 +139,70 @@ def function_sources(source: str) -> list[str]:
 
 def contains_function(source: str, functions: list[str]) -> bool:
     return any(function in source for function in functions)
+
+
+def function_shapes(source: str) -> set[str]:
+    """Each function definition of ``source`` as an AST dump with identifiers numbered in order
+    of appearance (equal for two functions that differ only in names)."""
+    shapes: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        numbering: dict[str, str] = {}
+
+        def number(name: str, numbering: dict[str, str] = numbering) -> str:
+            if hasattr(builtins, name):
+                return name
+            return numbering.setdefault(name, f"n{len(numbering)}")
+
+        copy = ast.parse(ast.unparse(node)).body[0]
+        for inner in ast.walk(copy):
+            if isinstance(inner, ast.Name):
+                inner.id = number(inner.id)
+            elif isinstance(inner, ast.arg):
+                inner.arg = number(inner.arg)
+            elif isinstance(inner, ast.FunctionDef | ast.AsyncFunctionDef):
+                inner.name = number(inner.name)
+        shapes.add(ast.dump(copy, annotate_fields=False))
+    return shapes
+
+
+def function_names(source: str) -> set[str]:
+    return {
+        n.name
+        for n in ast.walk(ast.parse(source))
+        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+
+
+def exclude_functions(sources: list[str]) -> None:
+    """Keep every function in ``sources`` (held-out: goldens, dev set, examples) out of the
+    corpus: verbatim, up to renaming, or by name."""
+    EXCLUDED_FUNCTIONS.extend(sources)
+    for source in sources:
+        EXCLUDED_SHAPES.update(function_shapes(source))
+        EXCLUDED_NAMES.update(function_names(source))
+
+
+def is_excluded(source: str) -> bool:
+    if contains_function(source, EXCLUDED_FUNCTIONS):
+        return True
+    if not EXCLUDED_SHAPES and not EXCLUDED_NAMES:
+        return False
+    return bool(function_shapes(source) & EXCLUDED_SHAPES) or bool(
+        function_names(source) & EXCLUDED_NAMES
+    )
+
+
+def held_out_functions(golden: Path, examples: Path) -> list[str]:
+    """Functions no stage-7 training example may contain: the goldens', the dev set's and
+    those of ``examples/*.py``."""
+    from devset import devset_functions
+
+    found = golden_functions(golden) + devset_functions()
+    for path in sorted(examples.glob("*.py")):
+        found += function_sources(path.read_text())
+    return found
 
 
 def golden_functions(directory: Path) -> list[str]:
@@ -220,15 +294,32 @@ def main(argv: list[str] | None = None) -> int:
         "format specs, try/except parsing, ...); 0 reproduces the corpora up to stage 5c",
     )
     parser.add_argument(
+        "--everyday",
+        type=float,
+        default=0.0,
+        help="share of everyday.py programs (str/list/dict/set/tuple methods and builtins in "
+        "everyday shapes); 0 reproduces the corpora up to stage 6",
+    )
+    parser.add_argument(
+        "--exclude-held-out",
+        action="store_true",
+        help="drop every example containing a function of the goldens (--golden), the dev set "
+        "(model/devset) or examples/*.py, verbatim, up to renaming, or by function name",
+    )
+    parser.add_argument("--golden", type=Path, default=Path("/work/shared/golden"))
+    parser.add_argument("--examples-dir", type=Path, default=Path("examples"))
+    parser.add_argument(
         "--exclude-functions-of",
         type=Path,
         help="a folder of golden traces (*.json with 'source'): drop every example whose "
         "source contains one of their function definitions verbatim",
     )
     args = parser.parse_args(argv)
-    global REAL_FILE_RATE, LONG_CALL_RATE, DOUBLE_QUOTE_RATE, IDIOM_RATE
+    global REAL_FILE_RATE, LONG_CALL_RATE, DOUBLE_QUOTE_RATE, IDIOM_RATE, EVERYDAY_RATE
     if args.exclude_functions_of:
         EXCLUDED_FUNCTIONS[:] = golden_functions(args.exclude_functions_of)
+    if args.exclude_held_out:
+        exclude_functions(held_out_functions(args.golden, args.examples_dir))
     programs.INVENTED_NAME_RATE = args.invented_names  # read by the forked workers
     programs.RANDOM_WORD_RATE = args.random_words
     programs.MIXED_NAME_RATE = args.mixed_names
@@ -236,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     LONG_CALL_RATE = args.long_calls
     DOUBLE_QUOTE_RATE = args.double_quotes
     IDIOM_RATE = args.idioms
+    EVERYDAY_RATE = args.everyday
     if os.environ.get("PYTHONHASHSEED") != "0":
         print("note: set PYTHONHASHSEED=0 for reproducible set orders", file=sys.stderr)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ right when every token of it is the greedy choice), next to the "copy previous f
 from __future__ import annotations
 
 import argparse
+import ast
 import itertools
 import json
 import sys
@@ -92,6 +93,7 @@ class ForcedTally:
 class Report:
     model: Tally = field(default_factory=Tally)
     floor: Tally = field(default_factory=Tally)
+    first_argument: Tally = field(default_factory=Tally)
     forced_model: ForcedTally = field(default_factory=ForcedTally)
     forced_copy: ForcedTally = field(default_factory=ForcedTally)
     seconds: float = 0.0
@@ -100,7 +102,11 @@ class Report:
     def summary(self) -> dict[str, object]:
         return {
             "examples": self.model.examples,
-            "full_trace": {"model": self.model.rates(), "floor_baseline": self.floor.rates()},
+            "full_trace": {
+                "model": self.model.rates(),
+                "floor_baseline": self.floor.rates(),
+                "first_argument_baseline": self.first_argument.rates(),
+            },
             "teacher_forced_next_frame": {
                 "model": self.forced_model.rates(),
                 "copy_previous_baseline": self.forced_copy.rates(),
@@ -145,8 +151,9 @@ def score_trace(predicted: str, truth: str) -> Tally:
     return tally
 
 
-def floor_trace(context: str) -> str:
-    """The trivial prediction: the harness is called, runs its return line, returns None."""
+def floor_trace(context: str, *, returned: str = "None") -> str:
+    """The trivial prediction: the harness is called, runs its return line, returns None
+    (or ``returned``)."""
     lines = context.splitlines(keepends=True)
     marked = [i for i, line in enumerate(lines) if tokens.START_OF_TRACE_MARKER in line]
     if not marked or marked[-1] + 1 >= len(lines):
@@ -155,9 +162,26 @@ def floor_trace(context: str) -> str:
     frames = [
         Frame(Event.CALL, def_line, {}),
         Frame(Event.LINE, body, {}),
-        Frame(Event.RETURN, body, arg="None"),
+        Frame(Event.RETURN, body, arg=returned),
     ]
     return codec.encode_trace(frames)
+
+
+def first_argument_trace(context: str) -> str:
+    """The "return the first argument" prediction: the floor's three frames, with the entry
+    returning the repr of the harness call's first literal argument (None when there is none)."""
+    lines = context.splitlines()
+    marked = [i for i, line in enumerate(lines) if tokens.START_OF_TRACE_MARKER in line]
+    returned = "None"
+    if marked and marked[-1] + 1 < len(lines):
+        try:
+            statement = ast.parse(lines[marked[-1] + 1].strip()).body[0]
+            call = statement.value if isinstance(statement, ast.Return) else None
+            if isinstance(call, ast.Call) and call.args:
+                returned = repr(ast.literal_eval(call.args[0]))
+        except (SyntaxError, ValueError, IndexError):
+            pass
+    return floor_trace(context, returned=returned)
 
 
 def copy_previous_scores(truth: str) -> ForcedTally:
@@ -248,7 +272,8 @@ def heldout_cases(path: Path, limit: int) -> list[Case]:
             if len(cases) >= limit:
                 break
             record = json.loads(line)
-            cases.append(Case(f"heldout-{number}", record["context"], record["trace"]))
+            name = record.get("name", f"heldout-{number}")
+            cases.append(Case(name, record["context"], record["trace"]))
     return cases
 
 
@@ -281,6 +306,7 @@ def evaluate(
         scores = score_trace(predicted, case.trace)
         report.model.add(scores)
         report.floor.add(score_trace(floor_trace(case.context), case.trace))
+        report.first_argument.add(score_trace(first_argument_trace(case.context), case.trace))
         forced = forced_scores(model, tokenizer, case)
         copy = copy_previous_scores(case.trace)
         for mine, theirs in ((report.forced_model, forced), (report.forced_copy, copy)):
