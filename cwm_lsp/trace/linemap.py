@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -41,6 +43,39 @@ _LOOP_NODES = (ast.For, ast.AsyncFor, ast.While, *_COMPREHENSION_NAMES)
 _DEF_RE = re.compile(r"^(\s*)(?:async\s+def|def|class)\s+([A-Za-z_]\w*)")
 _LOOP_RE = re.compile(r"^(\s*)(?:async\s+for|for|while)\b.*:\s*(#.*)?$")
 _MAX_CANDIDATES = 64
+
+
+_HeadAnalysis = tuple[
+    tuple["CodeBlock", ...],
+    dict[int, list[tuple[int, int]]],
+    dict[int, tuple[str, ...]],
+    dict[int, tuple[str, ...]],
+]
+
+
+class _HeadCache:
+    """The last few module heads' analyses (thread-safe: trace-check checks files in threads)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: OrderedDict[str, _HeadAnalysis] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: str) -> _HeadAnalysis | None:
+        with self.lock:
+            found = self.items.get(key)
+            if found is not None:
+                self.items.move_to_end(key)
+            return found
+
+    def put(self, key: str, value: _HeadAnalysis) -> None:
+        with self.lock:
+            self.items[key] = value
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+_HEADS = _HeadCache(8)
 
 
 @dataclass(frozen=True)
@@ -181,46 +216,70 @@ class ContextIndex:
 
         def visit(node: ast.AST, prefix: str) -> None:
             for child in ast.iter_child_nodes(node):
-                child_prefix = prefix
-                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                    qualname = f"{prefix}{child.name}"
-                    decorators = [d.lineno for d in child.decorator_list]
-                    kind = "class" if isinstance(child, ast.ClassDef) else "function"
-                    blocks.append(
-                        CodeBlock(
-                            kind,
-                            child.name,
-                            qualname,
-                            (*decorators, child.lineno),
-                            min([child.lineno, *decorators]),
-                            child.end_lineno or child.lineno,
-                            child.body[0].lineno if child.body else child.lineno,
-                        )
-                    )
-                    child_prefix = qualname + ("." if kind == "class" else ".<locals>.")
-                elif isinstance(child, ast.Lambda) or type(child) in _COMPREHENSION_NAMES:
-                    name = _COMPREHENSION_NAMES.get(type(child), "<lambda>")
-                    kind = "lambda" if isinstance(child, ast.Lambda) else "comprehension"
-                    assert isinstance(child, ast.expr)
-                    blocks.append(
-                        CodeBlock(
-                            kind,
-                            name,
-                            f"{prefix}{name}",
-                            (child.lineno,),
-                            child.lineno,
-                            child.end_lineno or child.lineno,
-                        )
-                    )
-                    child_prefix = f"{prefix}{name}.<locals>."
-                if isinstance(child, _LOOP_NODES):
-                    assert isinstance(child, (ast.stmt, ast.expr))
-                    end = child.end_lineno or child.lineno
-                    self.loops.setdefault(child.lineno, []).append((child.lineno, end))
-                self._note_bindings(child)
-                visit(child, child_prefix)
+                visit_child(child, prefix)
 
-        visit(tree, "")
+        def visit_child(child: ast.AST, prefix: str) -> None:
+            child_prefix = prefix
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                qualname = f"{prefix}{child.name}"
+                decorators = [d.lineno for d in child.decorator_list]
+                kind = "class" if isinstance(child, ast.ClassDef) else "function"
+                blocks.append(
+                    CodeBlock(
+                        kind,
+                        child.name,
+                        qualname,
+                        (*decorators, child.lineno),
+                        min([child.lineno, *decorators]),
+                        child.end_lineno or child.lineno,
+                        child.body[0].lineno if child.body else child.lineno,
+                    )
+                )
+                child_prefix = qualname + ("." if kind == "class" else ".<locals>.")
+            elif isinstance(child, ast.Lambda) or type(child) in _COMPREHENSION_NAMES:
+                name = _COMPREHENSION_NAMES.get(type(child), "<lambda>")
+                kind = "lambda" if isinstance(child, ast.Lambda) else "comprehension"
+                assert isinstance(child, ast.expr)
+                blocks.append(
+                    CodeBlock(
+                        kind,
+                        name,
+                        f"{prefix}{name}",
+                        (child.lineno,),
+                        child.lineno,
+                        child.end_lineno or child.lineno,
+                    )
+                )
+                child_prefix = f"{prefix}{name}.<locals>."
+            if isinstance(child, _LOOP_NODES):
+                assert isinstance(child, (ast.stmt, ast.expr))
+                end = child.end_lineno or child.lineno
+                self.loops.setdefault(child.lineno, []).append((child.lineno, end))
+            self._note_bindings(child)
+            visit(child, child_prefix)
+
+        body = tree.body if isinstance(tree, ast.Module) else []
+        last = body[-1] if len(body) >= 2 else None
+        decorators = getattr(last, "decorator_list", [])
+        start = min([last.lineno, *(node.lineno for node in decorators)]) if last else 0
+        if last is None or (body[-2].end_lineno or body[-2].lineno) >= start:
+            visit(tree, "")
+            return blocks
+        # The examples of one file share everything but the harness, the last statement: the
+        # analysis of the statements before it is kept by their text and reused.
+        head = "".join(self.lines[: start - 1])
+        cached = _HEADS.get(head)
+        if cached is None:
+            for child in body[:-1]:
+                visit_child(child, "")
+            cached = (tuple(blocks), self.loops, self.bindings, self.loop_targets)
+            _HEADS.put(head, cached)
+        blocks[:] = cached[0]
+        # copies: the last statement adds to them, the cached head stays as it was
+        self.loops = {line: list(spans) for line, spans in cached[1].items()}
+        self.bindings = dict(cached[2])
+        self.loop_targets = dict(cached[3])
+        visit_child(last, "")
         return blocks
 
     def _note_bindings(self, node: ast.AST) -> None:
