@@ -17,6 +17,8 @@ removed. It refuses:
   ``pivot_root``, ``keyctl``/``add_key``/``request_key``, ``userfaultfd``, ``bpf``,
   ``perf_event_open``, ``open_by_handle_at``, module loading, ``kexec``, ``reboot``, swap,
   ``acct``, ``quotactl``, ``personality`` changes;
+- ``truncate`` by path (Landlock before ABI 3 does not cover it; ``ftruncate`` of a file opened
+  for writing stays allowed);
 - hard links (``link``/``linkat``), and in the weak (audit-hook only) mode symbolic links too:
   without Landlock nothing else stops a link from aiming outside the scratch directory;
 - every system call of another ABI (x32, and i386 through ``int 0x80`` on x86-64).
@@ -75,7 +77,7 @@ _ARCHES: dict[str, _Arch] = {
             "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311, "kcmp": 312,
             "kill": 62, "tkill": 200, "tgkill": 234, "rt_sigqueueinfo": 129,
             "rt_tgsigqueueinfo": 297, "socket": 41, "socketpair": 53,
-            "connect": 42, "sendto": 44, "sendmsg": 46, "sendmmsg": 307,
+            "connect": 42, "sendto": 44, "sendmsg": 46, "sendmmsg": 307, "truncate": 76,
             "link": 86, "linkat": 265, "symlink": 88, "symlinkat": 266,
             "personality": 135, "keyctl": 250, "add_key": 248, "request_key": 249,
             "userfaultfd": 323, "mount": 165, "umount2": 166, "pivot_root": 155, "chroot": 161,
@@ -93,7 +95,7 @@ _ARCHES: dict[str, _Arch] = {
             "ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271, "kcmp": 272,
             "kill": 129, "tkill": 130, "tgkill": 131, "rt_sigqueueinfo": 138,
             "rt_tgsigqueueinfo": 240, "socket": 198, "socketpair": 199,
-            "connect": 203, "sendto": 206, "sendmsg": 211, "sendmmsg": 269,
+            "connect": 203, "sendto": 206, "sendmsg": 211, "sendmmsg": 269, "truncate": 45,
             "linkat": 37, "symlinkat": 36,
             "personality": 92, "keyctl": 219, "add_key": 217, "request_key": 218,
             "userfaultfd": 282, "mount": 40, "umount2": 39, "pivot_root": 41, "chroot": 51,
@@ -113,7 +115,7 @@ DENIED = (
     "name_to_handle_at", "bpf", "perf_event_open", "kexec_load", "kexec_file_load",
     "init_module", "finit_module", "delete_module", "reboot", "swapon", "swapoff", "acct",
     "quotactl", "iopl", "ioperm", "open_tree", "move_mount", "fsopen", "fsconfig", "fsmount",
-    "fspick", "mount_setattr", "connect", "sendmsg", "sendmmsg",
+    "fspick", "mount_setattr", "connect", "sendmsg", "sendmmsg", "truncate",
 )  # fmt: skip
 FORKS = ("fork", "vfork")
 OWN_PID_ONLY = ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo")  # args[0] is a pid

@@ -137,3 +137,8 @@ def test_no_unix_socket_of_the_host_is_reached(x86: bytes) -> None:
     assert verdict(x86, X86_64, 44, 3, 0x1000, 5, 0, 0) == "allow"  # send: no address
     assert verdict(x86, X86_64, 44, 3, 0x1000, 5, 0, 0x7FFF0000, 16) == 1  # sendto an address
     assert verdict(x86, X86_64, 44, 3, 0x1000, 5, 0, 0x7FFF << 32, 16) == 1  # high word only
+
+
+def test_truncate_by_path_is_refused(x86: bytes) -> None:
+    assert verdict(x86, X86_64, 76, 0x1000, 0) == 1  # truncate(path): Landlock ABI < 3 misses it
+    assert verdict(x86, X86_64, 77, 3, 0) == "allow"  # ftruncate of a file opened for writing
