@@ -87,6 +87,14 @@ def make_client(loaded: asyncio.Event) -> LanguageClient:
     def show_message(params: types.ShowMessageParams) -> None:
         return None
 
+    @client.feature(types.WINDOW_LOG_MESSAGE)
+    def log_message(params: types.LogMessageParams) -> None:
+        return None
+
+    @client.feature("cwm/status")
+    def status(params: Any) -> None:
+        return None
+
     return client
 
 

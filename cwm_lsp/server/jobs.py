@@ -203,7 +203,8 @@ class PredictionJobs:
         if run is not None:
             run.context = prepared.context.context
         job = Job(spec, run, prepared, options, settings, request_id=request_id)
-        key = ResultKey.of(prepared.context.context, spec.call, options)
+        # a finished trace is the same under any time budget (a stopped one is never stored)
+        key = ResultKey.of(prepared.context.context, spec.call, options.for_cache())
         # A verification's observed half must be a fresh run, never a remembered one.
         cached = server.cache.get(key) if shown else None
         if cached is not None:
