@@ -60,8 +60,15 @@ class Tally:
         return other + sum(self.errors.values())
 
 
-def start_server(model: str, max_queue: int | None) -> tuple[subprocess.Popen[str], int]:
-    args = [sys.executable, "-m", "cwm_lsp", "model", "serve", model, "--port", "0"]
+def start_server(
+    model: str, max_queue: int | None, stack: str, uvicorn_path: str | None
+) -> tuple[subprocess.Popen[str], int]:
+    if stack == "asgi":
+        args = [sys.executable, str(REPO / "benchmarks" / "asgi_serve.py"), model]
+        if uvicorn_path:
+            args += ["--uvicorn-path", uvicorn_path]
+    else:
+        args = [sys.executable, "-m", "cwm_lsp", "model", "serve", model, "--port", "0"]
     if max_queue is not None:
         args += ["--max-queue", str(max_queue)]
     process = subprocess.Popen(
@@ -71,7 +78,7 @@ def start_server(model: str, max_queue: int | None) -> tuple[subprocess.Popen[st
     line = process.stdout.readline()
     if "serving" not in line:
         process.kill()
-        raise SystemExit(f"the server did not start: {line!r}")
+        raise SystemExit(f"the {stack} server did not start: {line!r}")
     port = int(line.split(" at ", 1)[1].split("/v1", 1)[0].rsplit(":", 1)[1])
     return process, port
 
@@ -133,19 +140,19 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=str(REPO / "model" / "weights"))
-    parser.add_argument("--clients", type=int, default=64)
-    parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--single-seconds", type=float, default=5.0)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--backoff", type=float, default=0.2)
-    parser.add_argument("--max-queue", type=int, default=None)
-    args = parser.parse_args()
+def code_lines(*paths: Path) -> int:
+    return sum(
+        1
+        for path in paths
+        for line in path.read_text().splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    )
 
-    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    process, port = start_server(args.model, args.max_queue)
+
+def measure(args: argparse.Namespace, stack: str) -> tuple[dict[str, float], int]:
+    """The median row over ``args.runs`` runs against one server stack, and the number of
+    requests not answered 200 or 429."""
+    process, port = start_server(args.model, args.max_queue, stack, args.uvicorn_path)
     rows = []
     failed = 0
     try:
@@ -162,33 +169,77 @@ def main() -> int:
                 "load_p95": percentile(admitted, 0.95),
                 "ok": tally.statuses[200],
                 "busy": tally.statuses[429],
+                "errors": sum(tally.errors.values()),
             }
             rows.append(row)
             others = {s: n for s, n in tally.statuses.items() if s not in (200, 429)}
             print(
-                f"run {run}: {args.clients} clients x {args.seconds:.0f} s: "
+                f"{stack} run {run}: {args.clients} clients x {args.seconds:.0f} s: "
                 f"{tally.statuses[200]} x 200, {tally.statuses[429]} x 429, "
                 f"other statuses {others or 'none'}, connection errors "
                 f"{dict(tally.errors) or 'none'}; admitted p50 {row['load_p50'] * 1e3:.0f} ms "
                 f"p95 {row['load_p95'] * 1e3:.0f} ms; single client p50 "
                 f"{row['single_p50'] * 1e3:.0f} ms p95 {row['single_p95'] * 1e3:.0f} ms "
-                f"({len(single)} requests); load average "
-                f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+                f"({len(single)} requests); load average {load_average()}",
+                flush=True,
             )
     finally:
         process.terminate()
         process.wait(timeout=10)
-
-    def median(key: str) -> float:
-        return statistics.median(row[key] for row in rows)
-
+    median = {key: statistics.median(row[key] for row in rows) for key in rows[0]}
     print(
-        f"median of {len(rows)} run(s): admitted p95 {median('load_p95') * 1e3:.0f} ms under "
-        f"{args.clients} clients vs single-client p95 {median('single_p95') * 1e3:.0f} ms "
-        f"(ratio {median('load_p95') / median('single_p95'):.1f}x; p50 "
-        f"{median('load_p50') * 1e3:.0f} vs {median('single_p50') * 1e3:.0f} ms); "
-        f"{median('ok'):.0f} x 200 and {median('busy'):.0f} x 429 per run"
+        f"{stack}: median of {len(rows)} run(s): admitted p95 {median['load_p95'] * 1e3:.0f} ms "
+        f"under {args.clients} clients vs single-client p95 {median['single_p95'] * 1e3:.0f} ms "
+        f"(ratio {median['load_p95'] / median['single_p95']:.1f}x; p50 "
+        f"{median['load_p50'] * 1e3:.0f} vs {median['single_p50'] * 1e3:.0f} ms); "
+        f"{median['ok']:.0f} x 200, {median['busy']:.0f} x 429, "
+        f"{median['errors']:.0f} connection errors per run",
+        flush=True,
     )
+    return median, failed
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=str(REPO / "model" / "weights"))
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--single-seconds", type=float, default=5.0)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--backoff", type=float, default=0.2)
+    parser.add_argument("--max-queue", type=int, default=None)
+    parser.add_argument(
+        "--stack",
+        choices=["stdlib", "asgi", "both"],
+        default="stdlib",
+        help="our standard-library server, a uvicorn ASGI app on the same engine, or both",
+    )
+    parser.add_argument("--uvicorn-path", default=None, help="a pip --target dir with uvicorn")
+    args = parser.parse_args()
+
+    print(f"load average before: {load_average()}", flush=True)
+    stacks = ["stdlib", "asgi"] if args.stack == "both" else [args.stack]
+    results = {stack: measure(args, stack) for stack in stacks}
+    failed = sum(failures for _, failures in results.values())
+    if len(results) == 2:
+        ours, asgi = results["stdlib"][0], results["asgi"][0]
+        print(
+            "stdlib / asgi: single-client p50 "
+            f"{ours['single_p50'] / asgi['single_p50']:.2f}x, admitted p95 under load "
+            f"{ours['load_p95'] / asgi['load_p95']:.2f}x, 200s per run "
+            f"{ours['ok'] / max(asgi['ok'], 1):.2f}x (time ratios below 1: ours is faster; a 200s ratio above 1: ours serves more)"
+        )
+        serving = REPO / "cwm_lsp" / "serving"
+        print(
+            f"code: our HTTP layer {code_lines(serving / 'http.py', serving / 'admission.py')} "
+            f"lines (standard library only, streaming, auth, tokenizer endpoints, limits); the "
+            f"ASGI comparison app {code_lines(REPO / 'benchmarks' / 'asgi_serve.py')} lines "
+            "(completions and health only) plus uvicorn, h11 and click as dependencies"
+        )
     print("every request answered 200 or 429" if not failed else f"{failed} requests were not")
     return 1 if failed else 0
 
