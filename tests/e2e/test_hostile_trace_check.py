@@ -35,9 +35,9 @@ def hostile_tree(tmp_path: Path) -> Path:
 @pytest.mark.timeout(60)
 def test_hostile_files_are_skipped_with_reasons(hostile_tree: Path, sandbox: str) -> None:
     env = {**os.environ, "CWM_LSP_SANDBOX": sandbox}
+    options = ["--backend", "run", "--format", "json", "--no-cache"]
     done = subprocess.run(
-        [sys.executable, "-m", "cwm_lsp", "trace-check", str(hostile_tree), "--backend", "run"]
-        + ["--format", "json", "--no-cache"],
+        [sys.executable, "-m", "cwm_lsp", "trace-check", str(hostile_tree), *options],
         capture_output=True,
         text=True,
         timeout=50,
