@@ -684,3 +684,50 @@ def test_doctor_reports_the_protections_in_force(mode: str) -> None:
     if mode == AUDIT_HOOK:
         assert "WEAK" in chosen
         assert any(line.startswith("  missing") for line in lines)
+
+
+# -- a machine with neither bubblewrap nor Landlock ------------------------------------------
+
+# Runs a command as a container's seccomp profile would: landlock_create_ruleset answers ENOSYS
+WITHOUT_LANDLOCK = """
+import ctypes, os, struct, sys
+insns = [(0x20, 0, 0, 0), (0x15, 0, 1, 444), (0x06, 0, 0, 0x00050000 | 38), (0x06, 0, 0, 0x7FFF0000)]
+program = b"".join(struct.pack("HBBI", *insn) for insn in insns)
+buffer = ctypes.create_string_buffer(program, len(program))
+fprog = struct.pack("HxxxxxxQ", len(insns), ctypes.addressof(buffer))
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.prctl(38, 1, 0, 0, 0) == 0
+assert libc.prctl(22, 2, ctypes.create_string_buffer(fprog, len(fprog)), 0, 0) == 0
+os.execv(sys.executable, [sys.executable, *sys.argv[1:]])
+"""
+
+
+def predict_without_strong_sandbox(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-c", WITHOUT_LANDLOCK, "-m", "cwm_lsp", "predict"]
+    return subprocess.run(
+        [*command, "examples/strings.py", "--line", "7", "--backend", "run", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env={**os.environ, "PATH": "/nonexistent"},  # no bwrap
+    )
+
+
+def test_without_bubblewrap_and_landlock_auto_refuses_and_says_why() -> None:
+    done = predict_without_strong_sandbox()
+    assert done.returncode != 0
+    assert "no strong sandbox here" in done.stderr
+    assert "--sandbox audit-hook" in done.stderr
+    assert "Traceback" not in done.stderr
+    done = predict_without_strong_sandbox("--sandbox", "landlock")
+    assert done.returncode != 0
+    assert "this kernel has no Landlock" in done.stderr
+
+
+def test_without_bubblewrap_and_landlock_the_weak_mode_runs_when_asked() -> None:
+    done = predict_without_strong_sandbox("--sandbox", "audit-hook", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert document["provenance"]["description"] == "observed, weak sandbox (audit hook only)"
+    assert document["frames"][-1]["arg"] == "3"
