@@ -451,14 +451,14 @@ struct Int4Prep {
 };
 
 template <int MM>
-void int4_gemv(const Int4Args& a, int64_t m0) {
+void int4_gemv(const Int4Args& a, int64_t m0, int64_t n_begin = 0) {
     const int64_t N = a.N, K = a.K, K2 = K / 2, G2 = a.G / 2, ng = K / a.G;
     Int4Prep prep(a, m0, MM);
     const int64_t gv = G2 / W * W;
-#pragma omp parallel for schedule(static) if (worth_parallel(double(MM) * N * K))
-    for (int64_t n = 0; n < N; ++n) {
+#pragma omp parallel for schedule(static) if (worth_parallel(double(MM) * (N - n_begin) * K))
+    for (int64_t n = n_begin; n < N; ++n) {
         const uint8_t* wr = a.w + n * K2;
-        // Same columns four rows ahead, a group at a time (as in int8_gemv_rows4).
+        // Same columns four rows ahead, a group at a time.
         const uint8_t* pf = n + 4 < N ? wr + 4 * K2 : wr;
         reg tot[MM];
         float bias[MM];
@@ -572,49 +572,34 @@ void gemm_panels(const float* x, float* out, int64_t M, int64_t N, int64_t K, De
     }
 }
 
-// Decode (M == 1): four weight rows per step share each load of x. Each 64-byte step prefetches
-// the same columns of the next four rows (one quad ahead, into L2/L3: the hardware prefetchers
-// alone leave the four row streams short of memory bandwidth).
-template <class V>
-void int8_gemv_rows4(const Int8Args& a) {
-    using vreg = typename V::reg;
-    constexpr int VW = V::W;
-    const int64_t N = a.N, K = a.K;
-    const int64_t kv = K / VW * VW;
-    const int64_t kb = K / 64 * 64;
-    const int64_t nquads = N / 4;
+// Decode (M == 1), W weight rows at a time: W independent FMA chains share each load of x and
+// are summed with one transpose; each step prefetches its share of the next block of W rows
+// (one contiguous stretch of memory). Each output is one thread's sum in a fixed order.
+void int8_gemv_wide(const Int8Args& a) {
+    const int64_t N = a.N, K = a.K, kv = K / W * W, blocks = N / W;
+    const int64_t share = static_cast<int64_t>(W) * W;  // bytes of the next block per step
 #pragma omp parallel for schedule(static) if (worth_parallel(double(N) * K))
-    for (int64_t nq = 0; nq < nquads; ++nq) {
-        const int64_t n = nq * 4;
-        const int8_t* w0 = a.w + n * K;
-        const int8_t* pf = w0 + (nq + 1 < nquads ? 4 * K : 0);
-        vreg acc[4][2];
-        for (int r = 0; r < 4; ++r) acc[r][0] = acc[r][1] = V::zero();
-        int64_t k = 0;
-        auto step = [&](int64_t kk) {
-            vreg x0 = V::load(a.x + kk), x1 = V::load(a.x + kk + VW);
-            for (int r = 0; r < 4; ++r) {
-                acc[r][0] = V::fma(V::load_i8(w0 + r * K + kk), x0, acc[r][0]);
-                acc[r][1] = V::fma(V::load_i8(w0 + r * K + kk + VW), x1, acc[r][1]);
-            }
-        };
-        if (64 % (2 * VW) == 0)
-            for (; k < kb; k += 64) {
-                for (int r = 0; r < 4; ++r) __builtin_prefetch(pf + r * K + k, 0, 1);
-                for (int64_t kk = k; kk < k + 64; kk += 2 * VW) step(kk);
-            }
-        for (; k + 2 * VW <= kv; k += 2 * VW) step(k);
-        for (; k < kv; k += VW) {
-            vreg x0 = V::load(a.x + k);
-            for (int r = 0; r < 4; ++r) acc[r][0] = V::fma(V::load_i8(w0 + r * K + k), x0, acc[r][0]);
+    for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t n0 = b * W;
+        const int8_t* wr = a.w + n0 * K;
+        const char* next = n0 + 2 * W <= N ? reinterpret_cast<const char*>(wr + W * K) : nullptr;
+        reg acc[W];
+        for (int r = 0; r < W; ++r) acc[r] = Vec::zero();
+        for (int64_t k = 0; k < kv; k += W) {
+            if (next != nullptr)
+                for (int64_t off = 0; off < share; off += 64) __builtin_prefetch(next + k * W + off, 0, 3);
+            const reg xv = Vec::load(a.x + k);
+            for (int r = 0; r < W; ++r) acc[r] = Vec::fma(Vec::load_i8(wr + r * K + k), xv, acc[r]);
         }
-        for (int r = 0; r < 4; ++r) {
-            float s = V::reduce_add(V::add(acc[r][0], acc[r][1]));
-            for (int64_t kk = kv; kk < K; ++kk) s += a.x[kk] * static_cast<float>(w0[r * K + kk]);
-            a.out[n + r] = s * a.scales[n + r];
+        alignas(64) float sums[W];
+        Vec::store(sums, Vec::transpose_sum(acc));
+        for (int r = 0; r < W; ++r) {
+            float s = sums[r];
+            for (int64_t k = kv; k < K; ++k) s += a.x[k] * static_cast<float>(wr[r * K + k]);
+            a.out[n0 + r] = s * a.scales[n0 + r];
         }
     }
-    for (int64_t n = nquads * 4; n < N; ++n) {
+    for (int64_t n = blocks * W; n < N; ++n) {
         float s = 0.0f;
         for (int64_t k = 0; k < K; ++k) s += a.x[k] * static_cast<float>(a.w[n * K + k]);
         a.out[n] = s * a.scales[n];
@@ -623,7 +608,7 @@ void int8_gemv_rows4(const Int8Args& a) {
 
 bool int8_entry(const Int8Args& a) {
     if (a.M == 1) {
-        int8_gemv_rows4<VecI8>(a);
+        int8_gemv_wide(a);
         return true;
     }
     if (a.M <= 4) {
@@ -648,7 +633,53 @@ float int4_weight(const Int4Args& a, int64_t n, int64_t k) {
     return a.scales[g] * static_cast<float>(q - static_cast<int>(a.zeros[g]));
 }
 
+// Decode (M == 1), W weight rows at a time (as int8_gemv_wide): per group, W chains of
+// nibbles x (even, odd) activations, one transpose, then the W rows' scales and zero points as
+// vectors. Needs G / 2 to be a multiple of W.
+void int4_gemv_wide(const Int4Args& a) {
+    const int64_t N = a.N, K = a.K, K2 = K / 2, G2 = a.G / 2, ng = K / a.G, blocks = N / W;
+    const int64_t share = static_cast<int64_t>(W) * W;  // bytes of the next block per step
+    Int4Prep prep(a, 0, 1);
+#pragma omp parallel for schedule(static) if (worth_parallel(double(N) * K))
+    for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t n0 = b * W;
+        const uint8_t* wr = a.w + n0 * K2;
+        const char* next = n0 + 2 * W <= N ? reinterpret_cast<const char*>(wr + W * K2) : nullptr;
+        alignas(64) float scale[W], zero[W];
+        reg tot = Vec::zero();
+        for (int64_t g = 0; g < ng; ++g) {
+            reg ga[W];
+            for (int r = 0; r < W; ++r) ga[r] = Vec::zero();
+            const int64_t b0 = g * G2;
+            for (int64_t bb = b0; bb < b0 + G2; bb += W) {
+                if (next != nullptr)
+                    for (int64_t off = 0; off < share; off += 64) __builtin_prefetch(next + bb * W + off, 0, 3);
+                const reg xe = Vec::load(prep.even.p + bb), xo = Vec::load(prep.odd.p + bb);
+                for (int r = 0; r < W; ++r) {
+                    reg lo, hi;
+                    Vec::load_u4(wr + r * K2 + bb, &lo, &hi);
+                    ga[r] = Vec::fma(lo, xe, ga[r]);
+                    ga[r] = Vec::fma(hi, xo, ga[r]);
+                }
+            }
+            for (int r = 0; r < W; ++r) {
+                scale[r] = a.scales[(n0 + r) * ng + g];
+                zero[r] = static_cast<float>(a.zeros[(n0 + r) * ng + g]);
+            }
+            const reg vs = Vec::load(scale);
+            tot = Vec::fma(Vec::transpose_sum(ga), vs, tot);
+            tot = Vec::sub(tot, Vec::mul(Vec::mul(vs, Vec::load(zero)), Vec::set1(prep.gsum.p[g])));
+        }
+        Vec::store(a.out + n0, tot);
+    }
+    if (blocks * W < N) int4_gemv<1>(a, 0, blocks * W);
+}
+
 bool int4_entry(const Int4Args& a) {
+    if (a.M == 1 && a.G % 2 == 0 && (a.G / 2) % W == 0) {
+        int4_gemv_wide(a);
+        return true;
+    }
     if (a.M <= 4 && a.G % 2 == 0) {
         int64_t m = 0;
         for (; m + 4 <= a.M; m += 4) int4_gemv<4>(a, m);

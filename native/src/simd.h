@@ -48,7 +48,6 @@ struct Vec {
         *hi = static_cast<float>(p[0] >> 4);
     }
 };
-using VecI8 = Vec;
 
 #else
 
@@ -125,7 +124,7 @@ struct Vec512 {
 
 #endif
 
-// AVX2 + FMA (also used inside the AVX-512 build where 256-bit code is faster, see VecI8).
+// AVX2 + FMA.
 struct Vec256 {
     using reg = __m256;
     static constexpr int W = 8;
@@ -195,12 +194,8 @@ struct Vec256 {
 
 #if defined(CWM_ISA_AVX512)
 using Vec = Vec512;
-// int8 -> float32 widening is cheaper per element at 256 bits on CPUs that split 512-bit
-// operations (AMD Zen 4): the int8 decode GEMV uses 256-bit vectors in the AVX-512 build too.
-using VecI8 = Vec256;
 #else
 using Vec = Vec256;
-using VecI8 = Vec256;
 #endif
 #endif
 
