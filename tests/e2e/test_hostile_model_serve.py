@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -317,3 +319,19 @@ def test_still_alive_after_the_fuzzer(open_server: CompletionHTTPServer) -> None
         )
     )
     assert status == 200 and payload["usage"]["completion_tokens"] >= 1
+
+
+@pytest.mark.timeout(60)
+def test_the_load_benchmark_runs_the_real_command_without_resets() -> None:
+    """benchmarks/serve_load.py against ``cwm-lsp model serve`` (a subprocess), briefly."""
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "serve_load.py"
+    brief = ["--clients", "24", "--seconds", "3", "--runs", "1", "--single-seconds", "1"]
+    done = subprocess.run(
+        [sys.executable, str(script), *brief, "--max-queue", "2"],
+        capture_output=True,
+        text=True,
+        timeout=55,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "connection errors none" in done.stdout
+    assert "x 429" in done.stdout and "every request answered 200 or 429" in done.stdout
