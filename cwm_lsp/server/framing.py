@@ -89,8 +89,9 @@ class FrameParser:
                 return [self._flush()] if self._skipped else []
             reason = f"Content-Length {length} but the body stopped after {len(partial)} bytes"
             self._skip(len(self._buffer), reason)
-        elif self._buffer:
-            self._skip(len(self._buffer), header or "an incomplete header block")
+        elif isinstance(header, str) or (self._buffer and not _could_start_header(self._buffer)):
+            self._skip(len(self._buffer), header or "bytes outside a message")
+        # else: a header block still arriving (a client may write it apart from its body)
         return [self._flush()] if self._skipped else []
 
     # -- parsing ---------------------------------------------------------------------------------

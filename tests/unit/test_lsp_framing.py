@@ -122,3 +122,12 @@ def test_good_messages_survive_any_mix_of_bad_frames_and_reads(
     messages, errors = run(data + frame(request(99)), cuts)
     assert messages == [*good, request(99)]
     assert (len(errors) >= 1) == (broken >= 1)
+
+
+def test_a_header_written_apart_from_its_body_survives_a_pause() -> None:
+    parser = FrameParser()
+    data = frame(request(8))
+    head_end = data.index(b"\r\n") + 2  # "Content-Length: N\r\n", the blank line still to come
+    assert parser.feed(data[:head_end]) == []
+    assert parser.stalled() == []
+    assert parser.feed(data[head_end:]) == [Frame(request(8))]
