@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from cwm_lsp.trace import render
 from cwm_lsp.trace.timeline import LineExecution
 
-SHOWN_ROWS = 12  # rows of a capped table
+SHOWN_ROWS = 6  # rows of a capped table (with the summary row, it fits a hover without scrolling)
 ALL_ROWS = 2000  # rows of an expanded table ("show all"); a hover has to stay readable
 FULL_WIDTH = 10_000  # "no cut"
 MISSING = "?"  # the trace does not give the value

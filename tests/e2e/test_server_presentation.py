@@ -12,6 +12,7 @@ from urllib.parse import unquote
 
 import pytest
 import pytest_lsp
+from inventing_model import INVENTING, write_inventing_model
 from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 from server_support import (
@@ -194,34 +195,6 @@ async def test_the_demo_model_is_named_in_the_status_and_once_in_a_notification(
     # A model's prediction can be verified (the run backend's could not).
     titles = [a.title for a in await code_actions(client, uri, 2)]
     assert [t for t in titles if t.startswith("Prophecy: verify")], titles
-
-
-# A model taught one trace: `double` called with the input it invents, 21.
-INVENTING = "def double(x):\n    y = x * 2\n    return y\n"
-INVENTED_TRACE = (
-    '<|call_sep|>{"x": "21"}<|action_sep|>def double(x):  # << START_OF_TRACE\n<|frame_sep|>'
-    '<|line_sep|>{"x": ".."}<|action_sep|>    y = x * 2\n<|frame_sep|>'
-    '<|line_sep|>{"x": "..", "y": "42"}<|action_sep|>    return y\n<|frame_sep|>'
-    '<|return_sep|><|action_sep|>    return y\n<|arg_sep|>"42"<|frame_sep|><|end_of_text|>'
-)
-
-
-def write_inventing_model(directory: Path) -> Path:
-    """A small model taught one trace: ``double`` called with an input it invents (21).
-    Also used by tests/editor/test_vscode.py."""
-    from cwm_lsp.entry import build_context, find_function
-    from cwm_lsp.runtime import testing
-    from cwm_lsp.runtime.tokenizer import load_tokenizer
-    from cwm_lsp.trace.parser import parse_trace
-
-    testing.write_byte_tokenizer(directory)
-    tokenizer = load_tokenizer(directory)
-    assert tokenizer is not None
-    context = build_context(INVENTING, None, find_function(INVENTING, line=1)).context
-    prompt = tokenizer.encode_prompt(context)
-    trace = tokenizer.encode_frames(parse_trace(INVENTED_TRACE).frames, finished=True)
-    testing.write_trace_model(directory, [prompt + trace], prompt_length=len(prompt), steps=300)
-    return directory
 
 
 @pytest.fixture(scope="module")

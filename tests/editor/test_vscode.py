@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from inventing_model import INVENTING, write_inventing_model
 
 REPO = Path(__file__).resolve().parents[2]
 EXTENSION = REPO / "editors" / "vscode"
@@ -55,7 +56,13 @@ def editor_line(text: str) -> int:
 CURSOR_LINES = {
     "CWM_TEST_SINGLE_CALL_LINE": editor_line("totals = []"),  # running_total: one example call
     "CWM_TEST_CHOICE_LINE": editor_line("steps = 0"),  # collatz_steps: two example calls
+    "CWM_TEST_LONG_LINE": editor_line("steps += 1"),  # 111 runs: a capped hover
 }
+
+
+@pytest.fixture(scope="module")
+def inventing_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_inventing_model(tmp_path_factory.mktemp("inventing-model"))
 
 
 def free_port() -> int:
@@ -92,6 +99,7 @@ def workbench(tmp_path: Path, vsix: Path) -> Iterator[tuple[str, Path, Path]]:
     (user_data / "User").mkdir(parents=True)
     (workspace / ".vscode").mkdir(parents=True)
     (workspace / "loops.py").write_text(EXAMPLE, encoding="utf-8")
+    (workspace / "double.py").write_text(INVENTING, encoding="utf-8")
     (workspace / ".vscode" / "settings.json").write_text(
         json.dumps(
             {"cwm.backend": "run", "cwm.allowExecution": True, "cwm.serverPython": sys.executable}
@@ -186,7 +194,7 @@ def keep_extension_log(user_data: Path) -> str:
 
 
 def test_predict_from_the_command_palette_shows_hints_in_the_editor(
-    workbench: tuple[str, Path],
+    workbench: tuple[str, Path, Path], inventing_model: Path
 ) -> None:
     url, user_data, workspace = workbench
     bare_python = bare_interpreter()
@@ -199,6 +207,8 @@ def test_predict_from_the_command_palette_shows_hints_in_the_editor(
             "NODE_PATH": str(TOOLS),
             "CHROMIUM": str(CHROMIUM),
             **{name: str(line) for name, line in CURSOR_LINES.items()},
+            "CWM_TEST_INVENTING_MODEL": str(inventing_model),
+            "CWM_TEST_INVENTING_FILE": str(workspace / "double.py"),
         },
         capture_output=True,
         text=True,
@@ -212,7 +222,7 @@ def test_predict_from_the_command_palette_shows_hints_in_the_editor(
         f"{report.get('error')}\n{completed.stdout[-3000:]}\nextension log:\n{log[-3000:]}"
     )
     steps = {step["name"]: step for step in report["steps"]}
-    assert steps["status"]["status"] == "Prophecy: ready"
+    assert steps["status"]["status"].startswith("Prophecy: ready")
     single = steps["single call"]["text"]
     # Hints are rendered inline in the editor's lines, after the code.
     assert "total += value" in single
@@ -234,4 +244,19 @@ def test_predict_from_the_command_palette_shows_hints_in_the_editor(
     # The status item followed the server's work-done progress while predicting.
     labels = chosen["statusLabels"]
     assert any(label.startswith("Prophecy: Running collatz_steps") for label in labels), labels
-    assert labels[-1] == "Prophecy: ready", labels
+    assert labels[-1] == "Prophecy: ready, sandboxed run", labels
+    # Issue 20. A long hover: each name once, a summary row, a link to every run.
+    hover = steps["capped hover"]["text"]
+    assert "line ran 111 times" in hover, hover
+    assert "111 runs" in hover and "first 1, last 111, min 1, max 111" in hover, hover
+    assert "Show all 111 runs" in hover, hover
+    # The status bar names the demo model; the first prediction says it in a notification.
+    demo = steps["demo model"]
+    assert demo["status"] == "Prophecy: ready, demo model, not CWM", demo
+    assert "cwm.modelPath" in demo["notification"], demo
+    # No example call: asked first; the invented call is shown on the def line.
+    invented = steps["invented call"]
+    assert invented["buttons"] == ["Add an example call", "Invent inputs"], invented
+    assert "invented call: double(21)" in invented["text"], invented["text"]
+    for screenshot in ("vscode-capped-hover", "vscode-status-demo-model", "vscode-invented-call"):
+        assert (OUTPUT / f"{screenshot}.png").stat().st_size > 10_000

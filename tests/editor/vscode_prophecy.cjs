@@ -21,6 +21,12 @@ function lineFromEnv(name) {
 }
 const singleCallLine = lineFromEnv('CWM_TEST_SINGLE_CALL_LINE');
 const choiceLine = lineFromEnv('CWM_TEST_CHOICE_LINE');
+// collatz_steps(27)'s `steps += 1` ran 111 times: its hover is capped with a summary row.
+const longLine = lineFromEnv('CWM_TEST_LONG_LINE');
+// A model directory taught to invent double(21) (CWM_TEST_INVENTING_MODEL) and the file with
+// double (CWM_TEST_INVENTING_FILE, in the workspace).
+const inventingModel = process.env.CWM_TEST_INVENTING_MODEL;
+const inventingFile = process.env.CWM_TEST_INVENTING_FILE;
 const report = { steps: [], ok: false };
 
 function step(name, data) {
@@ -72,6 +78,84 @@ async function waitForText(page, needle, timeout) {
     await page.waitForTimeout(250);
   }
   throw new Error(`"${needle}" did not appear in the editor within ${timeout} ms:\n${await editorText(page)}`);
+}
+
+async function hoverText(page, line, needle) {
+  await goToLine(page, line);
+  await runCommand(page, 'Show or Focus Hover');
+  const hover = page.locator('.monaco-hover', { hasText: needle }).first();
+  await hover.waitFor({ state: 'visible', timeout: 20000 });
+  return (await hover.innerText()).replace(/\u00a0/g, ' ');
+}
+
+function updateSettings(changes) {
+  const settingsFile = path.join(workspace, '.vscode', 'settings.json');
+  const settings = JSON.parse(fs.readFileSync(settingsFile, 'utf8'));
+  fs.writeFileSync(settingsFile, JSON.stringify({ ...settings, ...changes }));
+}
+
+async function waitForStatus(page, pattern, timeout) {
+  const deadline = Date.now() + timeout;
+  let status = '';
+  while (Date.now() < deadline) {
+    status = await statusText(page);
+    if (pattern.test(status)) {
+      return status;
+    }
+    await page.waitForTimeout(300);
+  }
+  throw new Error(`the status never matched ${pattern}: ${status}`);
+}
+
+async function dismissToasts(page) {
+  for (const clear of await page.locator('.notifications-toasts .codicon-notifications-clear').all()) {
+    await clear.click().catch(() => undefined);
+  }
+}
+
+// Issue 20: a capped hover, the model named in the status bar, asking before inventing inputs
+// and the invented call on the def line.
+async function presentationSteps(page) {
+  const hover = await hoverText(page, longLine, 'runs');
+  step('capped hover', { text: hover });
+  await page.screenshot({ path: path.join(outputDir, 'vscode-capped-hover.png') });
+  await page.keyboard.press('Escape');
+
+  updateSettings({ 'cwm.backend': 'auto', 'cwm.allowExecution': false });
+  const demoStatus = await waitForStatus(page, /demo model/, 60000);
+  await goToLine(page, singleCallLine);
+  await runCommand(page, 'Prophecy: Predict the function at the cursor');
+  const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'demo model (not CWM)' }).first();
+  await toast.waitFor({ timeout: 120000 });
+  await waitForText(page, '≈', 60000);
+  await page.waitForTimeout(1000);
+  const tooltip = await page.locator('#cwm-lsp\\.cwm-lsp\\.cwm\\.status, .statusbar-item[aria-label*="Prophecy"]').first().getAttribute('aria-label');
+  step('demo model', {
+    status: demoStatus,
+    label: tooltip,
+    notification: (await toast.innerText()).replace(/\u00a0/g, ' '),
+    text: await editorText(page),
+  });
+  await page.screenshot({ path: path.join(outputDir, 'vscode-status-demo-model.png') });
+  await dismissToasts(page);
+
+  if (inventingModel && inventingFile) {
+    updateSettings({ 'cwm.backend': 'native', 'cwm.modelPath': inventingModel });
+    const modelStatus = await waitForStatus(page, new RegExp(path.basename(inventingModel)), 60000);
+    await openFile(page, path.basename(inventingFile));
+    await goToLine(page, 2);
+    await runCommand(page, 'Prophecy: Predict the function at the cursor');
+    const question = page.locator('.notifications-toasts .notification-toast', { hasText: 'no example call' }).first();
+    await question.waitFor({ timeout: 30000 });
+    const buttons = await question.locator('.monaco-button').allInnerTexts();
+    await question.locator('.monaco-button', { hasText: 'Invent inputs' }).first().click();
+    const invented = await waitForText(page, 'invented call: double(21)', 120000);
+    await page.waitForTimeout(1000);
+    step('invented call', { status: modelStatus, buttons, text: invented });
+    await page.screenshot({ path: path.join(outputDir, 'vscode-invented-call.png') });
+    await dismissToasts(page);
+  }
+  updateSettings({ 'cwm.backend': 'run', 'cwm.allowExecution': true, 'cwm.modelPath': '' });
 }
 
 async function statusText(page) {
@@ -151,10 +235,10 @@ async function main() {
     });
     await page.screenshot({ path: path.join(outputDir, 'vscode-prophecy-choice.png') });
 
+    await presentationSteps(page);
+
     if (workspace && barePython) {
-      const settingsFile = path.join(workspace, '.vscode', 'settings.json');
-      const settings = JSON.parse(fs.readFileSync(settingsFile, 'utf8'));
-      fs.writeFileSync(settingsFile, JSON.stringify({ ...settings, 'cwm.serverPython': barePython }));
+      updateSettings({ 'cwm.serverPython': barePython });
       const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'not installed' }).first();
       await toast.waitFor({ timeout: 60000 });
       await page.waitForTimeout(500);
