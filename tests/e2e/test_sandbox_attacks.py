@@ -688,22 +688,11 @@ def test_doctor_reports_the_protections_in_force(mode: str) -> None:
 
 # -- a machine with neither bubblewrap nor Landlock ------------------------------------------
 
-# Runs a command as a container's seccomp profile would: landlock_create_ruleset answers ENOSYS
-WITHOUT_LANDLOCK = """
-import ctypes, os, struct, sys
-insns = [(0x20, 0, 0, 0), (0x15, 0, 1, 444), (0x06, 0, 0, 0x00050000 | 38), (0x06, 0, 0, 0x7FFF0000)]
-program = b"".join(struct.pack("HBBI", *insn) for insn in insns)
-buffer = ctypes.create_string_buffer(program, len(program))
-fprog = struct.pack("HxxxxxxQ", len(insns), ctypes.addressof(buffer))
-libc = ctypes.CDLL(None, use_errno=True)
-assert libc.prctl(38, 1, 0, 0, 0) == 0
-assert libc.prctl(22, 2, ctypes.create_string_buffer(fprog, len(fprog)), 0, 0) == 0
-os.execv(sys.executable, [sys.executable, *sys.argv[1:]])
-"""
+WITHOUT_LANDLOCK = Path(__file__).resolve().parent / "without_landlock.py"
 
 
 def predict_without_strong_sandbox(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-c", WITHOUT_LANDLOCK, "-m", "cwm_lsp", "predict"]
+    command = [sys.executable, str(WITHOUT_LANDLOCK), "-m", "cwm_lsp", "predict"]
     return subprocess.run(
         [*command, "examples/strings.py", "--line", "7", "--backend", "run", *args],
         capture_output=True,
