@@ -19,12 +19,53 @@ class Unparsable(Exception):
         self.error = error
 
 
+_SPLIT_MIN_LINES = 200  # shorter texts are parsed whole
+
+
 @functools.lru_cache(maxsize=8)
 def _parse(text: str) -> ast.Module | Unparsable:
+    tree = _parse_in_two(text)
+    if tree is not None:
+        return tree
+    return _parse_whole(text)
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_head(text: str) -> ast.Module | Unparsable:
+    return _parse_whole(text)
+
+
+def _parse_whole(text: str) -> ast.Module | Unparsable:
     try:
         return ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
         return Unparsable(error)
+
+
+def _parse_in_two(text: str) -> ast.Module | None:
+    """A long text ending in a top-level ``def`` (a module plus a trace harness) as the tree of
+    its head (kept: every example of a file has the same one) joined with the tree of that last
+    ``def``; ``None`` when it cannot be split that way (then it is parsed whole).
+
+    The head is a complete module when it parses on its own, and the ``def`` at column 0 after
+    it starts a new statement, so the joined tree equals the whole text's tree (line numbers
+    kept by parsing the ``def`` below as many blank lines)."""
+    cut = text.rfind("\ndef ")
+    if cut < 0 or "\r" in text or "__future__" in text:  # line counting; parser features
+        return None
+    lines_before = text.count("\n", 0, cut + 1)
+    if lines_before < _SPLIT_MIN_LINES:
+        return None
+    head = _parse_head(text[: cut + 1])
+    if isinstance(head, Unparsable):
+        return None
+    try:
+        tail = ast.parse("\n" * lines_before + text[cut + 1 :])
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    if len(tail.body) != 1 or not isinstance(tail.body[0], ast.FunctionDef):
+        return None
+    return ast.Module(body=[*head.body, *tail.body], type_ignores=[])
 
 
 def parsed(text: str) -> ast.Module:
