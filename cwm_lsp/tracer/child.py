@@ -106,6 +106,7 @@ class Child:
         self.full_policy: bool = self.sandbox != "bubblewrap"
         self.channel = Channel(int(request["result_fd"]), bytes.fromhex(request.get("key", "")))
         self.readable: list[str] = list(request.get("readable") or [])
+        self.etc: list[str] | None = request.get("etc")  # what of /etc everyone may read
         self.source_path: str | None = request.get("source_path")
         self.module_name: str | None = request.get("module_name")  # pkg.sub.mod, in a package
         self.import_root: str | None = request.get("import_root")
@@ -188,7 +189,7 @@ class Child:
             return None
         package = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
         try:
-            read = landlock.default_read_paths([package, *self.readable, *sys.path])
+            read = landlock.default_read_paths([package, *self.readable, *sys.path], self.etc)
             self.protections += landlock.restrict(read, [self.scratch])
         except OSError as exc:
             if self.sandbox == "landlock":

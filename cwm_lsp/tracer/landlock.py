@@ -62,6 +62,8 @@ SECRET_ETC = frozenset(
     }
 )  # fmt: skip
 PUBLIC_ETC_SSL = ("certs", "openssl.cnf")
+# where the permissions decide (public_subtrees), these still stay out whatever their mode says
+ALWAYS_SECRET_ETC = SECRET_ETC - {"ssl", "ssh", "security"}
 SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/opt")
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 
@@ -112,13 +114,16 @@ def protections(abi: int) -> list[str]:
     return found
 
 
-def default_read_paths(extra: Iterable[str] = ()) -> list[str]:
+def default_read_paths(extra: Iterable[str] = (), etc: Iterable[str] | None = None) -> list[str]:
     """What a run needs to read: the interpreter's trees and import path, system libraries,
-    /etc without its secrets, a few devices, and ``extra``."""
+    /etc without its secrets, a few devices, and ``extra``. ``etc``: the readable part of /etc
+    (see :func:`public_subtrees`); None: every entry of /etc but the :data:`SECRET_ETC` names."""
     paths = [*SYSTEM_READ, *DEVICES, *extra]
     paths += [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
     paths.append(os.path.dirname(os.path.realpath(sys.executable)))
     paths += [entry for entry in sys.path if entry]
+    if etc is not None:
+        return paths + list(etc)
     try:
         with os.scandir("/etc") as listing:
             for entry in listing:
@@ -128,6 +133,47 @@ def default_read_paths(extra: Iterable[str] = ()) -> list[str]:
         pass
     paths += [os.path.join("/etc/ssl", name) for name in PUBLIC_ETC_SSL]
     return paths
+
+
+def public_subtrees(root: str = "/etc", skip: frozenset[str] = ALWAYS_SECRET_ETC) -> list[str]:
+    """The fewest paths under ``root`` covering what everyone may read there: files readable by
+    all, directories everyone may list and enter, symbolic links to such files, and none of the
+    ``skip`` names at the top. A root-only file stays out even for a process that can read it
+    (root's child keeps the right to read everything; Landlock then decides alone)."""
+    found: list[str] = []
+    with os.scandir(root) as listing:
+        entries = [entry for entry in listing if entry.name not in skip]
+    for entry in entries:
+        found += _public(entry.path)
+    return found
+
+
+def _public(path: str) -> list[str]:
+    """``[path]`` when all of it is public, else its public parts."""
+    try:
+        info = os.lstat(path)
+        if stat.S_ISLNK(info.st_mode):
+            info = os.stat(path)
+            return [path] if stat.S_ISREG(info.st_mode) and info.st_mode & stat.S_IROTH else []
+    except OSError:
+        return []
+    if not info.st_mode & stat.S_IROTH:
+        return []
+    if not stat.S_ISDIR(info.st_mode):
+        return [path]
+    if not info.st_mode & stat.S_IXOTH:
+        return []
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return []
+    parts: list[str] = []
+    whole = True
+    for name in names:
+        inner = _public(os.path.join(path, name))
+        whole = whole and inner == [os.path.join(path, name)]
+        parts += inner
+    return [path] if whole else parts
 
 
 def restrict(read_paths: Iterable[str], write_paths: Iterable[str]) -> list[str]:

@@ -167,8 +167,8 @@ def choose_sandbox(requested: str = "auto") -> str:
             "no strong sandbox here: `bwrap` is missing or cannot create namespaces, and the "
             "kernel has no Landlock (Linux >= 5.13) or no seccomp filter for this machine. "
             "Install bubblewrap, or accept the weak audit-hook sandbox explicitly "
-            "(--sandbox audit-hook, or cwm.sandbox: \"audit-hook\"); its values are labelled "
-            "\"observed, weak sandbox\""
+            '(--sandbox audit-hook, or cwm.sandbox: "audit-hook"); its values are labelled '
+            '"observed, weak sandbox"'
         )
     if requested == BUBBLEWRAP and not bubblewrap_works():
         raise TracerError(
@@ -183,6 +183,16 @@ def choose_sandbox(requested: str = "auto") -> str:
     if requested == LANDLOCK and not seccomp_works():
         raise TracerError("Landlock sandbox requested but this machine has no seccomp filter")
     return requested
+
+
+@functools.cache
+def public_etc() -> list[str] | None:
+    """What of /etc everyone may read (Landlock's rules for it), worked out once here so that
+    each sandboxed child need not walk /etc; None when /etc cannot be listed."""
+    try:
+        return landlock.public_subtrees("/etc")
+    except OSError:
+        return None
 
 
 @functools.cache
@@ -364,6 +374,7 @@ class _Run:
                 "result_fd": result_write,
                 "key": self.key.hex(),
                 "readable": self.place.read_dirs(),
+                "etc": public_etc(),
                 **self.place.request_fields(),
             }
             place = self.place

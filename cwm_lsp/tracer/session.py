@@ -36,6 +36,7 @@ from cwm_lsp.tracer.sandbox import (
     _kill_tree,
     _Run,
     choose_sandbox,
+    public_etc,
     scratch_limit,
 )
 
@@ -134,6 +135,7 @@ class FileSession:
             "result_fd": result_write,
             "key": self.secret.hex(),
             "readable": key.place.read_dirs(),
+            "etc": public_etc(),
             "module_text": key.module_text,
             "module_lines": key.module_text.count("\n"),
             **key.place.request_fields(),

@@ -720,3 +720,41 @@ def test_without_bubblewrap_and_landlock_the_weak_mode_runs_when_asked() -> None
     document = json.loads(done.stdout)
     assert document["provenance"]["description"] == "observed, weak sandbox (audit hook only)"
     assert document["frames"][-1]["arg"] == "3"
+
+
+JSON_RUN = ("--backend", "run", "--format", "json")
+PREDICT = (sys.executable, "-m", "cwm_lsp", "predict")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to place a root-only file in /etc")
+@pytest.mark.parametrize("mode", STRONG)
+def test_a_root_only_file_in_etc_stays_unreadable(mode: str, tmp_path: Path) -> None:
+    """Not by name: /etc's rules cover only what everyone may read (root's child keeps the
+    right to read everything, so Landlock's rules decide)."""
+    if mode == BUBBLEWRAP and not landlock_abi():
+        pytest.skip("without Landlock bubblewrap hides only the usual /etc secrets")
+    token = f"cwm-lsp-secret-{uuid.uuid4().hex}"
+    secret = Path("/etc") / f"cwm-lsp-attack-{uuid.uuid4().hex}.conf"
+    secret.write_text(token)
+    secret.chmod(0o600)
+    try:
+        module = tmp_path / "reader.py"
+        module.write_text(
+            "def read():\n"
+            "    try:\n"
+            f"        return open({str(secret)!r}).read()\n"
+            "    except OSError as exc:\n"
+            "        return type(exc).__name__\n"
+        )
+        done = subprocess.run(
+            [*PREDICT, str(module), "--call", "read()", *JSON_RUN, "--sandbox", mode],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=120,
+        )
+    finally:
+        secret.unlink()
+    assert done.returncode == 0, done.stderr
+    assert token not in done.stdout + done.stderr
+    assert json.loads(done.stdout)["frames"][-1]["arg"] == "'PermissionError'"
