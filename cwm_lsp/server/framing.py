@@ -119,7 +119,7 @@ class FrameParser:
         if len(self._buffer) < end:
             self._scanned = max(start, len(self._buffer) - 64)  # a header is shorter than 64
             return False
-        message = _parse(bytes(self._buffer[start:end]))
+        message = _parse(self._buffer[start:end])
         if message is _INVALID:
             # Too short a length cuts the JSON, too long a one may end inside the next header:
             # skip from the body on up to the next header (the whole message stays together,
@@ -199,7 +199,7 @@ class FrameParser:
 _INVALID = object()
 
 
-def _parse(data: bytes) -> Any:
+def _parse(data: bytes | bytearray) -> Any:
     """The JSON value of ``data``, or ``_INVALID``."""
     try:
         return json.loads(data)
