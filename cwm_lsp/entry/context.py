@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 
 from cwm_lsp.entry.calls import names_in, names_used
 from cwm_lsp.entry.examples import parse_call, without_comment
@@ -48,16 +49,27 @@ def build_context(
     prefix = body + "\n" if body else ""
     entry_line = prefix.count("\n") + 1
     _check_compiles(
-        prefix + harness_text, entry_line, "the call" + (" or its doctest setup" if setup else "")
+        prefix, harness_text, entry_line, "the call" + (" or its doctest setup" if setup else "")
     )
     return HarnessContext(prefix + harness_text, harness, call_text, entry_line, tuple(setup))
 
 
-def _check_compiles(context: str, entry_line: int, what: str) -> None:
+def _check_compiles(prefix: str, harness: str, entry_line: int, what: str) -> None:
     """Errors ``ast.parse`` lets through but the compiler rejects (``await`` or ``yield`` in the
-    call, ``import *`` in doctest setup, ``nonlocal`` at module level) as clear messages."""
+    call, ``import *`` in doctest setup, ``nonlocal`` at module level) as clear messages.
+
+    A long module is compiled once (every example of a file shares it), then the harness alone
+    below as many blank lines: the harness is a new top-level ``def``, so the errors are those
+    of the whole context (not with ``__future__`` imports, which change how the rest compiles).
+    """
     try:
-        compile(context, "<context>", "exec", dont_inherit=True)
+        if entry_line > _SPLIT_MIN_LINES and "__future__" not in prefix:
+            error = _module_compile_error(prefix)
+            if error is not None:
+                raise error.with_traceback(None)
+            compile("\n" * (entry_line - 1) + harness, "<context>", "exec", dont_inherit=True)
+        else:
+            compile(prefix + harness, "<context>", "exec", dont_inherit=True)
     except SyntaxError as exc:
         line = exc.lineno or 0
         if 0 < line < entry_line:
@@ -65,6 +77,18 @@ def _check_compiles(context: str, entry_line: int, what: str) -> None:
         raise EntryError(f"{what} cannot be traced: {exc.msg}") from None
     except (ValueError, MemoryError, RecursionError) as exc:
         raise EntryError(f"{what} cannot be traced: {exc}") from None
+
+
+_SPLIT_MIN_LINES = 200  # shorter contexts are compiled whole
+
+
+@functools.lru_cache(maxsize=8)
+def _module_compile_error(prefix: str) -> SyntaxError | ValueError | None:
+    try:
+        compile(prefix, "<context>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as exc:
+        return exc
+    return None
 
 
 def _module_text(source: str) -> str:
