@@ -4,7 +4,8 @@ large notifications.
 
 Two ``cwm-lsp`` server processes are started: ``cwm-lsp serve`` (ours) and the same server
 started with pygls' ``start_io`` (the baseline). Each gets the same raw JSON-RPC traffic over
-stdio. Prints medians of ``--runs`` runs, the ratios, and the machine load. Usage::
+stdio; the burst is of ``$/`` notifications no feature handles, so that it measures reading,
+parsing and dispatching only. Prints medians of ``--runs`` runs, the ratios, and the machine load. Usage::
 
     python benchmarks/lsp_transport.py [--requests 300] [--runs 3]
 """
