@@ -64,7 +64,7 @@ SECRET_ETC = frozenset(
 PUBLIC_ETC_SSL = ("certs", "openssl.cnf")
 # where the permissions decide (public_subtrees), these still stay out whatever their mode says
 ALWAYS_SECRET_ETC = SECRET_ETC - {"ssl", "ssh", "security"}
-SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/opt")
+SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin")
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 
 
