@@ -318,6 +318,36 @@ def test_fuzzed_json_rpc_requests_are_all_answered(
         assert "result" in answer or "error" in answer
 
 
+_CORRUPTIONS = st.sampled_from(
+    [
+        lambda body: b"Content-Length: %d\r\n\r\n" % max(len(body) - 7, 0) + body,
+        lambda body: b"Content-Length: %d\r\n\r\n" % (len(body) + 3) + body,
+        lambda body: b"Content-Length: " + "\u00b2".encode() + b"\r\n\r\n" + body,
+        lambda body: b"Content-Length: 99999999999999\r\n\r\n" + body,
+        lambda body: b"\r\n\r\n" + body,
+        lambda body: body,
+        lambda body: b"Content-Length: %d\r\nContent-Length: 2\r\n\r\n" % len(body) + body,
+    ]
+)
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(corrupt=_CORRUPTIONS, junk=st.binary(max_size=40), fuzzed=_messages())
+@pytest.mark.timeout(60)
+def test_fuzzed_broken_frames_never_stop_the_answers(
+    client: RawClient, corrupt: Any, junk: bytes, fuzzed: tuple[bool, dict[str, Any]]
+) -> None:
+    _, message = fuzzed
+    message["id"] = client.new_id()
+    client.write(junk + corrupt(json.dumps(message).encode()))
+    assert alive(client)  # the next well-framed request is answered
+
+
 @pytest.mark.timeout(60)
 def test_alive_after_the_fuzzer(client: RawClient) -> None:
     assert alive(client)
