@@ -753,46 +753,10 @@ inline void float_rows(const FloatArgs& a, const WT* w, int64_t m0, int64_t n0) 
         }
 }
 
-// One row of x against W weight rows: W independent FMA chains, summed with one transpose
-// (short rows, such as a small model's K = 256, would otherwise spend their time in W separate
-// horizontal sums).
-//
-// The W rows are one contiguous block of memory, read as W short streams that the hardware
-// prefetchers do not pick up: each step prefetches its share of the next block instead.
-template <typename WT>
-inline void float_rows_wide(const FloatArgs& a, const WT* w, int64_t n0) {
-    const int64_t K = a.K, kv = K / W * W;
-    const WT* wr = w + n0 * K;
-    const char* next = n0 + 2 * W <= a.N ? reinterpret_cast<const char*>(wr + W * K) : nullptr;
-    const int64_t share = static_cast<int64_t>(W * W * sizeof(WT));  // bytes of it per step
-    reg acc[W];
-    for (int r = 0; r < W; ++r) acc[r] = Vec::zero();
-    for (int64_t k = 0; k < kv; k += W) {
-        if (next != nullptr)
-            for (int64_t off = 0; off < share; off += 64) __builtin_prefetch(next + k * W * sizeof(WT) + off, 0, 3);
-        const reg xv = Vec::load(a.x + k);
-        for (int r = 0; r < W; ++r) acc[r] = Vec::fma(load_kv(wr + r * K + k), xv, acc[r]);
-    }
-    alignas(64) float sums[W];
-    Vec::store(sums, Vec::transpose_sum(acc));
-    for (int r = 0; r < W; ++r) {
-        float s = sums[r];
-        for (int64_t k = kv; k < K; ++k) s += a.x[k] * to_float(wr[r * K + k]);
-        a.out[n0 + r] = s;
-    }
-}
-
 template <typename WT, int MM>
 void float_gemv(const FloatArgs& a, int64_t m0) {
     const WT* w = static_cast<const WT*>(a.w);
     const int64_t N = a.N;
-    if (MM == 1 && a.K <= 1024) {
-        const int64_t blocks = N / W;
-#pragma omp parallel for schedule(static) if (worth_parallel(double(N) * a.K))
-        for (int64_t b = 0; b < blocks; ++b) float_rows_wide<WT>(FloatArgs{a.x + m0 * a.K, a.w, a.bf16, a.out + m0 * N, 1, N, a.K}, w, b * W);
-        for (int64_t n = blocks * W; n < N; ++n) float_rows<WT, MM, 1>(a, w, m0, n);
-        return;
-    }
     const int64_t nquads = N / 4;
 #pragma omp parallel for schedule(static) if (worth_parallel(double(MM) * N * a.K))
     for (int64_t nq = 0; nq < nquads; ++nq) float_rows<WT, MM, 4>(a, w, m0, nq * 4);
