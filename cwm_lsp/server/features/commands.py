@@ -96,6 +96,12 @@ class Commands(Feature):
             except NoExampleCall:
                 target = select_target(source, line=line + 1, invent=True)
         except EntryError as error:
+            if trimmed is not None:  # most likely the function itself is in the broken part
+                problem = trimmed.problem
+                raise CommandError(
+                    f"syntax error at line {problem.line}, column {problem.column + 1}: "
+                    f"{problem.message}"
+                ) from None
             raise CommandError(str(error)) from None
         if trimmed is not None:
             self.server.notifier.problem(
