@@ -117,7 +117,7 @@ class NativePredictor:
 
     def load(self) -> LoadedModel:
         """Load the weights now (otherwise the first prediction does)."""
-        with self._lock:
+        with self._lock, self._threads():
             return self._loaded()
 
     def _loaded(self) -> LoadedModel:

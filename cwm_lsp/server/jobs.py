@@ -133,7 +133,7 @@ class PredictionJobs:
         self._construct_lock = threading.Lock()
         self._jobs: set[Job] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._preloading: asyncio.Future[None] | None = None
+        self._preloading: asyncio.Future[None] | None = None  # held: the loop keeps weak refs
 
     # ------------------------------------------------------------------ cancellation
 
