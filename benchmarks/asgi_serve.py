@@ -18,8 +18,8 @@ import sys
 import threading
 from typing import Any
 
+from cwm_lsp.completions_api.engine import CompletionEngine, RequestError, Usage
 from cwm_lsp.runtime import load_model
-from cwm_lsp.serving.engine import CompletionEngine, RequestError, Usage
 
 Scope = dict[str, Any]
 

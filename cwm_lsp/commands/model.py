@@ -354,8 +354,8 @@ def serve(args: argparse.Namespace) -> int:
     """``cwm-lsp model serve [PATH] --host --port [--quantize] [--token-env VAR] [--max-queue N]``."""
     import os
 
+    from cwm_lsp.completions_api import CompletionEngine, CompletionHTTPServer
     from cwm_lsp.runtime import ModelLoadError, load_model
-    from cwm_lsp.serving import CompletionEngine, CompletionHTTPServer
 
     path = _model_argument(args, "serve")
     if path is None:

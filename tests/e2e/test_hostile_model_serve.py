@@ -20,9 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cwm_lsp.completions_api import CompletionEngine, CompletionHTTPServer
+from cwm_lsp.completions_api.http import Limits
 from cwm_lsp.runtime import load_model
-from cwm_lsp.serving import CompletionEngine, CompletionHTTPServer
-from cwm_lsp.serving.http import Limits
 
 DEMO_MODEL = Path(__file__).resolve().parents[2] / "model" / "weights"
 TOKEN = "hostile-test-token"

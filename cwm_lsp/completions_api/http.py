@@ -28,7 +28,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from cwm_lsp.serving.admission import (
+from cwm_lsp.completions_api.admission import (
     ClientGone,
     ConnectionCount,
     OverloadRejecter,
@@ -37,7 +37,7 @@ from cwm_lsp.serving.admission import (
     TurnQueue,
     linger_close,
 )
-from cwm_lsp.serving.engine import CompletionEngine, CompletionRequest, RequestError, Usage
+from cwm_lsp.completions_api.engine import CompletionEngine, CompletionRequest, RequestError, Usage
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 _CONTENT_LENGTH = re.compile(r"[0-9]{1,10}")  # ASCII digits only: "²".isdigit() is True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cwm_lsp.serving.engine import CompletionEngine, RequestError
-from cwm_lsp.serving.http import CompletionHTTPServer
+from cwm_lsp.completions_api.engine import CompletionEngine, RequestError
+from cwm_lsp.completions_api.http import CompletionHTTPServer
 
 __all__ = ["CompletionEngine", "CompletionHTTPServer", "RequestError"]
