@@ -96,7 +96,7 @@ def _module_text(source: str) -> str:
     lines = text.split("\n")
     while lines and not lines[-1].strip():
         lines.pop()
-    return "".join(line + "\n" for line in lines)
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def _mark_own_def(body: str, fn: FunctionInfo) -> HarnessContext:

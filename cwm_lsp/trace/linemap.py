@@ -152,6 +152,7 @@ class ContextIndex:
             for line in block.header_lines:
                 self._at_header.setdefault(line, []).append(block)
         self._candidates: dict[tuple[CodeBlock | None, str], list[int]] = {}
+        self._order: dict[int, int] | None = None  # id(block) -> its place in self.blocks
 
     # -- lookup ----------------------------------------------------------------------------
 
@@ -188,7 +189,10 @@ class ContextIndex:
     def blocks_with_header(self, lines: Iterable[int]) -> list[CodeBlock]:
         """Blocks whose call frames may show one of ``lines``, in context order."""
         found = {id(b): b for line in lines for b in self._at_header.get(line, ())}
-        return sorted(found.values(), key=self.blocks.index)
+        if self._order is None:
+            self._order = {id(block): index for index, block in enumerate(self.blocks)}
+        order = self._order
+        return sorted(found.values(), key=lambda block: order[id(block)])
 
     def candidates(self, text: str, block: CodeBlock | None) -> list[int]:
         """Lines equal to ``text`` (or, failing that, equal ignoring surrounding whitespace)
