@@ -65,6 +65,19 @@ def inventing_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_inventing_model(tmp_path_factory.mktemp("inventing-model"))
 
 
+# A syntax error in one function; the other one still predicts.
+BROKEN_ELSEWHERE = """\
+# prophecy: double(4)
+def double(x):
+    y = x * 2
+    return y
+
+
+def broken(values):
+    return [v for v in values if v >
+"""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -100,6 +113,7 @@ def workbench(tmp_path: Path, vsix: Path) -> Iterator[tuple[str, Path, Path]]:
     (workspace / ".vscode").mkdir(parents=True)
     (workspace / "loops.py").write_text(EXAMPLE, encoding="utf-8")
     (workspace / "double.py").write_text(INVENTING, encoding="utf-8")
+    (workspace / "broken.py").write_text(BROKEN_ELSEWHERE, encoding="utf-8")
     (workspace / ".vscode" / "settings.json").write_text(
         json.dumps(
             {"cwm.backend": "run", "cwm.allowExecution": True, "cwm.serverPython": sys.executable}
@@ -209,6 +223,7 @@ def test_predict_from_the_command_palette_shows_hints_in_the_editor(
             **{name: str(line) for name, line in CURSOR_LINES.items()},
             "CWM_TEST_INVENTING_MODEL": str(inventing_model),
             "CWM_TEST_INVENTING_FILE": str(workspace / "double.py"),
+            "CWM_TEST_BROKEN_FILE": str(workspace / "broken.py"),
         },
         capture_output=True,
         text=True,
@@ -258,5 +273,10 @@ def test_predict_from_the_command_palette_shows_hints_in_the_editor(
     invented = steps["invented call"]
     assert invented["buttons"] == ["Add an example call", "Invent inputs"], invented
     assert "invented call: double(21)" in invented["text"], invented["text"]
+    # A syntax error is in the Problems panel; the function above it still predicts.
+    broken = steps["syntax error"]
+    assert "syntax error" in broken["panel"], broken
+    assert "⮐ 8" in broken["text"], broken["text"]
+    assert "left out line(s) 7-8" in broken["notification"], broken
     for screenshot in ("vscode-capped-hover", "vscode-status-demo-model", "vscode-invented-call"):
         assert (OUTPUT / f"{screenshot}.png").stat().st_size > 10_000

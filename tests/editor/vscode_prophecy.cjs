@@ -156,6 +156,39 @@ async function presentationSteps(page) {
     await dismissToasts(page);
   }
   updateSettings({ 'cwm.backend': 'run', 'cwm.allowExecution': true, 'cwm.modelPath': '' });
+  await waitForStatus(page, /sandboxed run/, 60000);
+
+  // A syntax error: in the Problems panel, and the function above it still predicts.
+  if (process.env.CWM_TEST_BROKEN_FILE) {
+    await openFile(page, path.basename(process.env.CWM_TEST_BROKEN_FILE));
+    const problems = page.locator('#status\\.problems, .statusbar-item[id*="problems"]').first();
+    const deadline = Date.now() + 30000;
+    let problemsLabel = '';
+    while (Date.now() < deadline) {
+      problemsLabel = (await problems.getAttribute('aria-label')) ?? (await problems.innerText());
+      if (/[1-9]/.test(problemsLabel)) {
+        break;
+      }
+      await page.waitForTimeout(300);
+    }
+    await problems.click();
+    const panel = page.locator('.markers-panel', { hasText: 'syntax error' }).first();
+    await panel.waitFor({ timeout: 20000 });
+    const panelText = (await panel.innerText()).replace(/\u00a0/g, ' ');
+    await goToLine(page, 3);
+    await runCommand(page, 'Prophecy: Predict the function at the cursor');
+    const predicted = await waitForText(page, '⮐ 8', 90000);
+    const said = page.locator('.notifications-toasts .notification-toast', { hasText: 'does not parse' }).first();
+    await said.waitFor({ timeout: 20000 });
+    step('syntax error', {
+      problems: problemsLabel,
+      panel: panelText,
+      text: predicted,
+      notification: (await said.innerText()).replace(/\u00a0/g, ' '),
+    });
+    await page.screenshot({ path: path.join(outputDir, 'vscode-syntax-error.png') });
+    await dismissToasts(page);
+  }
 }
 
 async function statusText(page) {
