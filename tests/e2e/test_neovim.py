@@ -329,3 +329,19 @@ def test_prophecy_given_while_the_server_starts_runs_once_it_is_ready(tmp_path: 
     # :help cwm_lsp opens the plugin's help at its top (doc/tags ships with the plugin).
     assert help_step["help_file"] == "cwm_lsp.txt", help_step
     assert "*cwm_lsp*" in help_step["help_line"], help_step
+
+
+def test_the_shipped_help_tags_match_the_help_file(tmp_path: Path) -> None:
+    """doc/tags is committed (no :helptags step for users): it must list every tag of the doc."""
+    doc = tmp_path / "doc"
+    doc.mkdir()
+    shutil.copy(PLUGIN / "doc" / "cwm_lsp.txt", doc / "cwm_lsp.txt")
+    subprocess.run(
+        ["nvim", "--headless", "-u", "NONE", "-c", f"helptags {doc}", "-c", "q"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    shipped = (PLUGIN / "doc" / "tags").read_text(encoding="utf-8")
+    assert (doc / "tags").read_text(encoding="utf-8") == shipped, "run :helptags editors/neovim/doc"
+    assert "cwm_lsp\tcwm_lsp.txt\t/*cwm_lsp*" in shipped.splitlines()
