@@ -502,6 +502,10 @@ void int4_gemv(const Int4Args& a, int64_t m0, int64_t n_begin = 0) {
 
 // Many rows of x (prefill): dequantize a panel of kNr weight rows x kKc columns to float32,
 // transposed, and run a register-blocked kMr x kNr kernel over all rows of x.
+// Up to this many rows of x (a drafted-token chunk) stream the weights once per 4 rows: cheaper
+// than converting them into float32 panels for the GEMM.
+constexpr int64_t kGemvRows = 24;  // covers a 16-token draft plus its token
+
 constexpr int kMr = 6;
 constexpr int kNr = 2 * W;
 constexpr int64_t kKc = 256;
@@ -611,7 +615,7 @@ bool int8_entry(const Int8Args& a) {
         int8_gemv_wide(a);
         return true;
     }
-    if (a.M <= 4) {
+    if (a.M <= kGemvRows) {
         int64_t m = 0;
         for (; m + 4 <= a.M; m += 4) int8_gemv<4>(a, m);
         for (; m < a.M; ++m) int8_gemv<1>(a, m);
@@ -680,7 +684,7 @@ bool int4_entry(const Int4Args& a) {
         int4_gemv_wide(a);
         return true;
     }
-    if (a.M <= 4 && a.G % 2 == 0) {
+    if (a.M <= kGemvRows && a.G % 2 == 0) {
         int64_t m = 0;
         for (; m + 4 <= a.M; m += 4) int4_gemv<4>(a, m);
         for (; m < a.M; ++m) int4_gemv<1>(a, m);
@@ -765,7 +769,7 @@ void float_gemv(const FloatArgs& a, int64_t m0) {
 
 template <typename WT>
 void float_linear(const FloatArgs& a) {
-    if (a.M <= 4) {
+    if (a.M <= kGemvRows) {
         int64_t m = 0;
         for (; m + 4 <= a.M; m += 4) float_gemv<WT, 4>(a, m);
         for (; m + 2 <= a.M; m += 2) float_gemv<WT, 2>(a, m);

@@ -24,8 +24,8 @@ def path(request: pytest.FixtureRequest) -> Iterator[str]:
     native.set_path("auto")
 
 
-# (M, N, K): decode rows (1), drafted-token rows (2..4), prefill rows (>4); N and K that are and
-# are not multiples of every vector width; K long enough for the 4-row kernel (> 1024).
+# (M, N, K): decode rows (1), drafted-token rows (2..24, streamed once per 4 rows), prefill rows
+# (> 24, the panel GEMM); N and K that are and are not multiples of every vector width.
 SHAPES = [
     (1, 256, 256),
     (1, 37, 100),
@@ -35,6 +35,8 @@ SHAPES = [
     (4, 64, 256),
     (5, 40, 96),
     (17, 71, 300),
+    (24, 9, 40),
+    (40, 50, 200),
 ]
 
 
