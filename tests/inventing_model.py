@@ -26,6 +26,7 @@ def write_inventing_model(directory: Path) -> Path:
     from cwm_lsp.runtime.tokenizer import load_tokenizer
     from cwm_lsp.trace.parser import parse_trace
 
+    directory.mkdir(parents=True, exist_ok=True)
     testing.write_byte_tokenizer(directory)
     tokenizer = load_tokenizer(directory)
     assert tokenizer is not None

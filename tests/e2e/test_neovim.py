@@ -85,9 +85,10 @@ def run_neovim(
     nvim: str = "nvim",
     setup: str | None = None,
     before_attach: bool = False,
+    text: str = EXAMPLE,
 ) -> dict[str, Any]:
     example = tmp_path / "example.py"
-    example.write_text(EXAMPLE, encoding="utf-8")
+    example.write_text(text, encoding="utf-8")
     output = tmp_path / "report.json"
     init = tmp_path / "init.lua"
     init.write_text(
@@ -345,3 +346,40 @@ def test_the_shipped_help_tags_match_the_help_file(tmp_path: Path) -> None:
     shipped = (PLUGIN / "doc" / "tags").read_text(encoding="utf-8")
     assert (doc / "tags").read_text(encoding="utf-8") == shipped, "run :helptags editors/neovim/doc"
     assert "cwm_lsp\tcwm_lsp.txt\t/*cwm_lsp*" in shipped.splitlines()
+
+
+def test_no_example_call_asks_and_invent_inputs_shows_the_invented_call(tmp_path: Path) -> None:
+    from inventing_model import INVENTING, write_inventing_model
+
+    model = write_inventing_model(tmp_path / "inventing-model")
+    setup = f"""\
+require('cwm_lsp').setup({{
+  cmd = {{ {lua_string(sys.executable)}, '-m', 'cwm_lsp', 'serve' }},
+  settings = {{ cwm = {{ backend = 'native', modelPath = {lua_string(str(model))} }} }},
+  native_inlay_hints = false,
+  echo_progress = false,
+}})
+"""
+    report = run_neovim(
+        tmp_path,
+        [
+            {
+                "name": "invent",
+                "action": "predict",
+                "cursor_at": "y = x * 2",
+                "select": 2,
+                "wait_for": "⮐",
+            }
+        ],
+        setup=setup,
+        text=INVENTING,
+    )
+    [question] = report["selections"]
+    assert question["items"] == ["Add an example call", "Invent inputs"], question
+    [step] = report["steps"]
+    assert step["stable"], step["hints"]
+    shown = hints_by_source_line(step)
+    assert shown["def double(x):"] == "invented call: double(21)", shown
+    assert shown["return y"] == "⮐ ≈ 42", shown
+    # The echo names the model that invented it.
+    assert messages_containing(report, "values from inventing-model"), report["messages"]
