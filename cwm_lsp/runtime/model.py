@@ -197,7 +197,7 @@ class Transformer(nn.Module):
     ) -> torch.Tensor:
         """:meth:`forward` for token ids given as a list (what a generation step has)."""
         decoder = self.native_decoder()
-        if decoder is not None:
+        if decoder is not None and decoder.takes(len(ids)):
             return decoder.run(ids, start_pos, cache, all_logits=all_logits)
         tokens = torch.tensor(list(ids), dtype=torch.long, device=self.device)
         return self._forward_ops(tokens, start_pos, cache, all_logits=all_logits)
@@ -212,7 +212,7 @@ class Transformer(nn.Module):
         """Run ``tokens`` [T] at positions start_pos..; logits [T, vocab] (or [1, vocab] for the
         last token unless ``all_logits``), float32."""
         decoder = self.native_decoder()
-        if decoder is not None and tokens.device.type == "cpu":
+        if decoder is not None and tokens.device.type == "cpu" and decoder.takes(len(tokens)):
             return decoder.run(tokens.tolist(), start_pos, cache, all_logits=all_logits)
         return self._forward_ops(tokens, start_pos, cache, all_logits=all_logits)
 

@@ -246,3 +246,21 @@ print(json.dumps({{"path": native.get_path(), "decoder": problem,
     assert result["path"] == forced
     assert result["decoder"] is None
     assert result["diff"] < TOL
+
+
+def test_long_chunks_of_stored_bf16_weights_go_to_pytorch_where_its_bf16_gemm_is_fast(
+    bf16_checkpoint: Path,
+) -> None:
+    """Prefill chunks over 24 tokens of a bf16 checkpoint take the per-operation path on CPUs
+    with AVX512_BF16 (PyTorch's bf16 GEMM); decode steps and drafted chunks stay native."""
+    model = load_model(bf16_checkpoint)
+    decoder = model.transformer.native_decoder()
+    assert decoder is not None
+    assert decoder.takes(1) and decoder.takes(24)
+    assert decoder.takes(25) is not native.cpu_features()["avx512_bf16"]
+    session = model.new_session()
+    first = session.prefill(_ids(40))
+    assert torch.isfinite(first).all()
+    assert session.step(5).shape == first.shape
+    upcast = load_model(bf16_checkpoint, dtype=torch.float32).transformer.native_decoder()
+    assert upcast is not None and upcast.takes(256)  # float32 storage: the decoder throughout
