@@ -250,7 +250,7 @@ def _print_result(
     origin = provenance_line(result.provenance)
     if result.interpreter:
         origin += f"; Python: {result.interpreter}"
-    if result.limit and result.frames:  # a trace cut short is never shown as a finished one
+    if result.limit:  # a trace cut short is never shown as a finished one
         origin += f"; {result.limit}"
     label = f"{call} ({origin})"
     if target.targeted and target.function is not None:

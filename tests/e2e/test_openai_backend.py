@@ -162,3 +162,11 @@ def test_step_over_matches_the_native_backend(
     assert "def f(x):\n<|frame_sep|><|return_sep|>" in native.trace_text
     assert remote.trace_text == native.trace_text
     assert remote.finished == native.finished
+
+
+def test_a_spent_time_budget_stops_the_stream_with_a_label(server: str, api_key: None) -> None:
+    request = PredictionRequest(**{**REQUEST.__dict__, "prediction_timeout": 1e-9})
+    result = OpenAIPredictor(server).predict(request)
+    assert result.stop == "timeout" and not result.finished
+    assert result.limit is not None
+    assert result.limit.startswith("time limit (1e-09 s) exceeded: stopped after ")

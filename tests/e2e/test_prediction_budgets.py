@@ -18,6 +18,7 @@ import pytest
 
 from cwm_lsp.backends.base import STOP_NO_TERMINATION, STOP_TIMEOUT, PredictionRequest
 from cwm_lsp.backends.native import NativePredictor
+from cwm_lsp.backends.registry import demo_model_path
 from cwm_lsp.runtime.testing import trace_model_config, write_byte_tokenizer, write_trace_model
 from cwm_lsp.runtime.tokenizer import load_tokenizer
 from cwm_lsp.trace.frames import Event, Frame
@@ -132,3 +133,33 @@ def test_the_cli_prints_the_label_in_the_header_and_json(
         ).stdout
     )
     assert document["stop"] == "no_termination" and document["finished"] is False
+
+
+LONG_LOOP = """\
+def count(n):
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+"""
+
+
+@pytest.mark.skipif(demo_model_path() is None, reason="the demo model is not installed")
+def test_the_cli_labels_a_prediction_that_ran_out_of_time(tmp_path: Path) -> None:
+    # the budget counts from the request: the demo model (not CWM) loads and writes the first
+    # frames of a 500-round loop in more than a fifth of a second
+    source = tmp_path / "count.py"
+    source.write_text(LONG_LOOP)
+    command = [sys.executable, "-m", "cwm_lsp", "predict", str(source), "--call", "count(500)"]
+    command += ["--prediction-timeout", "0.2"]
+    text = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert text.returncode == 1
+    assert "time limit (0.2 s) exceeded: stopped after " in text.stderr
+    header = text.stdout.splitlines()[0]
+    assert "time limit (0.2 s) exceeded: stopped after " in header
+    document = json.loads(
+        subprocess.run(
+            [*command, "--format", "json"], capture_output=True, text=True, timeout=300
+        ).stdout
+    )
+    assert document["stop"] == "timeout" and document["finished"] is False
