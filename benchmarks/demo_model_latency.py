@@ -134,6 +134,44 @@ def per_token(repeat: int, tokens: int) -> dict[str, Any]:
     }
 
 
+def drafting(repeat: int, lookahead: int = 16) -> dict[str, Any]:
+    """The benchmark call's trace generated greedily with prompt-lookup drafting (``lookahead``
+    tokens, as the native backend drafts) and without, on a warm session: drafted and accepted
+    tokens, forward passes and seconds per prediction (medians of ``repeat``)."""
+    import torch
+
+    from cwm_lsp.runtime import load_model
+    from cwm_lsp.runtime.generate import TraceGenerator, TraceIds
+
+    model = load_model(ROOT / "model" / "weights", dtype=torch.float32)
+    tokenizer = model.tokenizer
+    assert tokenizer is not None
+    prompt = tokenizer.encode_prompt(_request(SOURCE, CALL).context)
+    ids = TraceIds.from_special(tokenizer.special_id)
+    session = model.new_session()
+    out: dict[str, Any] = {"prompt_tokens": len(prompt)}
+    for name, ahead in (("drafting", lookahead), ("no_drafting", 0)):
+        times, outcome = [], None
+        for _ in range(repeat + 1):  # the first run warms up and is not counted
+            generator = TraceGenerator(session, ids, max_frames=200, lookahead=ahead)
+            started = time.perf_counter()
+            for _frame in generator.frames(prompt):
+                pass
+            times.append(time.perf_counter() - started)
+            outcome = generator.outcome
+        assert outcome is not None
+        drafted, accepted = outcome.drafted_tokens, outcome.accepted_tokens
+        out[name] = {
+            "median_s": statistics.median(times[1:]),
+            "tokens": outcome.tokens_generated,
+            "drafted": drafted,
+            "accepted": accepted,
+            "accepted_share": accepted / drafted if drafted else 0.0,
+            "passes": outcome.tokens_generated - accepted,
+        }
+    return out
+
+
 def _returned(frames: list[Any]) -> str | None:
     """The entry's result: the argument of the trace's last return frame."""
     returns = [f.arg for f in frames if f.event.name == "RETURN"]
@@ -183,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     results: dict[str, Any] = {"call": CALL, "threads": args.threads}
     results["per_token"] = per_token(max(3, args.repeat), args.tokens)
+    results["drafting"] = drafting(args.repeat)
     results["warm"] = warm(args.repeat)
     results["cold"] = cold(max(1, args.repeat // 2), args.threads)
     results["load"] = {"before": load_before, "after": os.getloadavg()}
@@ -206,6 +245,20 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"| {label} | {p[name]['wall_ms']:.3f} | {p[name]['cpu_ms']:.3f} | "
             f"{p[name]['wall_ms'] / p['decoder']['wall_ms']:.2f}x |"
+        )
+    print()
+    d = results["drafting"]
+    print(
+        f"trace of {CALL} generated on a warm session (prompt {d['prompt_tokens']} tokens, "
+        f"median of {args.repeat}):"
+    )
+    print("| decoding | seconds | tokens | forward passes | drafted | accepted (share) |")
+    print("|---|---|---|---|---|---|")
+    for name in ("drafting", "no_drafting"):
+        r = d[name]
+        print(
+            f"| {name.replace('_', ' ')} | {r['median_s']:.3f} | {r['tokens']} | {r['passes']} | "
+            f"{r['drafted']} | {r['accepted']} ({r['accepted_share']:.0%}) |"
         )
     print()
     print(f"{CALL} ({SOURCE.count(chr(10))}-line function), {args.threads} thread(s)")
