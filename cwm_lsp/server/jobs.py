@@ -60,6 +60,9 @@ logger = logging.getLogger(__name__)
 
 STREAM_INTERVAL = 0.25  # seconds between partial views (and so hint refreshes) of one run
 STREAM_COST_FACTOR = 10.0  # at least this many times the last rebuild's time between rebuilds
+# Until the first hint shows a value, each of the first frames is looked at as it arrives (the
+# trace is short then, so rebuilding costs little): the first hint does not wait for an interval.
+EAGER_FRAMES = 16
 
 
 @dataclass
@@ -111,6 +114,7 @@ class Job:
     last_stream: float = 0.0
     builder: TimelineBuilder | None = None
     stream_interval: float = STREAM_INTERVAL
+    shown_value: bool = False  # a streamed view has shown a value (the first hint is out)
     final_view: RunView | None = None
     provenance: Provenance | None = None  # known once the predictor is built
 
@@ -341,7 +345,10 @@ class PredictionJobs:
     def _on_frame(self, job: Job, frame: Frame) -> None:
         job.frames.append(frame)
         now = time.monotonic()
-        if now - job.last_stream < job.stream_interval or job.token.cancelled:
+        if job.token.cancelled:
+            return
+        eager = not job.shown_value and len(job.frames) <= EAGER_FRAMES
+        if not eager and now - job.last_stream < job.stream_interval:
             return
         view = None
         if job.run is not None:
@@ -350,7 +357,11 @@ class PredictionJobs:
             job.builder.add(job.frames[len(job.builder.frames) :])
             view = view_of(job.builder.timeline(), job.context, finished=False)
             observed = job.provenance is not None and job.provenance.origin is Origin.OBSERVED
-            render_lines(view, job.settings.hint_width, observed=observed)  # here, not on the loop
+            # rendered here, not on the loop
+            rendered = render_lines(view, job.settings.hint_width, observed=observed)
+            if eager and not any(rendered.values()):
+                return  # no value to show yet: no refresh for an empty view
+        job.shown_value = True
         # Rebuilding takes time linear in the trace: keep it to a small share of the CPU (and
         # of the interpreter lock the event loop needs to answer requests).
         spent = time.monotonic() - now
