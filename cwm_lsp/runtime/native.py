@@ -149,7 +149,8 @@ def active_paths() -> dict[str, str]:
     """Which implementation each operation uses right now, e.g. {"attention": "native avx512"}."""
     if not available():
         why = "CWM_LSP_NATIVE=0" if _module is not None else "native kernels not built"
-        return {op: f"pytorch ({why})" for op in ("attention", "int8_linear", "int4_linear")}
+        ops = ("attention", "int8_linear", "int4_linear", "float_linear", "forward_step")
+        return {op: f"pytorch ({why})" for op in ops}
     path = get_path()
     matmul = path
     attention = path
@@ -160,10 +161,17 @@ def active_paths() -> dict[str, str]:
         query = "rounded to bf16" if round_query() else "split hi+lo"
         attention = f"avx512-bf16 (bf16 K/V, head_dim % 32 == 0; query {query}), avx512 otherwise"
         matmul = "avx512"
+    step = (
+        "native decoder, one call per step (float32/bf16/int8/int4 weights; PyTorch ops otherwise)"
+        if decoder_type() is not None
+        else "PyTorch ops around the kernels (the extension predates the decoder: rebuild it)"
+    )
     return {
         "attention": f"native {attention}",
         "int8_linear": f"native {matmul}",
         "int4_linear": f"native {matmul}",
+        "float_linear": f"native {'avx512' if path.startswith('avx512') else path} (in the decoder)",
+        "forward_step": step,
     }
 
 
