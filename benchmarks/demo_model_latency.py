@@ -140,8 +140,9 @@ def drafting(repeat: int, lookahead: int = 16) -> dict[str, Any]:
     tokens, forward passes and seconds per prediction (medians of ``repeat``)."""
     import torch
 
+    from cwm_lsp.backends.decoding import TraceDecoder, TraceIds
     from cwm_lsp.runtime import load_model
-    from cwm_lsp.runtime.generate import TraceGenerator, TraceIds
+    from cwm_lsp.runtime.generate import Sampler, Sampling
 
     model = load_model(ROOT / "model" / "weights", dtype=torch.float32)
     tokenizer = model.tokenizer
@@ -153,7 +154,9 @@ def drafting(repeat: int, lookahead: int = 16) -> dict[str, Any]:
     for name, ahead in (("drafting", lookahead), ("no_drafting", 0)):
         times, outcome = [], None
         for _ in range(repeat + 1):  # the first run warms up and is not counted
-            generator = TraceGenerator(session, ids, max_frames=200, lookahead=ahead)
+            generator = TraceDecoder(
+                session, ids, Sampler(Sampling()), max_frames=200, lookahead=ahead
+            )
             started = time.perf_counter()
             for _frame in generator.frames(prompt):
                 pass
