@@ -69,7 +69,7 @@ def bookkeeping_seconds_per_token(repeat: int) -> float:
     """The constraint's own work per token, replaying every golden's true trace."""
     from goldens import GOLDEN_FILES
 
-    from cwm_lsp.runtime.line_constraint import flow_constraint
+    from cwm_lsp.backends.line_constraint import flow_constraint
     from cwm_lsp.runtime.tokenizer import load_tokenizer
 
     weights = ROOT / "model" / "weights"

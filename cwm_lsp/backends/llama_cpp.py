@@ -12,14 +12,14 @@ CWM exactly only while prompt + trace fit in CWM's sliding window (8192 tokens);
 result carries a warning in ``problems`` (our ``native`` backend and vLLM apply the window).
 
 As in the native backend, each frame's line is kept on the function's control flow unless
-``follow_flow=False`` (:mod:`cwm_lsp.runtime.line_constraint`).
+``follow_flow=False`` (:mod:`cwm_lsp.backends.line_constraint`).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,14 +37,13 @@ from cwm_lsp.backends.base import (
     PredictionResult,
     Provenance,
 )
+from cwm_lsp.backends.decoding import TraceDecoder, TraceIds, step_over_depth
+from cwm_lsp.backends.line_constraint import flow_constraint
 from cwm_lsp.backends.options import DEFAULT_MAX_FRAMES
 from cwm_lsp.budget import Deadline, TokenBudget
-from cwm_lsp.runtime.line_constraint import LineConstraint, flow_constraint
-from cwm_lsp.runtime.tokenizer import Tokenizer
-from cwm_lsp.trace import tokens as trace_tokens
+from cwm_lsp.runtime.tokenizer import Tokenizer, TokenizerError
 
 DEFAULT_MAX_CONTEXT = 16_384
-MAX_FRAME_TOKENS = 4096
 CWM_WINDOW = 8192
 
 
@@ -249,16 +248,22 @@ class LlamaCppPredictor:
                 f"the prompt has {len(prompt)} tokens; the llama.cpp context holds {session.n_ctx}"
             )
         budget = TokenBudget.for_prompt(len(prompt), session.n_ctx - len(prompt))
-        generator = _FrameGenerator(
+        try:
+            ids = TraceIds.from_special(tokenizer.special_id)
+        except TokenizerError as err:
+            raise BackendError(f"the tokenizer lacks CWM's trace tokens: {err}") from err
+        generator = TraceDecoder(
             session,
-            tokenizer,
+            ids,
             _Sampler(request.temperature, request.seed),
+            greedy=request.temperature <= 0,
             max_frames=min(request.max_frames, self.max_frames),
-            step_over_depth=(2 if request.harness else 1) if request.step_over else None,
+            max_frame_tokens=budget.frame,
+            max_tokens=min(budget.trace, session.n_ctx - len(prompt)),
+            step_over_depth=step_over_depth(request.step_over, request.harness),
             cancel=cancel,
             constraint=flow_constraint(request.context, tokenizer) if self.follow_flow else None,
             deadline=deadline,
-            budget=budget,
         )
         trace = GeneratedTrace(
             on_frame,
@@ -269,12 +274,13 @@ class LlamaCppPredictor:
             budget=budget,
         )
         frames = generator.frames(prompt)
-        for frame_ids in frames:
-            if trace.feed(tokenizer.decode(frame_ids)):
+        for frame_tokens in frames:
+            if trace.feed(tokenizer.decode(frame_tokens.ids)):
                 frames.close()  # predicted never to end: the trace says why
                 break
         warnings = []
-        total = len(prompt) + generator.tokens_generated
+        outcome = generator.outcome
+        total = len(prompt) + outcome.tokens_generated
         window = self.summary.window
         if window is not None and total > window:
             warnings.append(
@@ -284,107 +290,11 @@ class LlamaCppPredictor:
             )
         return trace.result(
             provenance=self.provenance(),
-            stopped_by=generator.stopped_by,
-            finished=generator.finished,
-            tokens_generated=generator.tokens_generated,
+            stopped_by=outcome.stopped_by,
+            finished=outcome.finished,
+            tokens_generated=outcome.tokens_generated,
             warnings=warnings,
         )
-
-
-class _FrameGenerator:
-    """Frame-by-frame generation on a llama.cpp session (the same rules as the native runtime's
-    TraceGenerator: stop ids, entry-scope return, step over, frame, token and time limits)."""
-
-    def __init__(
-        self,
-        session: LlamaCppSession,
-        tokenizer: Tokenizer,
-        sampler: _Sampler,
-        *,
-        max_frames: int,
-        step_over_depth: int | None,
-        cancel: CancelToken | None,
-        constraint: LineConstraint | None = None,
-        deadline: Deadline | None = None,
-        budget: TokenBudget | None = None,
-    ) -> None:
-        self.session, self.sampler = session, sampler
-        self.deadline = deadline
-        self.budget = budget
-        self.constraint = constraint
-        special = tokenizer.special_id
-        self.frame_sep = special(trace_tokens.FRAME_SEP)
-        self.call_sep = special(trace_tokens.CALL_SEP)
-        self.return_sep = special(trace_tokens.RETURN_SEP)
-        self.end_of_text = special(trace_tokens.END_OF_TEXT)
-        self.stop = {self.end_of_text}
-        for name in ("<|eot_id|>", "<|eom_id|>"):
-            if name in tokenizer.special:
-                self.stop.add(tokenizer.special[name])
-        self.max_frames = max_frames
-        self.step_over_depth = step_over_depth
-        self.cancel = cancel
-        self.finished = False
-        self.stopped_by: str | None = None
-        self.tokens_generated = 0
-
-    def frames(self, prompt: Sequence[int]) -> Generator[list[int], None, None]:
-        logits = self.session.prefill(prompt)
-        room = self.session.n_ctx - len(prompt)
-        if self.budget is not None:
-            room = min(room, self.budget.trace)
-        frame_room = self.budget.frame if self.budget is not None else MAX_FRAME_TOKENS
-        depth = 0
-        force: int | None = None
-        for _ in range(self.max_frames):
-            frame: list[int] = []
-            while True:
-                if self.cancel is not None and self.cancel.cancelled:
-                    self.stopped_by = "cancelled"
-                    return
-                if self.deadline is not None and self.deadline.expired:
-                    self.stopped_by = "timeout"
-                    if frame:
-                        yield frame
-                    return
-                if self.tokens_generated >= room:
-                    self.stopped_by = "max_tokens"
-                    if frame:
-                        yield frame
-                    return
-                if force is not None:
-                    token, force = force, None
-                else:
-                    allowed = self.constraint.candidates() if self.constraint else None
-                    token = self.sampler(logits, allowed)
-                if self.constraint is not None:
-                    self.constraint.accept(token)
-                frame.append(token)
-                self.tokens_generated += 1
-                if token in self.stop:
-                    self.finished = token == self.end_of_text
-                    self.stopped_by = None if self.finished else "stop_token"
-                    if len(frame) > 1:
-                        yield frame[:-1]
-                    return
-                if self.tokens_generated < room:
-                    logits = self.session.step(token)
-                if token == self.frame_sep or len(frame) >= frame_room:
-                    break
-            yield frame
-            if frame[0] == self.call_sep:
-                depth += 1
-                if self.step_over_depth is not None and depth > self.step_over_depth:
-                    force = self.return_sep
-            elif frame[0] == self.return_sep:
-                depth -= 1
-                if depth <= 0:
-                    self.finished = True
-                    return
-            if frame[-1] != self.frame_sep:
-                self.stopped_by = "max_frame_tokens"
-                return
-        self.stopped_by = "max_frames"
 
 
 def llama_cpp_logits(

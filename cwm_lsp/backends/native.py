@@ -6,7 +6,7 @@ keeps one). One prediction runs at a time per predictor; its KV cache is kept be
 predictions so an unchanged prompt prefix is not recomputed.
 
 By default each predicted frame's source line is kept on the function's control flow
-(:mod:`cwm_lsp.runtime.line_constraint`): a line frame names a line that can run next, a return
+(:mod:`cwm_lsp.backends.line_constraint`): a line frame names a line that can run next, a return
 names the line the scope is on. The values stay the model's own. ``follow_flow=False`` (CLI
 ``--free-decoding``, setting ``followControlFlow``) lets the model write any line.
 """
@@ -30,11 +30,12 @@ from cwm_lsp.backends.base import (
     PredictionResult,
     Provenance,
 )
+from cwm_lsp.backends.decoding import TraceDecoder, TraceIds, step_over_depth
+from cwm_lsp.backends.line_constraint import flow_constraint
 from cwm_lsp.backends.options import DEFAULT_MAX_FRAMES
 from cwm_lsp.budget import Deadline, TokenBudget
 from cwm_lsp.runtime import DEMO_MODEL_LABEL, ConfigError, CwmConfig, LoadedModel, ModelLoadError
-from cwm_lsp.runtime.generate import Sampling, Session, TraceGenerator, TraceIds
-from cwm_lsp.runtime.line_constraint import flow_constraint
+from cwm_lsp.runtime.generate import Sampler, Sampling, Session
 from cwm_lsp.runtime.tokenizer import Tokenizer, TokenizerError
 from cwm_lsp.runtime.weights import WeightsError, read_quantization
 
@@ -207,19 +208,19 @@ class NativePredictor:
             ids = TraceIds.from_special(tokenizer.special_id)
         except TokenizerError as err:
             raise BackendError(f"the tokenizer lacks CWM's trace tokens: {err}") from err
-        step_over_depth = (2 if request.harness else 1) if request.step_over else None
         room = self.config.max_position_embeddings - len(prompt) - 1
         budget = (
             TokenBudget.for_prompt(len(prompt), room) if self.budgets else TokenBudget.room(room)
         )
-        generator = TraceGenerator(
+        generator = TraceDecoder(
             session,
             ids,
-            sampling=Sampling(temperature=request.temperature, seed=request.seed),
+            Sampler(Sampling(temperature=request.temperature, seed=request.seed)),
+            greedy=request.temperature <= 0,
             max_frames=min(request.max_frames, self.max_frames),
             max_frame_tokens=budget.frame,
             max_tokens=budget.trace,
-            step_over_depth=step_over_depth,
+            step_over_depth=step_over_depth(request.step_over, request.harness),
             cancel=cancel,
             deadline=deadline,
             lookahead=self.lookahead,

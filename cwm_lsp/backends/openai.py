@@ -45,6 +45,7 @@ from cwm_lsp.backends.base import (
     PredictionResult,
     Provenance,
 )
+from cwm_lsp.backends.decoding import CallDepth, step_over_depth
 from cwm_lsp.backends.options import DEFAULT_MAX_FRAMES
 from cwm_lsp.budget import Deadline
 from cwm_lsp.trace import tokens as trace_tokens
@@ -361,11 +362,10 @@ class _Run:
             deadline=self.deadline,
         )
         self.stopped_by: str | None = None
-        self.depth = 0
         self.finished = False
         self.limit: str | None = None
         self.tokens_generated = 0
-        self.step_over_depth = (2 if request.harness else 1) if request.step_over else None
+        self.calls = CallDepth(step_over_depth(request.step_over, request.harness))
         self.max_frames = min(request.max_frames, owner.max_frames)
 
     def run(self) -> PredictionResult:
@@ -486,15 +486,12 @@ class _Run:
         """Take one complete frame; returns a segment verdict when the stream must stop."""
         if self.trace.feed(frame_text):
             return "done"  # predicted never to end: the trace says why
-        if frame_text.startswith(trace_tokens.CALL_SEP):
-            self.depth += 1
-            if self.step_over_depth is not None and self.depth > self.step_over_depth:
-                return "step_over"
-        elif frame_text.startswith(trace_tokens.RETURN_SEP):
-            self.depth -= 1
-            if self.depth <= 0:
-                self.finished = True
-                return "done"
+        step_over, returned = self.calls.after(_event_of(frame_text))
+        if returned:
+            self.finished = True
+            return "done"
+        if step_over:
+            return "step_over"
         if len(self.trace.pieces) >= self.max_frames:
             self.limit = limit_message("max_frames", len(self.trace.pieces), self.trace.context)
             self.stopped_by = "max_frames"
@@ -535,3 +532,11 @@ def _sse_events(response: http.client.HTTPResponse) -> Iterator[dict[str, Any]]:
             raise ValueError(f"server error mid-stream: {event['error']}")
         if isinstance(event, dict):
             yield event
+
+
+def _event_of(frame_text: str) -> str:
+    if frame_text.startswith(trace_tokens.CALL_SEP):
+        return "call"
+    if frame_text.startswith(trace_tokens.RETURN_SEP):
+        return "return"
+    return "other"

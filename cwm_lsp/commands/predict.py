@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cwm_lsp.backends.base import BackendError, PredictionResult, Provenance
+from cwm_lsp.backends.decoding import CallDepth
 from cwm_lsp.backends.registry import build_predictor
 from cwm_lsp.commands.common import options_from_args, use_utf8_output
 from cwm_lsp.compare import Divergence, first_divergence
@@ -83,17 +84,14 @@ def uncaught_exception(frames: list[Frame]) -> str | None:
     CPython's order for an exception leaving a scope is its exception frame then a return frame
     with ``None``; when that pair closes the entry scope (depth 1) the call raised.
     """
-    depth = 0
+    calls = CallDepth()
     for index, frame in enumerate(frames):
-        if frame.event is Event.CALL:
-            depth += 1
-        elif frame.event is Event.RETURN:
-            if depth == 1:
-                previous = frames[index - 1] if index else None
-                if previous is not None and previous.event is Event.EXCEPTION:
-                    return exception_repr(previous.arg or "")
-                return None
-            depth -= 1
+        _, returned = calls.after(frame.event.value)
+        if returned:
+            previous = frames[index - 1] if index else None
+            if previous is not None and previous.event is Event.EXCEPTION:
+                return exception_repr(previous.arg or "")
+            return None
     return None
 
 

@@ -37,9 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from tokenizer import encode_text
 
+from cwm_lsp.backends.decoding import TraceDecoder, TraceIds
+from cwm_lsp.backends.line_constraint import flow_constraint
 from cwm_lsp.runtime import LoadedModel, load_model
-from cwm_lsp.runtime.generate import TraceGenerator, TraceIds
-from cwm_lsp.runtime.line_constraint import flow_constraint
+from cwm_lsp.runtime.generate import Sampler, Sampling
 from cwm_lsp.runtime.tokenizer import Tokenizer
 from cwm_lsp.trace import codec, tokens
 from cwm_lsp.trace.frames import UNCHANGED, Event, Frame
@@ -254,7 +255,9 @@ def _generate_on_flow(model: LoadedModel, tokenizer: Tokenizer, context: str, li
     trace_ids = TraceIds.from_special(tokenizer.special_id)
     constraint = flow_constraint(context, tokenizer)
     session = model.new_session()
-    generator = TraceGenerator(session, trace_ids, max_tokens=limit, constraint=constraint)
+    generator = TraceDecoder(
+        session, trace_ids, Sampler(Sampling()), max_tokens=limit, constraint=constraint
+    )
     ids: list[int] = []
     for frame in generator.frames(tokenizer.encode_prompt(context)):
         ids.extend(frame.ids)

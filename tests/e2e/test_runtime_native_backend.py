@@ -102,8 +102,9 @@ def test_step_over_forces_the_return_frame(model_dir: Path) -> None:
 
 
 def test_lookahead_drafting_gives_the_same_trace_in_fewer_passes(model_dir: Path) -> None:
+    from cwm_lsp.backends.decoding import TraceDecoder, TraceIds
     from cwm_lsp.runtime import load_model
-    from cwm_lsp.runtime.generate import TraceGenerator, TraceIds
+    from cwm_lsp.runtime.generate import Sampler, Sampling
 
     model = load_model(model_dir)
     assert model.tokenizer is not None
@@ -111,7 +112,7 @@ def test_lookahead_drafting_gives_the_same_trace_in_fewer_passes(model_dir: Path
     ids = TraceIds.from_special(model.tokenizer.special_id)
     runs = {}
     for lookahead in (0, 16):
-        generator = TraceGenerator(model.new_session(), ids, lookahead=lookahead)
+        generator = TraceDecoder(model.new_session(), ids, Sampler(Sampling()), lookahead=lookahead)
         runs[lookahead] = ([f.ids for f in generator.frames(prompt)], generator.outcome)
     assert runs[16][0] == runs[0][0]
     assert (
