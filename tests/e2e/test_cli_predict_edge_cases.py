@@ -4,6 +4,7 @@ with a clear message and the right exit code, never a traceback."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,27 @@ def predict(module: Path, *args: str) -> tuple[int, str, str]:
     )
     stdout, stderr = done.stdout.decode("utf-8"), done.stderr.decode("utf-8")
     assert "Traceback" not in stderr, stderr
-    return done.returncode, stdout, stderr
+    return done.returncode, without_interpreter(stdout), stderr
+
+
+def without_interpreter(stdout: str) -> str:
+    """The output with the header's "; Python: PATH (why)" left out (checked on its own)."""
+    header, newline, rest = stdout.partition("\n")
+    named = re.match(r"^(# .*); Python: .+ \([^()]*\)\)$", header)
+    if named is None:
+        return stdout
+    return named.group(1) + ")" + newline + rest
+
+
+def test_the_header_names_the_interpreter_that_ran(tmp_path: Path) -> None:
+    module = write(tmp_path / "one.py", "def one():\n    return 1\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "cwm_lsp", "predict", str(module), "--backend", "run",
+         "--call", "one()", "--python", sys.executable],
+        capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
+    )  # fmt: skip
+    header = done.stdout.splitlines()[0]
+    assert header.endswith(f"; Python: {sys.executable} (--python / cwm.pythonPath))"), header
 
 
 def write(path: Path, text: str, *, newline: str = "\n") -> Path:
