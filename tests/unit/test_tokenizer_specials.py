@@ -40,7 +40,7 @@ def test_many_specials_take_linear_time(tokenizer: Tokenizer) -> None:
         assert len(ids) == 2 * n
         return time.perf_counter() - started
 
-    small, large = seconds(5_000), seconds(40_000)
-    # Quadratic splitting took 16.9 s for 4,000; 8x the text must cost about 8x, not 64x.
-    assert large < 2.0
-    assert large < 20 * max(small, 0.005)
+    # Quadratic splitting took 16.9 s for 4,000 specials, so 40,000 would take about 28
+    # minutes; linear splitting takes well under a second. The bound is loose on purpose:
+    # a busy shared machine must not fail it, and the quadratic code cannot meet it.
+    assert seconds(40_000) < 60
