@@ -168,3 +168,36 @@ def test_first_argument_floor_is_right_only_when_the_function_returns_its_first_
     assert "'hi'" in demo_eval.first_argument_trace(changed.context)
     no_argument = harness("def f():\n    return 1\n", "f()")
     assert '"None"' in demo_eval.first_argument_trace(no_argument)
+
+
+def test_interpolate_averages_weights_and_keeps_the_tuned_files(tmp_path: Path) -> None:
+    import interpolate
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    base, tuned = tmp_path / "base", tmp_path / "tuned"
+    for folder, value in ((base, 1.0), (tuned, 3.0)):
+        folder.mkdir()
+        save_file(
+            {"w": torch.full((2, 2), value, dtype=torch.bfloat16)}, folder / "model.safetensors"
+        )
+    (tuned / "config.json").write_text("{}")
+    for alpha, expected in ((0.0, 1.0), (0.5, 2.0), (1.0, 3.0)):
+        out = tmp_path / f"out{alpha}"
+        interpolate.interpolate(base, tuned, alpha, out)
+        weights = load_file(out / "model.safetensors")["w"]
+        assert weights.dtype == torch.bfloat16 and torch.all(weights == expected)
+        assert (out / "config.json").read_text() == "{}"
+    with pytest.raises(SystemExit, match="between 0 and 1"):
+        interpolate.main(
+            [
+                "--base",
+                str(base),
+                "--tuned",
+                str(tuned),
+                "--alpha",
+                "2",
+                "--out",
+                str(tmp_path / "bad"),
+            ]
+        )
