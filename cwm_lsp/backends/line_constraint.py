@@ -15,7 +15,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from cwm_lsp.runtime.generate import TraceIds
+from cwm_lsp.backends.decoding import TraceIds
 from cwm_lsp.runtime.tokenizer import Tokenizer
 from cwm_lsp.trace.flow import SourceFlow
 from cwm_lsp.trace.flow_tracker import FlowTracker
