@@ -58,6 +58,7 @@ class BackendOptions:
     follow_flow: bool | None = None  # native, llama-cpp: flow-constrained decoding (default on)
     run_timeout: float | None = None  # run: the sandboxed run's wall-clock limit, seconds
     python: str | None = None  # run: the interpreter that runs the code (None: discover)
+    editor_python: str | None = None  # run: the editor's selected one (after project venvs)
     sandbox: str = "auto"  # run: which sandbox
 
     def __post_init__(self) -> None:
@@ -152,12 +153,15 @@ class BackendOptions:
             max_frames=self.max_frames,
             run_timeout=self.run_timeout,
             python=self.python,
+            editor_python=self.editor_python,
             sandbox=self.sandbox,
         )
 
     def for_prediction(self) -> BackendOptions:
         """These options without the run-only ones (trace-check --verify gives them to the run)."""
-        return dataclasses.replace(self, run_timeout=None, python=None, sandbox="auto")
+        return dataclasses.replace(
+            self, run_timeout=None, python=None, editor_python=None, sandbox="auto"
+        )
 
     def for_cache(self) -> BackendOptions:
         """These options without the time budget: a trace that finished within one budget is

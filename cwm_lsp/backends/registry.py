@@ -137,7 +137,10 @@ def _construct(
                 raise BackendError("--timeout must be a positive number of seconds")
             limits = dataclasses.replace(limits, wall_seconds=options.run_timeout)
         predictor: Predictor = predictor_class(
-            limits, sandbox=options.sandbox, python=options.python
+            limits,
+            sandbox=options.sandbox,
+            python=options.python,
+            editor_python=options.editor_python,
         )
     elif backend == "native":
         predictor = predictor_class(

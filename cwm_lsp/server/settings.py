@@ -41,6 +41,7 @@ class Settings:
     python_path: str | None = None  # sandboxed runs: the interpreter (None: discover)
     sandbox: str = "auto"  # sandboxed runs: which sandbox
     prediction_timeout: float = EDITOR_PREDICTION_TIMEOUT  # model backends, seconds; 0: none
+    editor_python_path: str | None = None  # sent by the client: its selected interpreter
 
     def options(self, backend: str | None = None) -> BackendOptions:
         """The backend options these settings describe (for ``backend`` instead of the
@@ -59,6 +60,7 @@ class Settings:
                 max_frames=self.max_frames,
                 run_timeout=self.timeout,
                 python=self.python_path,
+                editor_python=self.editor_python_path,
                 sandbox=self.sandbox,
             )
         return BackendOptions(
@@ -152,6 +154,7 @@ _FIELDS: dict[str, tuple[str, Converter]] = {
     "timeout": ("timeout", _float_range(0.1, 3600.0)),
     "followControlFlow": ("follow_control_flow", _bool),
     "pythonPath": ("python_path", _optional_text),
+    "editorPythonPath": ("editor_python_path", _optional_text),
     "sandbox": ("sandbox", _choice(SANDBOXES)),
 }
 

@@ -30,6 +30,7 @@ def test_every_setting_is_read_from_its_json_name() -> None:
         "pythonPath": "/project/.venv/bin/python",
         "sandbox": "bubblewrap",
         "predictionTimeout": 12.5,
+        "editorPythonPath": "/usr/bin/python3",
     }
     settings, warnings = parse_settings(raw)
     assert warnings == []
@@ -49,6 +50,7 @@ def test_every_setting_is_read_from_its_json_name() -> None:
         "/project/.venv/bin/python",
         "bubblewrap",
         12.5,
+        "/usr/bin/python3",
     )
     assert settings_to_json(settings) == {**raw, "timeout": 30.0}
 

@@ -90,7 +90,14 @@ async function watchPythonExtension(context: vscode.ExtensionContext): Promise<v
         if (!configured?.trim()) {
           log('the selected Python interpreter changed; restarting the server');
           void restartServer();
+          return;
         }
+        // the server still runs where it is; sandboxed runs follow the selected interpreter
+        void refreshEditorPython().then(() => {
+          if (client?.state === State.Running) {
+            void client.sendNotification(DidChangeConfigurationNotification.type, { settings: { [SECTION]: serverSettings() } });
+          }
+        });
       }),
     );
   }
@@ -99,8 +106,19 @@ async function watchPythonExtension(context: vscode.ExtensionContext): Promise<v
 async function choosePythonNow(): Promise<PythonChoice> {
   const resource = vscode.workspace.workspaceFolders?.[0]?.uri;
   const configured = vscode.workspace.getConfiguration(SECTION, resource).get<string>('serverPython');
-  const fromExtension = configured?.trim() ? undefined : await interpreterFromPythonExtension(log, resource);
-  return choosePython(configured, fromExtension);
+  const fromExtension = await refreshEditorPython();
+  return choosePython(configured, configured?.trim() ? undefined : fromExtension);
+}
+
+/** The Python extension's selected interpreter, kept for the server's sandboxed runs
+ * (`editorPythonPath`: used after the project's own venv, before cwm-lsp's interpreter). */
+let editorPython: string | undefined;
+
+async function refreshEditorPython(): Promise<string[] | undefined> {
+  const resource = vscode.workspace.workspaceFolders?.[0]?.uri;
+  const fromExtension = await interpreterFromPythonExtension(log, resource);
+  editorPython = fromExtension?.length === 1 ? fromExtension[0] : undefined;
+  return fromExtension;
 }
 
 /** The server's working directory; the import check runs there too (`-m` imports from it). */
@@ -140,7 +158,7 @@ function serverSettings(scope?: vscode.Uri): Record<string, unknown> {
   for (const problem of problems) {
     log(problem);
   }
-  return settings;
+  return editorPython ? { ...settings, editorPythonPath: editorPython } : settings;
 }
 
 function onConfigurationChanged(event: vscode.ConfigurationChangeEvent): void {
