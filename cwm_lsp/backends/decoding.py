@@ -177,7 +177,9 @@ class TraceDecoder:
         self.step_over_depth = step_over_depth
         self.cancel = cancel
         self.deadline = deadline
-        self.lookahead = lookahead if isinstance(stepper, Speculating) else 0
+        # drafting needs a stepper that verifies drafts; decided once, not per token
+        self.speculator = stepper if greedy and isinstance(stepper, Speculating) else None
+        self.lookahead = lookahead if self.speculator is not None else 0
         self.constraint = constraint
         self.outcome = TraceOutcome()
 
@@ -241,10 +243,10 @@ class TraceDecoder:
     def _advance(self, token: int, *, room: int) -> tuple[list[int], Any]:
         """Append ``token`` (plus any drafted tokens greedy decoding confirms); returns the
         tokens appended and the logits after the last one."""
-        stepper = self.stepper
-        if not (self.greedy and self.lookahead > 0 and isinstance(stepper, Speculating)):
+        speculator = self.speculator
+        if speculator is None or self.lookahead <= 0:
             return [token], self.stepper.step(token)
-        limit = min(self.lookahead, room - 1, stepper.max_chunk - 1)
+        limit = min(self.lookahead, room - 1, speculator.max_chunk - 1)
         if self.max_tokens is not None:
             limit = min(limit, self.max_tokens - self.outcome.tokens_generated - 1)
         draft = self._draft(token, limit) if limit > 0 else []
@@ -252,7 +254,7 @@ class TraceDecoder:
             draft = draft[: self.constraint.allowed_prefix(token, draft)]
         if not draft:
             return [token], self.stepper.step(token)
-        accepted, logits = stepper.speculate(token, draft)
+        accepted, logits = speculator.speculate(token, draft)
         self.outcome.drafted_tokens += len(draft)
         self.outcome.accepted_tokens += len(accepted)
         return [token, *accepted], logits
