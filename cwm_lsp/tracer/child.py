@@ -34,7 +34,7 @@ from cwm_lsp.tracer.limits import (
     memory_limit_message,
     trace_size_message,
 )
-from cwm_lsp.tracer.recorder import EntryError, Recorder, TraceStopped
+from cwm_lsp.tracer.recorder import EntryError, Recorder, RecordOutcome, TraceStopped
 
 # The program may replace builtins and module attributes (``builtins.repr``, ``json.dumps``,
 # ``os.write``): this module's functions see their own copy of the builtins, and the
@@ -265,8 +265,13 @@ class Child:
             self.finish(error=f"sandbox failure ({self.sandbox}): {failure}; the code was not run")
         self.install_policy()
         _forget_own_modules()
+        self.record(recorder.run)
+
+    def record(self, trace: Callable[[], RecordOutcome]) -> NoReturn:
+        """Run ``trace`` (the recorder on user code) and report how it ended: a trace limit or
+        running out of memory is the run's limit, not the program's failure."""
         try:
-            outcome = recorder.run()
+            outcome = trace()
         except TraceStopped as stop:
             self.finish(limit=str(stop))
         except MemoryError:

@@ -37,14 +37,13 @@ import types
 from typing import Any, NoReturn
 
 from cwm_lsp.tracer import child as child_module
-from cwm_lsp.tracer.limits import SandboxLimits, memory_limit_message
+from cwm_lsp.tracer.limits import SandboxLimits
 from cwm_lsp.tracer.recorder import (
     CONTEXT_FILENAME,
     Entry,
     EntryError,
     Recorder,
     RecordOutcome,
-    TraceStopped,
     context_lines,
     decorated_def_lines,
     find_entry,
@@ -196,16 +195,7 @@ class ForkServer:
             outcome = recorder.define_entry(self.module, self.module_lines)
         if outcome is not None:
             child.finish(finished=outcome.finished, uncaught=outcome.uncaught, limit=outcome.limit)
-        try:
-            outcome = recorder.call_entry()
-        except TraceStopped as stop:
-            child.finish(limit=str(stop))
-        except MemoryError:
-            child.finish(limit=memory_limit_message(child.limits.memory_bytes))
-        limit = outcome.limit
-        if outcome.uncaught_type == "MemoryError":
-            limit = memory_limit_message(child.limits.memory_bytes)
-        child.finish(finished=outcome.finished, uncaught=outcome.uncaught, limit=limit)
+        child.record(recorder.call_entry)
 
     def _clean_scratch(self) -> None:
         """Remove what the example left in the scratch directory (not the top level's files)."""
