@@ -158,17 +158,18 @@ def _interpreter_identity(backend: Backend, path: Path) -> list[Any] | None:
     venv, or another Python, gives other runs)."""
     if backend.identity.get("backend") != "run":
         return None
-    return _interpreter_of(str(path.parent), backend.identity.get("python"))
+    identity = backend.identity
+    return _interpreter_of(str(path), identity.get("python"), identity.get("editor_python"))
 
 
 @functools.lru_cache(maxsize=256)
-def _interpreter_of(directory: str, explicit: str | None) -> list[Any] | None:
-    from cwm_lsp.project.interpreter import InterpreterError, describe_interpreter, find_interpreter
-    from cwm_lsp.project.layout import find_project_root
+def _interpreter_of(path: str, explicit: str | None, editor: str | None) -> list[Any] | None:
+    """The run backend's own choice (``plan_run``), so the key follows whatever it picks."""
+    from cwm_lsp.project.interpreter import InterpreterError, describe_interpreter
+    from cwm_lsp.project.place import plan_run
 
     try:
-        project_root = find_project_root(Path(directory) / "__probe__.py")
-        interpreter = find_interpreter(explicit, project_root=project_root)
+        _, interpreter = plan_run(path, None, explicit, editor)
         return [interpreter.path, list(describe_interpreter(interpreter.path).version)]
     except (InterpreterError, OSError):
         return None  # the run itself will say what is wrong; such a result is not reused
