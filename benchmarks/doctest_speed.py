@@ -55,7 +55,7 @@ def trace_check_command(tree: Path, jobs: int | None, per_example: bool) -> list
 # runs trace-check with examples checked one by one (a fresh sandbox per example)
 _PER_EXAMPLE = (
     "import sys, cwm_lsp.checking.batch as b, cwm_lsp.cli as c;"
-    "b.runs_per_file = lambda checker: False;"
+    "b.session_predictors = lambda checker: [];"
     "sys.exit(c.main(sys.argv[1:]))"
 )
 

@@ -18,6 +18,7 @@ from cwm_lsp.backends.base import (
     Predictor,
 )
 from cwm_lsp.backends.options import BackendOptions
+from cwm_lsp.checking import batch
 from cwm_lsp.checking.baseline import BaselineKey
 from cwm_lsp.checking.cache import PredictionCache, cache_key, imported_siblings
 from cwm_lsp.checking.checks import (
@@ -192,25 +193,51 @@ def run_checks(
 
     Sandboxed runs go file by file (one fork server per file, ``jobs`` files at a time); model
     predictions go example by example, ``jobs`` at a time."""
-    from cwm_lsp.checking.batch import check_per_file, runs_per_file
+    predictors = batch.session_predictors(checker)
+    # a file's examples share a sandbox: they go together, one file after another
+    units = batch.by_file(examples) if predictors else [[i] for i in range(len(examples))]
+    with batch.sessions_open(predictors):
+        return _check_units(checker, examples, units, predictors, jobs=jobs, progress=progress)
 
-    if runs_per_file(checker):
-        return check_per_file(checker, examples, jobs=jobs, progress=progress)
+
+def _check_units(
+    checker: Checker,
+    examples: Sequence[Example],
+    units: list[list[int]],
+    predictors: list[batch.FileSessions],
+    *,
+    jobs: int,
+    progress: ProgressCallback | None,
+) -> list[CheckResult]:
     results: list[CheckResult | None] = [None] * len(examples)
-    total = len(examples)
+    total, done = len(examples), 0
+    serial = jobs <= 1 or len(units) <= 1
     if progress is not None:
         progress(0, total)
-    if jobs <= 1:
-        for index, example in enumerate(examples):
-            results[index] = checker.check(example)
-            if progress is not None:
-                progress(index + 1, total)
+
+    def check_unit(unit: list[int]) -> int:
+        nonlocal done
+        try:
+            for index in unit:
+                results[index] = checker.check(examples[index])
+                if serial:  # in parallel, progress counts whole units as they finish
+                    done += 1
+                    if progress is not None:
+                        progress(done, total)
+        finally:
+            for predictor in predictors:
+                predictor.end_file()  # the next unit is another file
+        return len(unit)
+
+    if serial:
+        for unit in units:
+            check_unit(unit)
     else:
         with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="trace-check") as pool:
-            futures = {pool.submit(checker.check, example): i for i, example in enumerate(examples)}
+            futures = [pool.submit(check_unit, unit) for unit in units]
             try:
-                for done, future in enumerate(as_completed(futures), start=1):
-                    results[futures[future]] = future.result()
+                for future in as_completed(futures):
+                    done += future.result()
                     if progress is not None:
                         progress(done, total)
             except KeyboardInterrupt:
