@@ -309,6 +309,25 @@ def _child_env(scratch: str) -> dict[str, str]:
     }
 
 
+class LineBuffer:
+    """Complete lines out of the result pipe's chunks. A partial line longer than ``cap`` is
+    dropped: the recorder never writes one, so it can only be the program's."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.pending = b""
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        lines = (self.pending + chunk).split(b"\n")
+        self.pending = lines.pop()
+        if len(self.pending) > self.cap:
+            self.pending = b""
+        return lines
+
+    def clear(self) -> None:
+        self.pending = b""
+
+
 class _CappedStream:
     def __init__(self, cap: int) -> None:
         self.cap = cap
@@ -351,7 +370,7 @@ class _Run:
         self.end: dict[str, Any] | None = None
         self.stdout = _CappedStream(limits.output_bytes)
         self.stderr = _CappedStream(limits.output_bytes)
-        self.pending = b""
+        self.lines = LineBuffer(limits.trace_chars + _READ_CHUNK)
         self.limit: str | None = None
         self.scratch = ""
         self.started = False  # the child reported that it runs (sandbox and interpreter work)
@@ -449,11 +468,7 @@ class _Run:
             selector.close()
 
     def _on_result(self, chunk: bytes) -> None:
-        lines = (self.pending + chunk).split(b"\n")
-        self.pending = lines.pop()
-        if len(self.pending) > self.limits.trace_chars + _READ_CHUNK:
-            self.pending = b""  # an endless line is not from the recorder
-        for line in lines:
+        for line in self.lines.feed(chunk):
             raw = self._verified(line)
             if raw is None:
                 continue

@@ -28,6 +28,7 @@ from cwm_lsp.tracer.sandbox import (
     BUBBLEWRAP,
     NOBODY_ID,
     FrameCallback,
+    LineBuffer,
     RunPlace,
     TraceRecording,
     TracerError,
@@ -86,7 +87,7 @@ class FileSession:
         self.scratch = ""
         self.result_fd = -1
         self.secret = os.urandom(16)
-        self.pending = b""
+        self.lines = LineBuffer(limits.trace_chars + _READ_CHUNK)
         self.selector: selectors.BaseSelector | None = None
 
     # -- lifetime ---------------------------------------------------------------------------
@@ -164,7 +165,7 @@ class FileSession:
         if self.scratch:
             shutil.rmtree(self.scratch, ignore_errors=True)
             self.scratch = ""
-        self.pending = b""
+        self.lines.clear()
 
     # -- one example ------------------------------------------------------------------------
 
@@ -245,10 +246,8 @@ class FileSession:
             selector.close()
 
     def _on_result(self, run: _Run, chunk: bytes) -> int | None:
-        lines = (self.pending + chunk).split(b"\n")
-        self.pending = lines.pop()
         status: int | None = None
-        for line in lines:
+        for line in self.lines.feed(chunk):
             body = run._verified(line)
             if body is None:
                 continue
@@ -267,7 +266,7 @@ class FileSession:
                     stream.data.clear()
                     stream.dropped = 0
             else:
-                run.pending = b""
+                run.lines.clear()
                 run._on_result(_signed(self.secret, body))
         return status
 
