@@ -28,8 +28,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
+from lsp_client import quiet_client
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
@@ -58,44 +58,13 @@ POLL = 0.02
 
 
 def make_client(loaded: asyncio.Event) -> LanguageClient:
-    client = LanguageClient("editor-latency-benchmark", "1")
-
-    @client.feature(types.WORKSPACE_CONFIGURATION)
-    def configuration(params: types.ConfigurationParams) -> list[Any]:
-        return [SETTINGS for _ in params.items]
-
-    @client.feature(types.WINDOW_WORK_DONE_PROGRESS_CREATE)
-    def create_progress(params: types.WorkDoneProgressCreateParams) -> None:
-        return None
-
-    @client.feature(types.WORKSPACE_INLAY_HINT_REFRESH)
-    def refresh(params: None) -> None:
-        return None
-
-    @client.feature(types.PROGRESS)
     def progress(params: types.ProgressParams) -> None:
         value = params.value
         message = value.get("message") if isinstance(value, dict) else None
         if isinstance(value, dict) and value.get("kind") == "end" and message == "ready":
             loaded.set()
 
-    @client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-    def diagnostics(params: types.PublishDiagnosticsParams) -> None:
-        return None
-
-    @client.feature(types.WINDOW_SHOW_MESSAGE)
-    def show_message(params: types.ShowMessageParams) -> None:
-        return None
-
-    @client.feature(types.WINDOW_LOG_MESSAGE)
-    def log_message(params: types.LogMessageParams) -> None:
-        return None
-
-    @client.feature("cwm/status")
-    def status(params: Any) -> None:
-        return None
-
-    return client
+    return quiet_client("editor-latency-benchmark", SETTINGS, progress)
 
 
 async def predicted_hint_seen(client: LanguageClient, uri: str, first: int, last: int) -> None:

@@ -21,8 +21,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
+from lsp_client import quiet_client
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
@@ -46,29 +46,7 @@ SPIN_DEF_LINE = 9
 
 
 def make_client() -> LanguageClient:
-    client = LanguageClient("server-latency-benchmark", "1")
-
-    @client.feature(types.WORKSPACE_CONFIGURATION)
-    def configuration(params: types.ConfigurationParams) -> list[Any]:
-        return [SETTINGS for _ in params.items]
-
-    @client.feature(types.WINDOW_WORK_DONE_PROGRESS_CREATE)
-    def create_progress(params: types.WorkDoneProgressCreateParams) -> None:
-        return None
-
-    @client.feature(types.WORKSPACE_INLAY_HINT_REFRESH)
-    def refresh(params: None) -> None:
-        return None
-
-    @client.feature(types.PROGRESS)
-    def progress(params: types.ProgressParams) -> None:
-        return None
-
-    @client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-    def diagnostics(params: types.PublishDiagnosticsParams) -> None:
-        return None
-
-    return client
+    return quiet_client("server-latency-benchmark", SETTINGS)
 
 
 async def timed_requests(
