@@ -89,6 +89,12 @@ class Commands(Feature):
             raise CommandError(f"cannot read {uri}")
         trimmed = trim_to_parseable(source)  # a syntax error elsewhere need not stop this one
         if trimmed is not None:
+            if any(first <= line + 1 <= last for first, last in trimmed.left_out):
+                problem = trimmed.problem  # the cursor is in the part that does not parse
+                raise CommandError(
+                    f"syntax error at line {problem.line}, column {problem.column + 1}: "
+                    f"{problem.message}"
+                )
             source = trimmed.source
         try:
             try:
@@ -96,12 +102,6 @@ class Commands(Feature):
             except NoExampleCall:
                 target = select_target(source, line=line + 1, invent=True)
         except EntryError as error:
-            if trimmed is not None:  # most likely the function itself is in the broken part
-                problem = trimmed.problem
-                raise CommandError(
-                    f"syntax error at line {problem.line}, column {problem.column + 1}: "
-                    f"{problem.message}"
-                ) from None
             raise CommandError(str(error)) from None
         if trimmed is not None:
             self.server.notifier.problem(
