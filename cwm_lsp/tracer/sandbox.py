@@ -268,6 +268,15 @@ def _tmp_binds(paths: list[str]) -> list[str]:
     return [arg for path in wanted for arg in ("--ro-bind", path, path)]
 
 
+@functools.cache
+def _own_interpreter_dirs() -> tuple[str, ...]:
+    """The directories cwm-lsp's own interpreter runs from: its prefixes (a venv's too), the
+    directory of its executable and its import path."""
+    dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(sys.executable)}
+    dirs.update(path for path in sys.path if path and os.path.isdir(path))
+    return tuple(sorted(dirs))
+
+
 def _child_command(
     sandbox: str,
     scratch: str,
@@ -281,6 +290,8 @@ def _child_command(
     interpreter = [python or sys.executable, "-s", "-B", "-m", module]
     if sandbox != BUBBLEWRAP:
         return interpreter
+    if python is None:  # cwm-lsp's own interpreter: what it reads may live under /tmp too
+        visible_dirs = [*visible_dirs, *_own_interpreter_dirs()]
     bwrap = shutil.which("bwrap") or "bwrap"
     args = [bwrap, *_bwrap_namespace_args()]
     args += _tmp_binds([child_path_dir(), _package_dir(), *visible_dirs])

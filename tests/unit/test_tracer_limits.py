@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
 from cwm_lsp.tracer.audit import _inside
 from cwm_lsp.tracer.limits import (
     SandboxLimits,
@@ -49,3 +55,19 @@ def test_scratch_containment_check(tmp_path: object) -> None:
     assert not _inside("/srv/scratch/../escape.txt", root)
     assert _inside("/dev/null", root)
     assert _inside(3, root)  # an open file descriptor
+
+
+
+def test_bubblewrap_shows_cwm_lsps_own_interpreter_when_it_lives_under_tmp(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from cwm_lsp.tracer import sandbox
+
+    own = sandbox._own_interpreter_dirs()
+    assert os.path.dirname(sys.executable) in own and sys.prefix in own
+    venv_bin = tmp_path / "venv" / "bin"  # tmp_path is under /tmp, as a CI checkout may be
+    venv_bin.mkdir(parents=True)
+    monkeypatch.setattr(sandbox, "_own_interpreter_dirs", lambda: (str(venv_bin),))
+    command = sandbox._child_command(sandbox.BUBBLEWRAP, str(tmp_path / "scratch"), [])
+    binds = [command[i + 1] for i, arg in enumerate(command) if arg == "--ro-bind"]
+    assert any(str(venv_bin) == b or str(venv_bin).startswith(b + "/") for b in binds), binds
