@@ -41,6 +41,10 @@ nb::dlpack::dtype bf16_dtype() {
     return d;
 }
 
+// bfloat16 weights: a bfloat16 array, or uint16 holding bfloat16 bit patterns (numpy has no
+// bfloat16, and the torch-free path reads bf16 checkpoints as uint16).
+bool holds_bf16(const Array& a) { return a.dtype() == bf16_dtype() || a.dtype() == nb::dtype<uint16_t>(); }
+
 void check_contiguous(const Array& a, const std::string& name) {
     int64_t expected = 1;
     for (size_t i = a.ndim(); i-- > 0;) {
@@ -149,7 +153,7 @@ public:
         check_shape(inv_freq, "inv_freq", {head_dim / 2});
         inv_freq_.assign(static_cast<const float*>(inv_freq.data()),
                          static_cast<const float*>(inv_freq.data()) + head_dim / 2);
-        if (embed.dtype() == bf16_dtype()) embed_bf16_ = true;
+        if (holds_bf16(embed)) embed_bf16_ = true;
         else if (embed.dtype() != nb::dtype<float>()) fail("embed must be float32 or bfloat16");
         if (embed.ndim() != 2 || static_cast<int64_t>(embed.shape(1)) != hidden)
             fail("embed must be [vocab, hidden_size]");
@@ -170,7 +174,7 @@ public:
 
     void set_float(int64_t slot, Array w) {
         Linear& lin = slot_linear(slot);
-        const bool bf16 = w.dtype() == bf16_dtype();
+        const bool bf16 = holds_bf16(w);
         if (!bf16 && w.dtype() != nb::dtype<float>()) fail(slot_name(slot) + " weight must be float32 or bfloat16");
         check_shape(w, slot_name(slot) + " weight", {out_features(slot), in_features(slot)});
         lin = Linear{bf16 ? Kind::BF16 : Kind::F32, w.data(), nullptr, nullptr, out_features(slot), in_features(slot), 0};
