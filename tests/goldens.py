@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 GOLDEN_DIR = Path(
-    os.environ.get("CWM_LSP_GOLDEN_DIR")
-    or Path(__file__).resolve().parent / "fixtures" / "golden"
+    os.environ.get("CWM_LSP_GOLDEN_DIR") or Path(__file__).resolve().parent / "fixtures" / "golden"
 )
 GOLDEN_FILES = sorted(GOLDEN_DIR.glob("*.json"))
 if len(GOLDEN_FILES) != 10:

@@ -35,9 +35,9 @@ from cwm_lsp.backends.line_constraint import flow_constraint
 from cwm_lsp.backends.options import DEFAULT_MAX_FRAMES
 from cwm_lsp.budget import Deadline, TokenBudget
 from cwm_lsp.runtime import DEMO_MODEL_LABEL, ConfigError, CwmConfig, LoadedModel, ModelLoadError
+from cwm_lsp.runtime.checkpoint_files import WeightsError, read_quantization
 from cwm_lsp.runtime.generate import Sampler, Sampling, Session
 from cwm_lsp.runtime.tokenizer import Tokenizer, TokenizerError
-from cwm_lsp.runtime.weights import WeightsError, read_quantization
 
 # A model this small (the demo model: hidden size 256) decodes fastest on one thread: its
 # matrices are too small to share, and on a busy machine a second thread that is descheduled

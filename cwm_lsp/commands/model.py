@@ -94,8 +94,8 @@ def describe(path: Path) -> list[tuple[str, str]]:
 
 def _describe_directory(directory: Path) -> list[tuple[str, str]]:
     from cwm_lsp.runtime.awq import awq_settings
+    from cwm_lsp.runtime.checkpoint_files import checkpoint_shards, read_quantization
     from cwm_lsp.runtime.tokenizer import load_tokenizer
-    from cwm_lsp.runtime.weights import checkpoint_shards, read_quantization
 
     config = CwmConfig.from_file(directory)
     awq = awq_settings(directory)
@@ -237,9 +237,9 @@ def _tokenizer_line(tokenizer: Tokenizer | None, missing: str) -> tuple[str, str
 
 
 def info(args: argparse.Namespace) -> int:
+    from cwm_lsp.runtime.checkpoint_files import WeightsError
     from cwm_lsp.runtime.gguf_loader import GGUFError
     from cwm_lsp.runtime.tokenizer import TokenizerError
-    from cwm_lsp.runtime.weights import WeightsError
 
     path = _model_argument(args, "info")
     if path is None:
@@ -267,7 +267,8 @@ def info(args: argparse.Namespace) -> int:
 
 
 def quantize(args: argparse.Namespace) -> int:
-    from cwm_lsp.runtime.weights import Quantization, WeightsError, save_quantized
+    from cwm_lsp.runtime.checkpoint_files import Quantization, WeightsError
+    from cwm_lsp.runtime.weights import save_quantized
 
     src, dst = _source_checkpoint(args.src), Path(args.dst).expanduser()
     if src is None:
@@ -305,9 +306,9 @@ def quantize(args: argparse.Namespace) -> int:
 
 def convert(args: argparse.Namespace) -> int:
     """``cwm-lsp model convert SRC DST.gguf --type f32|f16|q8_0|q4_0``."""
+    from cwm_lsp.runtime.checkpoint_files import WeightsError
     from cwm_lsp.runtime.gguf_writer import ConvertError, convert_checkpoint
     from cwm_lsp.runtime.tokenizer import TokenizerError
-    from cwm_lsp.runtime.weights import WeightsError
 
     src, dst = _source_checkpoint(args.src), Path(args.dst).expanduser()
     if src is None:

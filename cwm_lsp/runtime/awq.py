@@ -25,9 +25,9 @@ import torch
 from torch import nn
 
 from cwm_lsp.runtime import quant
+from cwm_lsp.runtime.checkpoint_files import Quantization, WeightsError, checkpoint_shards
 from cwm_lsp.runtime.config import ConfigError, CwmConfig
 from cwm_lsp.runtime.model import LINEAR_NAMES, NORM_NAMES, Transformer
-from cwm_lsp.runtime.weights import Quantization, WeightsError, checkpoint_shards
 
 if TYPE_CHECKING:
     from cwm_lsp.runtime.loader import LoadedModel

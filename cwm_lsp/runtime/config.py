@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# How the demo model names itself wherever its output appears: it is not CWM.
+DEMO_MODEL_LABEL = "cwm-lsp demo model (not CWM)"
+
 FULL = "full_attention"
 SLIDING = "sliding_attention"
 

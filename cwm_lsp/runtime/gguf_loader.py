@@ -45,10 +45,10 @@ import torch
 from torch import nn
 
 from cwm_lsp.runtime import quant
+from cwm_lsp.runtime.checkpoint_files import Quantization
 from cwm_lsp.runtime.config import FULL, SLIDING, ConfigError, CwmConfig, RopeScaling
 from cwm_lsp.runtime.model import NORM_NAMES, Transformer
 from cwm_lsp.runtime.tokenizer import TiktokenBackend, Tokenizer
-from cwm_lsp.runtime.weights import Quantization
 
 if TYPE_CHECKING:
     from gguf import GGUFReader

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from cwm_lsp.runtime.checkpoint_files import INDEX_FILE, checkpoint_shards, read_quantization
 from cwm_lsp.runtime.config import SLIDING, CwmConfig
 from cwm_lsp.runtime.gguf_loader import (
     CWM_ROPE_KEYS,
@@ -37,7 +38,6 @@ from cwm_lsp.runtime.gguf_loader import (
 )
 from cwm_lsp.runtime.model import rope_inverse_frequencies
 from cwm_lsp.runtime.tokenizer import TokenizerError, read_bpe_ranks, special_token_ids
-from cwm_lsp.runtime.weights import INDEX_FILE, checkpoint_shards, read_quantization
 from cwm_lsp.trace import tokens as trace_tokens
 
 FILE_TYPES = ("f32", "f16", "q8_0", "q4_0")

@@ -9,14 +9,13 @@ from pathlib import Path
 import torch
 
 from cwm_lsp.runtime import quant
-from cwm_lsp.runtime.config import ConfigError, CwmConfig
+from cwm_lsp.runtime.checkpoint_files import Quantization, WeightsError, read_quantization
+from cwm_lsp.runtime.config import DEMO_MODEL_LABEL, ConfigError, CwmConfig
 from cwm_lsp.runtime.generate import Sampling, Session
 from cwm_lsp.runtime.kvcache import DEFAULT_MAX_CHUNK, DEFAULT_ROLLBACK
 from cwm_lsp.runtime.model import Transformer
 from cwm_lsp.runtime.tokenizer import Tokenizer, TokenizerError, load_tokenizer
-from cwm_lsp.runtime.weights import Quantization, WeightsError, load_transformer, read_quantization
-
-DEMO_MODEL_LABEL = "cwm-lsp demo model (not CWM)"
+from cwm_lsp.runtime.weights import load_transformer
 
 
 class ModelLoadError(ValueError):

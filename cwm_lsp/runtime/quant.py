@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from cwm_lsp.runtime import ops
+from cwm_lsp.runtime.checkpoint_files import DEFAULT_GROUP_SIZE
 
 METHODS = ("int8", "int4")
-DEFAULT_GROUP_SIZE = 128
 
 
 # Rows quantized at a time: bounds the float temporaries for very large matrices.

@@ -177,8 +177,9 @@ def write_random_safetensors(
 
     from safetensors.torch import save_file
 
+    from cwm_lsp.runtime.checkpoint_files import INDEX_FILE
     from cwm_lsp.runtime.config import CwmConfig
-    from cwm_lsp.runtime.weights import INDEX_FILE, expected_shapes
+    from cwm_lsp.runtime.weights import expected_shapes
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

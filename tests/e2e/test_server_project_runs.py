@@ -45,7 +45,9 @@ async def test_a_package_function_runs_with_the_projects_venv(
     uri = path.as_uri()
     client.text_document_did_open(
         types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)
+            text_document=types.TextDocumentItem(
+                uri=uri, language_id="python", version=1, text=text
+            )
         )
     )
     def_line = text.splitlines().index("def total(amounts):")

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from cwm_lsp.runtime import ModelLoadError, load_model, ops, quant
+from cwm_lsp.runtime.checkpoint_files import QUANT_FILE, Quantization
 from cwm_lsp.runtime.testing import tiny_config, write_checkpoint
-from cwm_lsp.runtime.weights import QUANT_FILE, Quantization, save_quantized
+from cwm_lsp.runtime.weights import save_quantized
 
 pytest.importorskip("transformers")
 

@@ -57,7 +57,6 @@ def test_scratch_containment_check(tmp_path: object) -> None:
     assert _inside(3, root)  # an open file descriptor
 
 
-
 def test_bubblewrap_shows_cwm_lsps_own_interpreter_when_it_lives_under_tmp(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -57,7 +57,13 @@ class InlayHints(Feature):
             if run.view is None:
                 if run.status is RunStatus.RUNNING and first <= def_line <= last:
                     hints.append(
-                        self._hint(lines, def_line, RUNNING_LABEL, provenance_text(run, plain=plain), document)
+                        self._hint(
+                            lines,
+                            def_line,
+                            RUNNING_LABEL,
+                            provenance_text(run, plain=plain),
+                            document,
+                        )
                     )
                 continue
             if run.limit and run.status is RunStatus.DONE and first <= def_line <= last:
