@@ -25,9 +25,15 @@ import torch
 from torch import nn
 
 from cwm_lsp.runtime import quant
-from cwm_lsp.runtime.checkpoint_files import Quantization, WeightsError, checkpoint_shards
+from cwm_lsp.runtime.checkpoint_files import (
+    LINEAR_NAMES,
+    NORM_NAMES,
+    Quantization,
+    WeightsError,
+    checkpoint_shards,
+)
 from cwm_lsp.runtime.config import ConfigError, CwmConfig
-from cwm_lsp.runtime.model import LINEAR_NAMES, NORM_NAMES, Transformer
+from cwm_lsp.runtime.model import Transformer
 
 if TYPE_CHECKING:
     from cwm_lsp.runtime.loader import LoadedModel

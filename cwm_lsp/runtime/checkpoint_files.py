@@ -13,6 +13,10 @@ INDEX_FILE = "model.safetensors.index.json"
 QUANT_FILE = "cwm_lsp_quantization.json"
 DEFAULT_GROUP_SIZE = 128
 
+# The linear layers and norms of a decoder layer, by their checkpoint names (HF naming).
+LINEAR_NAMES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+NORM_NAMES = ("input_layernorm", "post_attention_layernorm")
+
 
 class WeightsError(ValueError):
     """A checkpoint file is missing, corrupt, or does not match config.json."""

@@ -9,15 +9,22 @@ there is one. What a trace is, and how it is decoded frame by frame, is the back
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
-
-import torch
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cwm_lsp.cancel import Cancellable
-from cwm_lsp.runtime.kvcache import DEFAULT_MAX_CHUNK, DEFAULT_ROLLBACK, KVCache
-from cwm_lsp.runtime.model import Transformer
+from cwm_lsp.runtime.config import CwmConfig
+from cwm_lsp.runtime.kvcache import (
+    DEFAULT_MAX_CHUNK,
+    DEFAULT_ROLLBACK,
+    CacheStorage,
+    KVCache,
+)
+
+if TYPE_CHECKING:
+    import torch
 
 
 class Constraint(Protocol):
@@ -36,6 +43,24 @@ class Constraint(Protocol):
         ...
 
 
+class StepModel(Protocol):
+    """What a :class:`Session` runs: the PyTorch :class:`~cwm_lsp.runtime.model.Transformer` or
+    the torch-free :class:`~cwm_lsp.runtime.native_model.NativeModel`. Logits are torch tensors
+    or numpy arrays, [T, vocab] (or [1, vocab] for the last token unless ``all_logits``)."""
+
+    config: CwmConfig
+
+    def run(
+        self, ids: Sequence[int], start_pos: int, cache: KVCache, *, all_logits: bool = False
+    ) -> Any: ...
+
+    def cache_storage(self, dtype: torch.dtype | None) -> CacheStorage: ...
+
+    def inference(self) -> contextlib.AbstractContextManager[Any]:
+        """The context its forward passes run in (PyTorch: no autograd bookkeeping)."""
+        ...
+
+
 @dataclass(frozen=True)
 class Sampling:
     temperature: float = 0.0  # 0: greedy
@@ -44,31 +69,42 @@ class Sampling:
 
 
 class Sampler:
+    """Picks the next id from logits (a torch tensor or a numpy array of [vocab]). Greedy
+    picking needs neither torch nor a random generator; sampling uses torch's generator."""
+
     def __init__(self, sampling: Sampling) -> None:
         self.sampling = sampling
-        self._generator = torch.Generator()
-        if sampling.seed is not None:
-            self._generator.manual_seed(sampling.seed)
-        else:
-            self._generator.seed()
+        self._generator: torch.Generator | None = None
+        if sampling.temperature > 0:
+            import torch
 
-    def __call__(self, logits: torch.Tensor, allowed: Sequence[int] | None = None) -> int:
+            self._generator = torch.Generator()
+            if sampling.seed is not None:
+                self._generator.manual_seed(sampling.seed)
+            else:
+                self._generator.seed()
+
+    def __call__(self, logits: Any, allowed: Sequence[int] | None = None) -> int:
         """Pick the next id from ``logits`` [vocab] (among ``allowed`` ids when given)."""
+        if self._generator is None:  # greedy: the first of the highest
+            if allowed is None:
+                return int(logits.argmax())
+            return int(allowed[int(logits[list(allowed)].argmax())])
+        import torch
+
+        if not isinstance(logits, torch.Tensor):
+            logits = torch.from_numpy(logits)
         if allowed is not None:
             keep = torch.tensor(allowed, dtype=torch.long, device=logits.device)
-            if self.sampling.temperature <= 0:
-                return int(keep[torch.argmax(logits[keep])])
             masked = torch.full_like(logits, float("-inf"))
             masked[keep] = logits[keep]
             logits = masked
-        if self.sampling.temperature <= 0:
-            return int(torch.argmax(logits))
         probs = torch.softmax(logits.float().cpu() / self.sampling.temperature, dim=-1)
         if self.sampling.top_p < 1.0:
             sorted_probs, order = torch.sort(probs, descending=True)
-            keep = torch.cumsum(sorted_probs, dim=-1) - sorted_probs < self.sampling.top_p
-            keep[0] = True
-            probs = torch.zeros_like(probs).scatter_(0, order[keep], sorted_probs[keep])
+            top = torch.cumsum(sorted_probs, dim=-1) - sorted_probs < self.sampling.top_p
+            top[0] = True
+            probs = torch.zeros_like(probs).scatter_(0, order[top], sorted_probs[top])
         return int(torch.multinomial(probs, 1, generator=self._generator))
 
 
@@ -77,20 +113,21 @@ class Session:
 
     def __init__(
         self,
-        model: Transformer,
+        model: StepModel,
         *,
         max_chunk: int = DEFAULT_MAX_CHUNK,
         rollback: int = DEFAULT_ROLLBACK,
-        cache_dtype: torch.dtype = torch.float32,
+        cache_dtype: torch.dtype | None = None,
     ) -> None:
+        """``cache_dtype``: the KV cache's torch dtype (default float32; a torch-free model
+        keeps float32)."""
         self.model = model
         self.max_chunk = max_chunk
         self.cache = KVCache(
             model.config,
             max_chunk=max_chunk,
             rollback=rollback,
-            dtype=cache_dtype,
-            device=model.device,
+            storage=model.cache_storage(cache_dtype),
         )
         self.tokens: list[int] = []
         self.reused_tokens = 0  # how many prompt tokens the last prefill did not recompute
@@ -99,8 +136,7 @@ class Session:
         self.cache.truncate(0)
         self.tokens = []
 
-    @torch.inference_mode()
-    def prefill(self, ids: Sequence[int], *, all_logits: bool = False) -> torch.Tensor:
+    def prefill(self, ids: Sequence[int], *, all_logits: bool = False) -> Any:
         """Make the cache hold exactly ``ids``; logits of the last token [vocab] (or of every
         newly computed token [T, vocab] with ``all_logits``, which disables prefix reuse)."""
         if not ids:
@@ -115,15 +151,13 @@ class Session:
         for start in range(keep, len(ids), self.max_chunk):
             chunk = list(ids[start : start + self.max_chunk])
             outputs.append(self._run(chunk, all_logits=all_logits))
-        return torch.cat(outputs) if all_logits else outputs[-1][-1]
+        return _rows(outputs) if all_logits else outputs[-1][-1]
 
-    @torch.inference_mode()
-    def step(self, token: int) -> torch.Tensor:
+    def step(self, token: int) -> Any:
         """Append one token; logits for the next position [vocab]."""
         return self._run([token], all_logits=False)[-1]
 
-    @torch.inference_mode()
-    def speculate(self, token: int, draft: Sequence[int]) -> tuple[list[int], torch.Tensor]:
+    def speculate(self, token: int, draft: Sequence[int]) -> tuple[list[int], Any]:
         """Append ``token`` and check ``draft`` (what might follow it) in one forward pass.
 
         Keeps the longest prefix of ``draft`` that greedy decoding would have produced (up to
@@ -132,7 +166,7 @@ class Session:
         """
         start = len(self.tokens)
         logits = self._run([token, *draft], all_logits=True)
-        choices = logits.argmax(dim=-1).tolist()
+        choices = logits.argmax(-1).tolist()
         kept = 0
         while kept < len(draft) and choices[kept] == draft[kept]:
             kept += 1
@@ -140,8 +174,9 @@ class Session:
         del self.tokens[start + 1 + kept :]
         return list(draft[:kept]), logits[kept]
 
-    def _run(self, chunk: list[int], *, all_logits: bool) -> torch.Tensor:
-        logits = self.model.run(chunk, len(self.tokens), self.cache, all_logits=all_logits)
+    def _run(self, chunk: list[int], *, all_logits: bool) -> Any:
+        with self.model.inference():
+            logits = self.model.run(chunk, len(self.tokens), self.cache, all_logits=all_logits)
         self.tokens.extend(chunk)
         return logits
 
@@ -168,6 +203,19 @@ class Session:
             if token in stops or produced + 1 == max_new_tokens:
                 return
             logits = self.step(token)
+
+
+def _rows(chunks: list[Any]) -> Any:
+    """The chunks' logits [T_i, vocab] as one [T, vocab] array of the same kind."""
+    if len(chunks) == 1:
+        return chunks[0]
+    if type(chunks[0]).__module__.startswith("numpy"):
+        import numpy
+
+        return numpy.concatenate(chunks)
+    import torch
+
+    return torch.cat(chunks)
 
 
 def _common_prefix(old: Sequence[int], new: Sequence[int], limit: int) -> int:

@@ -45,9 +45,9 @@ import torch
 from torch import nn
 
 from cwm_lsp.runtime import quant
-from cwm_lsp.runtime.checkpoint_files import Quantization
+from cwm_lsp.runtime.checkpoint_files import NORM_NAMES, Quantization
 from cwm_lsp.runtime.config import FULL, SLIDING, ConfigError, CwmConfig, RopeScaling
-from cwm_lsp.runtime.model import NORM_NAMES, Transformer
+from cwm_lsp.runtime.model import Transformer
 from cwm_lsp.runtime.tokenizer import TiktokenBackend, Tokenizer
 
 if TYPE_CHECKING:

@@ -7,15 +7,21 @@ Global layers grow without bound. Sliding layers grow up to ``window + max_chunk
 that many already-evicted positions so :meth:`KVCache.truncate` can step back (prefix reuse).
 Tensors grow by reallocation; while a layer holds fewer slots than its limit no position has
 wrapped, so ``p % capacity`` stays valid across growth.
+
+The arrays are torch tensors (:class:`TorchStorage`, the PyTorch model and the native decoder
+behind it) or numpy arrays (:class:`NumpyStorage`, the torch-free native path); the ring
+arithmetic is the same for both.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cwm_lsp.runtime.config import CwmConfig
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_MAX_CHUNK = 256
 DEFAULT_ROLLBACK = 1024
@@ -26,12 +32,77 @@ class CacheError(RuntimeError):
     """A cache operation is impossible (e.g. truncating past what a sliding ring still holds)."""
 
 
+class CacheStorage(Protocol):
+    """Allocates a cache's arrays and tells the native decoder where they are."""
+
+    @property
+    def bfloat16(self) -> bool: ...
+
+    @property
+    def value_bytes(self) -> int: ...
+
+    def zeros(self, shape: tuple[int, int, int]) -> Any: ...
+
+    def address(self, array: Any) -> int:
+        """Where ``array``'s data starts; a ``ValueError`` when the native decoder cannot
+        write it in place (not CPU, not contiguous)."""
+        ...
+
+
+class TorchStorage:
+    """float32 or bfloat16 torch tensors on ``device``."""
+
+    def __init__(
+        self, dtype: torch.dtype | None = None, device: torch.device | str = "cpu"
+    ) -> None:
+        import torch
+
+        self.dtype = torch.float32 if dtype is None else dtype
+        self.device = device
+        self.bfloat16 = self.dtype == torch.bfloat16
+        self.value_bytes = torch.empty((), dtype=self.dtype).element_size()
+
+    def zeros(self, shape: tuple[int, int, int]) -> torch.Tensor:
+        import torch
+
+        return torch.zeros(shape, dtype=self.dtype, device=self.device)
+
+    def address(self, array: torch.Tensor) -> int:
+        import torch
+
+        if array.dtype not in (torch.float32, torch.bfloat16):
+            raise ValueError(
+                f"cache tensors must all be float32 or all bfloat16, got {array.dtype}"
+            )
+        if array.device.type != "cpu" or not array.is_contiguous():
+            raise ValueError("cache tensors must be contiguous CPU tensors")
+        return int(array.data_ptr())
+
+
+class NumpyStorage:
+    """float32 numpy arrays (numpy has no bfloat16)."""
+
+    bfloat16 = False
+    value_bytes = 4
+
+    def zeros(self, shape: tuple[int, int, int]) -> Any:
+        import numpy
+
+        return numpy.zeros(shape, dtype=numpy.float32)
+
+    def address(self, array: Any) -> int:
+        if not array.flags.c_contiguous:
+            raise ValueError("cache arrays must be contiguous")
+        return int(array.ctypes.data)
+
+
 @dataclass
 class LayerCache:
-    keys: torch.Tensor  # [n_kv, capacity, head_dim]
-    values: torch.Tensor
+    keys: Any  # [n_kv, capacity, head_dim], allocated by `storage`
+    values: Any
     window: int | None
     limit: int | None  # most slots this layer ever needs; None: grows with the sequence
+    storage: CacheStorage
 
     @property
     def capacity(self) -> int:
@@ -47,13 +118,16 @@ class LayerCache:
             grown = min(grown, self.limit)
         for name in ("keys", "values"):
             old = getattr(self, name)
-            new = old.new_zeros((old.shape[0], grown, old.shape[2]))
+            new = self.storage.zeros((old.shape[0], grown, old.shape[2]))
             new[:, : old.shape[1]] = old  # no position has wrapped while below the limit
             setattr(self, name, new)
         return True
 
     def write(self, start_pos: int, keys: torch.Tensor, values: torch.Tensor) -> None:
-        """Store ``keys``/``values`` [T, n_kv, head_dim] of positions start_pos.."""
+        """Store ``keys``/``values`` [T, n_kv, head_dim] of positions start_pos.. (the PyTorch
+        model's per-operation path; the native decoder writes the arrays itself)."""
+        import torch
+
         length = keys.shape[0]
         if length > self.capacity:
             raise CacheError(f"a chunk of {length} tokens does not fit a ring of {self.capacity}")
@@ -79,9 +153,13 @@ class KVCache:
         *,
         max_chunk: int = DEFAULT_MAX_CHUNK,
         rollback: int = DEFAULT_ROLLBACK,
-        dtype: torch.dtype = torch.float32,
+        dtype: torch.dtype | None = None,
         device: torch.device | str = "cpu",
+        storage: CacheStorage | None = None,
     ) -> None:
+        """Arrays from ``storage``; without one, torch tensors of ``dtype`` (default float32)
+        on ``device``."""
+        self.storage = TorchStorage(dtype, device) if storage is None else storage
         self.max_chunk = max_chunk
         self.rollback = rollback
         self.length = 0  # positions [0, length) are in the cache
@@ -95,10 +173,11 @@ class KVCache:
             shape = (config.num_key_value_heads, slots, config.head_dim)
             self.layers.append(
                 LayerCache(
-                    keys=torch.zeros(shape, dtype=dtype, device=device),
-                    values=torch.zeros(shape, dtype=dtype, device=device),
+                    keys=self.storage.zeros(shape),
+                    values=self.storage.zeros(shape),
                     window=window,
                     limit=limit,
+                    storage=self.storage,
                 )
             )
 
@@ -115,22 +194,14 @@ class KVCache:
                 self._addresses = None
 
     def addresses(self) -> CacheAddresses:
-        """Every layer's K/V addresses and capacity; a ``ValueError`` when the tensors are not
-        CPU, contiguous float32 or bfloat16 of one dtype (the native decoder's layout)."""
+        """Every layer's K/V addresses and capacity; a ``ValueError`` when the arrays are not
+        where the native decoder can write them (see :meth:`CacheStorage.address`)."""
         if self._addresses is None:
-            dtypes = {layer.keys.dtype for layer in self.layers}
-            dtypes |= {layer.values.dtype for layer in self.layers}
-            if dtypes - {torch.float32, torch.bfloat16} or len(dtypes) != 1:
-                raise ValueError(f"cache tensors must all be float32 or all bfloat16, got {dtypes}")
-            for layer in self.layers:
-                for tensor in (layer.keys, layer.values):
-                    if tensor.device.type != "cpu" or not tensor.is_contiguous():
-                        raise ValueError("cache tensors must be contiguous CPU tensors")
             self._addresses = CacheAddresses(
-                keys=[layer.keys.data_ptr() for layer in self.layers],
-                values=[layer.values.data_ptr() for layer in self.layers],
+                keys=[self.storage.address(layer.keys) for layer in self.layers],
+                values=[self.storage.address(layer.values) for layer in self.layers],
                 capacities=[layer.capacity for layer in self.layers],
-                bfloat16=dtypes == {torch.bfloat16},
+                bfloat16=self.storage.bfloat16,
             )
         return self._addresses
 
@@ -170,13 +241,20 @@ class KVCache:
     def bytes_per_token(self) -> int:
         """Bytes one more token adds while every layer is still growing."""
         return sum(
-            2 * layer.keys.shape[0] * layer.keys.shape[2] * layer.keys.element_size()
+            2 * layer.keys.shape[0] * layer.keys.shape[2] * self.storage.value_bytes
             for layer in self.layers
         )
 
     def nbytes(self) -> int:
         """Bytes allocated now."""
-        return sum(layer.keys.numel() * layer.keys.element_size() * 2 for layer in self.layers)
+        return sum(
+            2
+            * layer.keys.shape[0]
+            * layer.capacity
+            * layer.keys.shape[2]
+            * self.storage.value_bytes
+            for layer in self.layers
+        )
 
 
 def cache_bytes(

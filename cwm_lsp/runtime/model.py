@@ -15,7 +15,7 @@ from torch import nn
 
 from cwm_lsp.runtime import native_step, ops
 from cwm_lsp.runtime.config import CwmConfig
-from cwm_lsp.runtime.kvcache import KVCache, LayerCache
+from cwm_lsp.runtime.kvcache import KVCache, LayerCache, TorchStorage
 
 
 def rope_inverse_frequencies(config: CwmConfig) -> torch.Tensor:
@@ -141,10 +141,6 @@ class Block(nn.Module):
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
-LINEAR_NAMES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-NORM_NAMES = ("input_layernorm", "post_attention_layernorm")
-
-
 class Transformer(nn.Module):
     """Built from loaded parts: ``embed`` [vocab, hidden], per-layer linear modules and norm
     weights, the final norm weight and the head module (see :mod:`cwm_lsp.runtime.weights`)."""
@@ -205,6 +201,13 @@ class Transformer(nn.Module):
     @property
     def device(self) -> torch.device:
         return self.embed.device
+
+    def cache_storage(self, dtype: torch.dtype | None) -> TorchStorage:
+        """Where a session's KV cache lives: torch tensors of ``dtype`` (default float32)."""
+        return TorchStorage(dtype, self.device)
+
+    def inference(self) -> torch.inference_mode:
+        return torch.inference_mode()
 
     def forward(
         self, tokens: torch.Tensor, start_pos: int, cache: KVCache, *, all_logits: bool = False

@@ -27,9 +27,10 @@ import math
 import os
 import re
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 PATHS = ("auto", "scalar", "avx2", "avx512", "avx512-bf16", "avx512-vnni")
 
@@ -176,12 +177,16 @@ def active_paths() -> dict[str, str]:
 
 
 def _float_input(t: torch.Tensor, name: str) -> torch.Tensor:
+    import torch
+
     if t.device.type != "cpu":
         raise ValueError(f"{name} must be a CPU tensor, got {t.device}")
     return t.detach().to(torch.float32).contiguous()
 
 
 def _kv(t: torch.Tensor, name: str) -> torch.Tensor:
+    import torch
+
     if t.device.type != "cpu":
         raise ValueError(f"{name} must be a CPU tensor, got {t.device}")
     if t.dtype not in (torch.float32, torch.bfloat16):
@@ -202,6 +207,8 @@ def attention(
 ) -> torch.Tensor:
     """Causal GQA attention of ``q`` [T, H, D] (positions start_pos..) over ring-buffer caches
     [n_kv, C, D] (position p at slot p % C), optionally limited to a sliding ``window``."""
+    import torch
+
     module = _require()
     if q.dim() != 3:
         raise ValueError(f"q must be [T, n_heads, head_dim], got {tuple(q.shape)}")
@@ -235,6 +242,8 @@ def _weight(t: torch.Tensor, name: str, dtype: torch.dtype) -> torch.Tensor:
 
 def int8_linear(x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
     """``x`` [..., K] @ (qweight int8 [N, K] * scales [N]).T -> [..., N] float32."""
+    import torch
+
     module = _require()
     x2, lead = _matmul_input(x)
     w = _weight(qweight, "qweight", torch.int8)
@@ -253,6 +262,8 @@ def int4_linear(
 ) -> torch.Tensor:
     """``x`` [..., K] @ dequantized int4 weight [N, K].T -> [..., N] float32, where
     w[n, k] = scales[n, k // G] * (nibble(n, k) - zeros[n, k // G])."""
+    import torch
+
     module = _require()
     x2, lead = _matmul_input(x)
     w = _weight(qweight, "qweight", torch.uint8)
@@ -266,6 +277,8 @@ def int4_linear(
 def float_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """``x`` [..., K] @ ``weight`` [N, K].T -> [..., N] float32, for a float32 or bfloat16
     weight (widened exactly; float32 arithmetic)."""
+    import torch
+
     module = _require()
     x2, lead = _matmul_input(x)
     if weight.device.type != "cpu":

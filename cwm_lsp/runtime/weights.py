@@ -24,6 +24,8 @@ from torch import nn
 from cwm_lsp.runtime import quant
 from cwm_lsp.runtime.checkpoint_files import (
     INDEX_FILE,
+    LINEAR_NAMES,
+    NORM_NAMES,
     QUANT_FILE,
     Quantization,
     ShardInfo,
@@ -32,7 +34,7 @@ from cwm_lsp.runtime.checkpoint_files import (
     read_quantization,
 )
 from cwm_lsp.runtime.config import CwmConfig
-from cwm_lsp.runtime.model import LINEAR_NAMES, NORM_NAMES, Transformer
+from cwm_lsp.runtime.model import Transformer
 
 _DTYPES = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32}
 _QUANT_DTYPES = {"I8", "U8"}
