@@ -18,9 +18,9 @@ from cwm_lsp.backends.base import (
     FrameCallback,
     PredictionCancelled,
     PredictionResult,
-    Provenance,
 )
 from cwm_lsp.budget import Deadline, TokenBudget, frame_limit_message
+from cwm_lsp.provenance import Provenance
 from cwm_lsp.trace import tokens
 from cwm_lsp.trace.codec import encode_frame
 from cwm_lsp.trace.parser import TraceStreamParser

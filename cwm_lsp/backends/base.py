@@ -7,56 +7,20 @@ executing the code in a sandbox. Everything downstream (parser, timeline, LSP, C
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from cwm_lsp.backends.options import DEFAULT_MAX_FRAMES
 from cwm_lsp.cancel import CancelToken as CancelToken  # re-exported
 from cwm_lsp.cancel import PredictionCancelled as PredictionCancelled  # re-exported
+from cwm_lsp.provenance import Origin as Origin  # re-exported
+from cwm_lsp.provenance import Provenance as Provenance  # re-exported
 from cwm_lsp.trace.frames import Frame
 
 # PredictionResult.stop: why a model's trace ended before its end (with ``limit``, its label)
 STOP_TIMEOUT = "timeout"  # the wall-clock budget (prediction_timeout) ran out
 STOP_NO_TERMINATION = "no_termination"  # the trace repeats: predicted never to end
-
-
-class Origin(str, enum.Enum):
-    PREDICTED = "predicted"
-    OBSERVED = "observed"
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """Where a trace came from; shown in tooltips, CLI output and reports."""
-
-    origin: Origin
-    backend: str
-    model: str | None = None  # model name, e.g. "CWM 32B" or "cwm-lsp demo model (not CWM)"
-    quantization: str | None = None
-    is_demo_model: bool = False
-    weak_sandbox: bool = False  # observed under the audit-hook-only sandbox (no kernel walls)
-
-    def describe(self) -> str:
-        if self.origin is Origin.OBSERVED:
-            if self.weak_sandbox:
-                return "observed, weak sandbox (audit hook only)"
-            return "observed in a sandboxed run"
-        parts = [f"predicted by {self.model or self.backend}"]
-        if self.quantization and self.quantization != "none":
-            parts.append(f"({self.quantization})")
-        return " ".join(parts)
-
-    def to_json(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "origin": self.origin.value}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Provenance:
-        known = {field.name for field in dataclasses.fields(cls)}
-        values = {key: value for key, value in data.items() if key in known}
-        return cls(**{**values, "origin": Origin(data["origin"])})
 
 
 @dataclass(frozen=True)

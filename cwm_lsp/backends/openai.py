@@ -39,15 +39,14 @@ from cwm_lsp.backends.base import (
     BackendError,
     CancelToken,
     FrameCallback,
-    Origin,
     PredictionCancelled,
     PredictionRequest,
     PredictionResult,
-    Provenance,
 )
 from cwm_lsp.backends.decoding import CallDepth, step_over_depth
 from cwm_lsp.backends.options import DEFAULT_MAX_FRAMES
 from cwm_lsp.budget import Deadline
+from cwm_lsp.provenance import Origin, Provenance
 from cwm_lsp.trace import tokens as trace_tokens
 
 API_KEY_ENVS = ("CWM_LSP_API_KEY", "OPENAI_API_KEY")

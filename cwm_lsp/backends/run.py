@@ -10,13 +10,12 @@ from cwm_lsp.backends.base import (
     BackendError,
     CancelToken,
     FrameCallback,
-    Origin,
     PredictionCancelled,
     PredictionRequest,
     PredictionResult,
-    Provenance,
 )
 from cwm_lsp.project import InterpreterError, plan_run
+from cwm_lsp.provenance import Origin, Provenance
 from cwm_lsp.tracer.limits import SandboxLimits
 from cwm_lsp.tracer.recorder import CONTEXT_FILENAME
 from cwm_lsp.tracer.sandbox import (

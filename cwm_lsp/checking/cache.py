@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from cwm_lsp import __version__
-from cwm_lsp.backends.base import PredictionResult, Provenance
+from cwm_lsp.backends.base import PredictionResult
 from cwm_lsp.backends.options import BackendOptions
+from cwm_lsp.provenance import Provenance
 from cwm_lsp.trace.frames import Frame
 
 CACHE_FORMAT = 1

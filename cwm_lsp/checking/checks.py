@@ -15,9 +15,10 @@ import doctest
 import re
 from dataclasses import dataclass, field
 
-from cwm_lsp.backends.base import STOP_NO_TERMINATION, STOP_TIMEOUT, Origin, PredictionResult
+from cwm_lsp.backends.base import STOP_NO_TERMINATION, STOP_TIMEOUT, PredictionResult
 from cwm_lsp.checking.discovery import DoctestInfo, Example
 from cwm_lsp.compare import Divergence, first_divergence, same_up_to_set_order
+from cwm_lsp.provenance import Origin
 from cwm_lsp.trace.timeline import ExceptionInfo, Timeline, build_timeline
 
 DOCTEST_MISMATCH = "prophecy/doctest-mismatch"

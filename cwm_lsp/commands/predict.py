@@ -16,13 +16,14 @@ import tokenize
 from pathlib import Path
 from typing import Any
 
-from cwm_lsp.backends.base import BackendError, PredictionResult, Provenance
+from cwm_lsp.backends.base import BackendError, PredictionResult
 from cwm_lsp.backends.decoding import CallDepth
 from cwm_lsp.backends.registry import build_predictor
 from cwm_lsp.commands.common import options_from_args, use_utf8_output
 from cwm_lsp.compare import Divergence, first_divergence
 from cwm_lsp.entry import EntryError, FunctionInfo, HarnessContext, list_functions, source_lines
 from cwm_lsp.prediction import NoExampleCall, Prepared, Target, prepare, select_target
+from cwm_lsp.provenance import Provenance
 from cwm_lsp.trace.frames import Event, Frame
 from cwm_lsp.trace.render import format_value, render_text
 from cwm_lsp.trace.timeline import Timeline, build_timeline, timeline_to_json

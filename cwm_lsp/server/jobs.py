@@ -29,11 +29,9 @@ from lsprotocol import types
 from cwm_lsp.backends.base import (
     BackendError,
     CancelToken,
-    Origin,
     PredictionCancelled,
     PredictionResult,
     Predictor,
-    Provenance,
 )
 from cwm_lsp.backends.options import BackendOptions
 from cwm_lsp.backends.registry import build_predictor
@@ -44,6 +42,7 @@ from cwm_lsp.entry import (
     source_lines,
 )
 from cwm_lsp.prediction import Prepared, Target, prepare
+from cwm_lsp.provenance import Origin, Provenance
 from cwm_lsp.server.cache import ResultKey
 from cwm_lsp.server.edits import LineSpan, relocate_lines
 from cwm_lsp.server.labels import render_lines

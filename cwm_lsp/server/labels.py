@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cwm_lsp.backends.base import Origin
+from cwm_lsp.provenance import Origin
 from cwm_lsp.server.run_table import SHOWN_ROWS, build_table, to_markdown, to_plaintext
 from cwm_lsp.server.runs import FunctionRun
 from cwm_lsp.server.view import RunView, focused_executions

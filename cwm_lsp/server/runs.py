@@ -15,9 +15,9 @@ import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from cwm_lsp.backends.base import Origin, Provenance
 from cwm_lsp.entry import FunctionInfo
 from cwm_lsp.lines import source_lines
+from cwm_lsp.provenance import Origin, Provenance
 from cwm_lsp.server.edits import LineSpan, TextChange, relocate_lines, span_after_change
 from cwm_lsp.server.invented import Invented, read_invented
 from cwm_lsp.server.view import RunView

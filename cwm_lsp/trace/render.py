@@ -24,6 +24,7 @@ import re
 from collections.abc import Sequence
 
 from cwm_lsp.lines import source_lines
+from cwm_lsp.provenance import Origin
 from cwm_lsp.trace.timeline import LineExecution, Timeline, timeline_to_json
 
 __all__ = [
@@ -36,8 +37,6 @@ __all__ = [
     "timeline_to_json",
 ]
 
-PREDICTED = "predicted"
-OBSERVED = "observed"
 ARROW = " → "
 ELLIPSIS = "…"
 RETURN_MARK = "⮐"
@@ -47,13 +46,13 @@ MAX_SERIES = 6  # longer series keep the first two values and the last one
 PART_SEPARATOR = "; "
 
 
-def relation(origin: str) -> str:
+def relation(origin: Origin | str) -> str:
     """``≈`` for predicted values, ``=`` for observed ones.
 
-    ``origin`` is ``"predicted"`` or ``"observed"`` (``backends.base.Origin`` members are these
-    strings); anything else counts as predicted.
+    ``origin`` is an :class:`Origin` or its value (``"predicted"``, ``"observed"``); anything
+    else counts as predicted.
     """
-    return "=" if str(getattr(origin, "value", origin)) == OBSERVED else "≈"
+    return "=" if origin == Origin.OBSERVED else "≈"
 
 
 def format_value(value: str | None, width: int = 60) -> str:
@@ -91,14 +90,14 @@ def _shows_return(execution: LineExecution) -> bool:
     return not (implicit and execution.returned == "None" and execution.scope_kind != "lambda")
 
 
-def _mark(symbol: str, origin: str) -> str:
+def _mark(symbol: str, origin: Origin | str) -> str:
     return symbol if relation(origin) == "=" else f"{symbol} {relation(origin)}"
 
 
 def hint_label(
     executions: Sequence[LineExecution],
     width: int = 60,
-    origin: str = PREDICTED,
+    origin: Origin | str = Origin.PREDICTED,
 ) -> str:
     """The hint for one source line from all its executions (in trace order).
 
@@ -132,7 +131,7 @@ def hint_labels(
     timeline: Timeline,
     *,
     width: int = 60,
-    origin: str = PREDICTED,
+    origin: Origin | str = Origin.PREDICTED,
     first_line: int = 1,
     last_line: int | None = None,
 ) -> dict[int, str]:
@@ -147,7 +146,7 @@ def hint_labels(
     return labels
 
 
-def _summary(timeline: Timeline, origin: str, width: int) -> str:
+def _summary(timeline: Timeline, origin: Origin | str, width: int) -> str:
     result = timeline.result
     if result.exception is not None:
         return f"{_mark(EXCEPTION_MARK, origin)} raised {result.exception.describe()}"
@@ -163,7 +162,7 @@ def render_text(
     width: int = 60,
     first_line: int = 1,
     last_line: int | None = None,
-    origin: str = PREDICTED,
+    origin: Origin | str = Origin.PREDICTED,
     origin_label: str | None = None,
     line_numbers: bool = False,
     summary: bool = True,

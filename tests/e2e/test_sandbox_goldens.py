@@ -12,14 +12,9 @@ from typing import Any
 import goldens
 import pytest
 
-from cwm_lsp.backends.base import (
-    BackendError,
-    CancelToken,
-    Origin,
-    PredictionCancelled,
-    PredictionRequest,
-)
+from cwm_lsp.backends.base import BackendError, CancelToken, PredictionCancelled, PredictionRequest
 from cwm_lsp.backends.run import RunPredictor
+from cwm_lsp.provenance import Origin
 from cwm_lsp.trace.frames import Frame
 from cwm_lsp.tracer import (
     AUDIT_HOOK,

@@ -9,14 +9,9 @@ import pytest
 from goldens import GOLDEN_FILES
 
 from cwm_lsp.backends.assembly import GeneratedTrace
-from cwm_lsp.backends.base import (
-    STOP_NO_TERMINATION,
-    STOP_TIMEOUT,
-    Origin,
-    PredictionCancelled,
-    Provenance,
-)
+from cwm_lsp.backends.base import STOP_NO_TERMINATION, STOP_TIMEOUT, PredictionCancelled
 from cwm_lsp.budget import Deadline
+from cwm_lsp.provenance import Origin, Provenance
 from cwm_lsp.trace import tokens
 from cwm_lsp.trace.frames import Frame
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cwm_lsp.backends.base import Origin, PredictionResult, Provenance
+from cwm_lsp.backends.base import PredictionResult
 from cwm_lsp.checking.cache import PredictionCache, result_from_json, result_to_json
+from cwm_lsp.provenance import Origin, Provenance
 from cwm_lsp.trace.frames import Event, Frame
 
 

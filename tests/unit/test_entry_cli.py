@@ -9,7 +9,7 @@ from pathlib import Path
 import goldens
 import pytest
 
-from cwm_lsp.backends.base import BackendError, Origin, Provenance
+from cwm_lsp.backends.base import BackendError
 from cwm_lsp.backends.options import BackendOptions
 from cwm_lsp.backends.registry import build_predictor, demo_model_path, resolve_backend_name
 from cwm_lsp.commands.predict import (
@@ -23,6 +23,7 @@ from cwm_lsp.commands.predict import (
 )
 from cwm_lsp.entry import EntryError, find_function
 from cwm_lsp.prediction import NoExampleCall, Target, select_target
+from cwm_lsp.provenance import Origin, Provenance
 from cwm_lsp.trace.frames import Frame
 
 GOLDENS = sorted(goldens.GOLDEN_DIR.glob("*.json"))

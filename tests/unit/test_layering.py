@@ -1,5 +1,6 @@
 """The dependency rules of the package layout (README, Development): the runtime is a plain
-language model, the sandbox knows nothing of models, and cancellation is a leaf."""
+language model, the sandbox knows nothing of models, traces know nothing of the backends that make
+them, and cancellation and provenance are leaves."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ RULES = {
         "cwm_lsp.server",
     ),
     "tracer": ("cwm_lsp.backends", "cwm_lsp.runtime", "cwm_lsp.server"),
+    "trace": ("cwm_lsp.backends", "cwm_lsp.runtime", "cwm_lsp.server"),
     "cancel.py": ("cwm_lsp",),
+    "provenance.py": ("cwm_lsp",),
     "syntax.py": ("cwm_lsp",),
 }
 

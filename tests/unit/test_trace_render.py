@@ -6,7 +6,7 @@ import json
 
 import goldens
 
-from cwm_lsp.backends.base import Origin
+from cwm_lsp.provenance import Origin
 from cwm_lsp.trace.frames import Event, Frame
 from cwm_lsp.trace.parser import parse_trace
 from cwm_lsp.trace.render import (

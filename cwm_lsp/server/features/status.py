@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cwm_lsp.backends.base import Origin, Provenance
+from cwm_lsp.provenance import Origin, Provenance
 from cwm_lsp.server.features.base import Feature
 from cwm_lsp.server.runs import RunStatus
 from cwm_lsp.server.settings import Settings
