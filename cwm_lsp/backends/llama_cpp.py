@@ -71,14 +71,14 @@ class GGUFSummary:
 def read_summary(path: Path) -> GGUFSummary:
     from gguf import GGUFReader
 
-    from cwm_lsp.runtime.gguf_loader import GGUFInfo, _layer_types, _Metadata
+    from cwm_lsp.runtime.gguf_loader import GGUFInfo, GGUFMetadata, attention_layout
 
     try:
-        meta = _Metadata(GGUFReader(str(path)), path)
+        meta = GGUFMetadata(GGUFReader(str(path)), path)
     except (OSError, ValueError, KeyError, IndexError) as err:
         raise BackendError(f"{path}: not a readable GGUF file ({err})") from err
     layers = int(meta.arch_key("block_count", 0))
-    kinds, window = _layer_types(meta, layers, None, GGUFInfo())
+    kinds, window = attention_layout(meta, layers, None, GGUFInfo())
     sliding = window if "sliding_attention" in kinds else None
     types: dict[str, int] = {}
     for tensor in meta.reader.tensors:

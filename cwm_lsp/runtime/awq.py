@@ -19,24 +19,26 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
-from torch import nn
 
-from cwm_lsp.runtime import quant
+from cwm_lsp.runtime import ops
+from cwm_lsp.runtime.assemble import (
+    EMBEDDING,
+    FINAL_NORM,
+    HEAD,
+    Parts,
+    linear_part,
+    norm_part,
+)
 from cwm_lsp.runtime.checkpoint_files import (
     LINEAR_NAMES,
     NORM_NAMES,
-    Quantization,
     WeightsError,
     checkpoint_shards,
 )
-from cwm_lsp.runtime.config import ConfigError, CwmConfig
-from cwm_lsp.runtime.model import Transformer
-
-if TYPE_CHECKING:
-    from cwm_lsp.runtime.loader import LoadedModel
+from cwm_lsp.runtime.config import CwmConfig
 
 AWQ_ORDER = (0, 2, 4, 6, 1, 3, 5, 7)  # nibble i of an int32 holds column AWQ_ORDER[i] of 8
 
@@ -103,16 +105,6 @@ def awq_to_int4(
     }
 
 
-def dequantize_int4(parts: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Float32 [N, K] weight of our int4 tensors."""
-    packed, scales, zeros = parts["qweight"], parts["scales"], parts["zeros"]
-    q = torch.stack((packed & 0x0F, packed >> 4), dim=-1).flatten(1).float()
-    group = q.shape[1] // scales.shape[1]
-    return scales.repeat_interleave(group, dim=1) * (
-        q - zeros.float().repeat_interleave(group, dim=1)
-    )
-
-
 def _read_parts(directory: Path) -> dict[str, dict[str, torch.Tensor]]:
     from safetensors import safe_open
 
@@ -146,79 +138,61 @@ def _linear(
         raise AWQError(f"{base}: has a bias (CWM's linears have none)")
     parts = awq_to_int4(stored["qweight"], stored["qzeros"], stored["scales"])
     if dtype is not None:
-        return {"weight": dequantize_int4(parts).to(dtype)}
+        weight = ops.dequantize_int4(
+            parts["qweight"],
+            parts["scales"],
+            parts["zeros"],
+            parts["qweight"].shape[1] * 2 // parts["scales"].shape[1],
+        )
+        return {"weight": weight.to(dtype)}
     return parts
 
 
-def load_awq(
-    directory: str | Path,
-    *,
-    quantize: str | None = None,
-    device: str = "cpu",
-    dtype: torch.dtype | None = None,
-) -> LoadedModel:
-    """``load_model`` for an AutoAWQ checkpoint. ``dtype`` dequantizes the 4-bit weights to that
-    float type; otherwise they load as our int4 (group size from the checkpoint)."""
-    from cwm_lsp.runtime.loader import LoadedModel, ModelLoadError
-    from cwm_lsp.runtime.tokenizer import TokenizerError, load_tokenizer
-
-    directory = Path(directory).expanduser()
+def check_settings(directory: Path, quantize: str | None) -> int:
+    """The checkpoint's group size, once its ``quantization_config`` is one this loader reads
+    and ``quantize`` (``load_model``'s) does not ask for another format; else AWQError."""
     settings = awq_settings(directory) or {}
     if quantize not in (None, "none", "int4"):
-        raise ModelLoadError(
+        raise AWQError(
             f"{directory}: an AWQ (int4) checkpoint cannot be loaded as {quantize}; "
             "quantize the original checkpoint instead"
         )
     version = str(settings.get("version", "gemm")).lower()
     if int(settings.get("bits", settings.get("w_bit", 4))) != 4 or version != "gemm":
-        raise ModelLoadError(
+        raise AWQError(
             f"{directory}: AWQ {settings.get('bits', 4)}-bit {version!r} packing is not supported "
             "(only 4-bit GEMM, AutoAWQ's default)"
         )
     if settings.get("zero_point", True) is False:
-        raise ModelLoadError(f"{directory}: AWQ without zero points is not supported")
-    group = int(settings.get("group_size", settings.get("q_group_size", 128)))
-    try:
-        config = CwmConfig.from_file(directory)
-        parts = _read_parts(directory)
-        transformer = _assemble(config, parts, dtype, device)
-        tokenizer = load_tokenizer(directory)
-    except (ConfigError, WeightsError, AWQError, TokenizerError) as err:
-        raise ModelLoadError(f"{directory}: {err}") from err
-    except RuntimeError as err:
-        raise ModelLoadError(f"{directory}: cannot load ({err})") from err
-    quantization = Quantization() if dtype is not None else Quantization("int4", group)
-    return LoadedModel(directory, config, transformer, tokenizer, quantization)
+        raise AWQError(f"{directory}: AWQ without zero points is not supported")
+    return int(settings.get("group_size", settings.get("q_group_size", 128)))
 
 
-def _assemble(
-    config: CwmConfig,
-    parts: dict[str, dict[str, torch.Tensor]],
-    dtype: torch.dtype | None,
-    device: str,
-) -> Transformer:
-    def weight(base: str) -> torch.Tensor:
-        stored = parts.get(base, {})
-        if "weight" not in stored:
+def read_parts(
+    directory: Path, config: CwmConfig, *, device: torch.device | str, dtype: torch.dtype | None
+) -> Parts:
+    """The checkpoint's tensors for :func:`~cwm_lsp.runtime.assemble.assemble`: AWQ linears as
+    our int4 (dequantized to ``dtype`` when given), the rest float as stored (or ``dtype``);
+    the output head stays as stored (tied to the embedding when absent)."""
+    stored = _read_parts(directory)
+
+    def weight(base: str) -> dict[str, torch.Tensor]:
+        tensors = stored.get(base, {})
+        if "weight" not in tensors:
             raise AWQError(f"checkpoint has no tensor {base}.weight")
-        tensor = stored["weight"]
-        return (tensor if dtype is None else tensor.to(dtype)).to(device)
+        tensor = tensors["weight"]
+        return {"weight": (tensor if dtype is None else tensor.to(dtype)).to(device)}
 
-    def module(base: str) -> nn.Module:
-        stored = _linear(base, parts.get(base), dtype)
-        return quant.linear_from_tensors({k: v.to(device) for k, v in stored.items()})
+    def linear(base: str) -> dict[str, torch.Tensor]:
+        return {k: v.to(device) for k, v in _linear(base, stored.get(base), dtype).items()}
 
-    embed = weight("model.embed_tokens")
-    layers = []
+    parts: Parts = {EMBEDDING: weight(EMBEDDING)}
     for index in range(config.num_hidden_layers):
-        prefix = f"model.layers.{index}"
-        linears = {
-            name: module(
-                f"{prefix}.{'self_attn' if name.endswith(('q_proj', 'k_proj', 'v_proj', 'o_proj')) else 'mlp'}.{name}"
-            )
-            for name in LINEAR_NAMES
-        }
-        norms = {name: weight(f"{prefix}.{name}") for name in NORM_NAMES}
-        layers.append((linears, norms))
-    head = module("lm_head") if "lm_head" in parts else quant.FloatLinear(embed)
-    return Transformer(config, embed=embed, layers=layers, norm=weight("model.norm"), head=head)
+        for name in LINEAR_NAMES:
+            parts[linear_part(index, name)] = linear(linear_part(index, name))
+        for name in NORM_NAMES:
+            parts[norm_part(index, name)] = weight(norm_part(index, name))
+    if HEAD in stored:
+        parts[HEAD] = linear(HEAD)
+    parts[FINAL_NORM] = weight(FINAL_NORM)
+    return parts

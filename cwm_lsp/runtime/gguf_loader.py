@@ -42,18 +42,24 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch import nn
 
-from cwm_lsp.runtime import quant
+from cwm_lsp.runtime import ops, quant
+from cwm_lsp.runtime.assemble import (
+    EMBEDDING,
+    FINAL_NORM,
+    HEAD,
+    ROTARY,
+    Parts,
+    linear_part,
+    norm_part,
+)
 from cwm_lsp.runtime.checkpoint_files import NORM_NAMES, Quantization
 from cwm_lsp.runtime.config import FULL, SLIDING, ConfigError, CwmConfig, RopeScaling
-from cwm_lsp.runtime.model import Transformer
+from cwm_lsp.runtime.model import rope_inverse_frequencies
 from cwm_lsp.runtime.tokenizer import TiktokenBackend, Tokenizer
 
 if TYPE_CHECKING:
     from gguf import GGUFReader
-
-    from cwm_lsp.runtime.loader import LoadedModel
 
 CWM_ROPE_KEYS = {
     "type": "cwm.rope.type",
@@ -127,7 +133,10 @@ class GGUFInfo:
 # -- metadata ------------------------------------------------------------------------------------
 
 
-class _Metadata:
+class GGUFMetadata:
+    """The key-value metadata of an open GGUF file (``reader``: a ``gguf.GGUFReader``); keys of
+    the model's architecture are read with :meth:`arch_key`."""
+
     def __init__(self, reader: Any, path: Path) -> None:
         self.reader, self.path = reader, path
         arch = self.get("general.architecture")
@@ -177,9 +186,12 @@ def _read_cwm_config(cwm_config: str | Path | dict[str, Any] | None) -> dict[str
     return raw
 
 
-def _layer_types(
-    meta: _Metadata, layers: int, extra: dict[str, Any] | None, info: GGUFInfo
+def attention_layout(
+    meta: GGUFMetadata, layers: int, extra: dict[str, Any] | None, info: GGUFInfo
 ) -> tuple[tuple[str, ...], int | None]:
+    """Each layer's attention kind (``full_attention``/``sliding_attention``) and the sliding
+    window, from the GGUF's pattern keys, else ``extra`` (a CWM config.json's contents), else
+    CWM's defaults for CWM's exact shape, else all global; ``info`` records which."""
     window = meta.arch_key("attention.sliding_window")
     pattern = meta.arch_key("attention.sliding_window_pattern")
     if pattern is not None:
@@ -215,7 +227,7 @@ def _layer_types(
     return (FULL,) * layers, int(window) if window else None
 
 
-def _shape_dict(meta: _Metadata) -> dict[str, Any]:
+def _shape_dict(meta: GGUFMetadata) -> dict[str, Any]:
     heads = int(meta.need("attention.head_count"))
     hidden = int(meta.need("embedding_length"))
     return {
@@ -229,7 +241,7 @@ def _shape_dict(meta: _Metadata) -> dict[str, Any]:
 
 
 def _rope(
-    meta: _Metadata, extra: dict[str, Any] | None, theta: float, info: GGUFInfo
+    meta: GGUFMetadata, extra: dict[str, Any] | None, theta: float, info: GGUFInfo
 ) -> RopeScaling:
     kind = meta.get(CWM_ROPE_KEYS["type"])
     if kind == "llama3":
@@ -258,12 +270,12 @@ def _rope(
     return RopeScaling(theta=theta, rope_type="default", factor=1.0)
 
 
-def _has_tensor(meta: _Metadata, name: str) -> bool:
+def _has_tensor(meta: GGUFMetadata, name: str) -> bool:
     return any(t.name == name for t in meta.reader.tensors)
 
 
 def config_from_gguf(
-    meta: _Metadata, tensors: dict[str, Any], extra: dict[str, Any] | None, info: GGUFInfo
+    meta: GGUFMetadata, tensors: dict[str, Any], extra: dict[str, Any] | None, info: GGUFInfo
 ) -> CwmConfig:
     if meta.arch != "llama":
         raise GGUFError(
@@ -280,7 +292,7 @@ def config_from_gguf(
         or meta.arch_key("rope.dimension_count")
         or shape["hidden_size"] // shape["num_attention_heads"]
     )
-    kinds, window = _layer_types(meta, layers, extra, info)
+    kinds, window = attention_layout(meta, layers, extra, info)
     theta = _f32(meta.arch_key("rope.freq_base", 10_000.0))
     return CwmConfig(
         vocab_size=vocab,
@@ -322,7 +334,7 @@ def _gguf_bpe_backend(tokens: Sequence[str], types: Sequence[int], name: str) ->
     return TiktokenBackend(ranks, special, name)
 
 
-def tokenizer_from_gguf(meta: _Metadata) -> Tokenizer | None:
+def tokenizer_from_gguf(meta: GGUFMetadata) -> Tokenizer | None:
     model = meta.get("tokenizer.ggml.model")
     if model is None:
         return None
@@ -391,9 +403,7 @@ def q8_0_to_float(tensor: Any) -> torch.Tensor:
 
 def q4_0_to_float(tensor: Any) -> torch.Tensor:
     parts = q4_0_to_int4(tensor)
-    q = torch.stack((parts["qweight"] & 0x0F, parts["qweight"] >> 4), dim=-1).flatten(1).float()
-    scales = parts["scales"].repeat_interleave(Q4_GROUP, dim=1)
-    return scales * (q - 8.0)
+    return ops.dequantize_int4(parts["qweight"], parts["scales"], parts["zeros"], Q4_GROUP)
 
 
 def _type_name(tensor: Any) -> str:
@@ -446,8 +456,12 @@ def _permuted(parts: dict[str, torch.Tensor], rows: torch.Tensor) -> dict[str, t
 
 @dataclass
 class GGUFModelParts:
+    """A GGUF file read for :func:`~cwm_lsp.runtime.assemble.assemble`: ``parts`` under
+    Hugging Face names, and ``applied``, the quantization a head tied to the embedding gets."""
+
     config: CwmConfig
-    transformer: Transformer
+    parts: Parts
+    applied: Quantization
     tokenizer: Tokenizer | None
     quantization: Quantization
     info: GGUFInfo
@@ -474,10 +488,10 @@ def read_gguf(
     dtype: torch.dtype | None = None,
     cwm_config: str | Path | dict[str, Any] | None = None,
 ) -> GGUFModelParts:
-    """Read, check and assemble a GGUF model (see the module docstring for the policy)."""
+    """Read and check a GGUF model's tensors (see the module docstring for the policy)."""
     path = Path(path).expanduser()
     reader = _open_reader(path)
-    meta = _Metadata(reader, path)
+    meta = GGUFMetadata(reader, path)
     info = GGUFInfo()
     tensors = {t.name: t for t in reader.tensors}
     for t in reader.tensors:
@@ -515,6 +529,7 @@ def read_gguf(
     }
     rows = {"attn_q": qk_rows_from_gguf(n_q, d), "attn_k": qk_rows_from_gguf(n_kv, d)}
     options: dict[str, Any] = {"quantize": quantize, "dtype": dtype, "group_size": group_size}
+    parts: Parts = {}
     try:
         embed_tensor = check("token_embd.weight", (config.vocab_size, h))
         embed = _dense(embed_tensor)
@@ -522,52 +537,36 @@ def read_gguf(
             embed = embed.to(dtype or torch.float16)
         elif dtype is not None:
             embed = embed.to(dtype)
-        layers: list[tuple[dict[str, nn.Module], dict[str, torch.Tensor]]] = []
+        parts[EMBEDDING] = {"weight": embed}
         for layer in range(config.num_hidden_layers):
-            linears: dict[str, nn.Module] = {}
             for gg, ours in _LINEARS.items():
-                parts = linear_tensors(check(f"blk.{layer}.{gg}.weight", shapes[gg]), **options)
+                linear = linear_tensors(check(f"blk.{layer}.{gg}.weight", shapes[gg]), **options)
                 if gg in rows:
-                    parts = _permuted(parts, rows[gg])
-                linears[ours] = quant.linear_from_tensors(
-                    {k: v.to(device) for k, v in parts.items()}
-                )
-            norms = {
-                ours: _float(check(f"blk.{layer}.{gg}.weight", (h,))).to(device)
-                for gg, ours in _NORMS.items()
-            }
-            layers.append((linears, norms))
-        norm = _float(check("output_norm.weight", (h,))).to(device)
+                    linear = _permuted(linear, rows[gg])
+                parts[linear_part(layer, ours)] = {k: v.to(device) for k, v in linear.items()}
+            for gg, ours in _NORMS.items():
+                norm = _float(check(f"blk.{layer}.{gg}.weight", (h,)))
+                parts[norm_part(layer, ours)] = {"weight": norm.to(device)}
+        parts[FINAL_NORM] = {"weight": _float(check("output_norm.weight", (h,))).to(device)}
         if "output.weight" in tensors:
-            head_parts = linear_tensors(
-                check("output.weight", (config.vocab_size, h)),
-                **options,
-                head=True,
+            head = linear_tensors(
+                check("output.weight", (config.vocab_size, h)), **options, head=True
             )
-        elif quantize is not None:
-            head_parts = quant.quantized_tensors(
-                "int8" if quantize == "int4" else quantize, embed.float(), group_size
-            )
-        else:
-            head_parts = {"weight": embed}
-        head = quant.linear_from_tensors({k: v.to(device) for k, v in head_parts.items()})
-        transformer = Transformer(
-            config, embed=embed.to(device), layers=layers, norm=norm, head=head
-        )
+            parts[HEAD] = {k: v.to(device) for k, v in head.items()}
     except (ValueError, RuntimeError) as err:
         if isinstance(err, GGUFError):
             raise
         raise GGUFError(f"{path}: cannot load ({err})") from err
     if info.rope_source == "rope_freqs tensor":
         factors = _float(tensors["rope_freqs.weight"]).flatten()
-        base = transformer.rotary.inv_freq
+        base = rope_inverse_frequencies(config)
         if factors.numel() != base.numel():
             raise GGUFError(f"{path}: rope_freqs.weight has {factors.numel()} entries")
-        transformer.rotary.inv_freq = (base / factors.to(base.device)).contiguous()
-    transformer.eval()
+        parts[ROTARY] = {"inv_freq": (base / factors).contiguous()}
+    applied = Quantization() if quantize is None else Quantization(quantize, group_size)
     tokenizer = tokenizer_from_gguf(meta)
     quantization = _quantization_label(info.tensor_types, quantize, dtype, group_size)
-    return GGUFModelParts(config, transformer, tokenizer, quantization, info)
+    return GGUFModelParts(config, parts, applied, tokenizer, quantization, info)
 
 
 def _quantization_label(
@@ -584,49 +583,11 @@ def _quantization_label(
     return Quantization()
 
 
-def load_gguf(
-    path: str | Path,
-    *,
-    quantize: str | None = None,
-    device: str = "cpu",
-    group_size: int = quant.DEFAULT_GROUP_SIZE,
-    dtype: torch.dtype | None = None,
-    cwm_config: str | Path | dict[str, Any] | None = None,
-) -> LoadedModel:
-    """``load_model`` for a ``.gguf`` file: a :class:`~cwm_lsp.runtime.loader.LoadedModel` with
-    ``.gguf_info`` (a :class:`GGUFInfo`). Raises ``ModelLoadError`` with a user-facing message."""
-    from cwm_lsp.runtime.loader import LoadedModel, ModelLoadError
-
-    method = None if quantize in (None, "none") else quantize
-    if method is not None and method not in quant.METHODS:
-        raise ModelLoadError(f"unknown quantization {quantize!r} (expected none, int8 or int4)")
-    try:
-        parts = read_gguf(
-            path,
-            quantize=method,
-            device=device,
-            group_size=group_size,
-            dtype=dtype,
-            cwm_config=cwm_config,
-        )
-    except GGUFError as err:
-        raise ModelLoadError(str(err)) from err
-    loaded = LoadedModel(
-        Path(path).expanduser(),
-        parts.config,
-        parts.transformer,
-        parts.tokenizer,
-        parts.quantization,
-    )
-    loaded.gguf_info = parts.info  # type: ignore[attr-defined]
-    return loaded
-
-
 def gguf_tokenizer(path: str | Path) -> Tokenizer | None:
     """Only the tokenizer of a GGUF file (no tensors are read)."""
     path = Path(path).expanduser()
     reader = _open_reader(path)
-    return tokenizer_from_gguf(_Metadata(reader, path))
+    return tokenizer_from_gguf(GGUFMetadata(reader, path))
 
 
 def gguf_config(
@@ -635,7 +596,7 @@ def gguf_config(
     """The model config a GGUF file describes (metadata only, no tensor data is read)."""
     path = Path(path).expanduser()
     reader = _open_reader(path)
-    meta = _Metadata(reader, path)
+    meta = GGUFMetadata(reader, path)
     tensors = {t.name: t for t in reader.tensors}
     try:
         return config_from_gguf(meta, tensors, _read_cwm_config(cwm_config), GGUFInfo())

@@ -19,12 +19,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from cwm_lsp.runtime import quant
+from cwm_lsp.runtime.assemble import Parts, head_method
 from cwm_lsp.runtime.checkpoint_files import (
     INDEX_FILE,
-    LINEAR_NAMES,
     NORM_NAMES,
     QUANT_FILE,
     Quantization,
@@ -34,7 +33,6 @@ from cwm_lsp.runtime.checkpoint_files import (
     read_quantization,
 )
 from cwm_lsp.runtime.config import CwmConfig
-from cwm_lsp.runtime.model import Transformer
 
 _DTYPES = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32}
 _QUANT_DTYPES = {"I8", "U8"}
@@ -92,11 +90,6 @@ def _is_linear(name: str) -> bool:
     return name == "lm_head.weight" or bool(_LAYER_RE.match(name))
 
 
-def _head_method(method: str) -> str:
-    # The output head is the most sensitive matrix; int4 runs keep it at int8.
-    return "int8" if method == "int4" else method
-
-
 def iter_checkpoint(
     directory: Path,
     config: CwmConfig,
@@ -150,7 +143,7 @@ def _iter_shard(
                 stored = {suffix: tensor.clone()}  # pre-quantized parts: small, copy them
             elif quantization.method and _is_linear(name):
                 method = (
-                    _head_method(quantization.method) if base == "lm_head" else quantization.method
+                    head_method(quantization.method) if base == "lm_head" else quantization.method
                 )
                 stored = quant.quantized_tensors(method, tensor, quantization.group_size)
             else:
@@ -179,46 +172,24 @@ def _check_float(
         )
 
 
-def load_transformer(
+def read_parts(
     directory: Path,
     config: CwmConfig,
     quantization: Quantization,
     *,
     device: torch.device | str = "cpu",
     dtype: torch.dtype | None = None,
-) -> Transformer:
-    """Read, check, quantize and assemble the model."""
-    parts: dict[str, dict[str, torch.Tensor]] = {}
+) -> Parts:
+    """Read, check and quantize the checkpoint's tensors for :func:`assemble`; each goes to
+    ``device`` as it is read."""
+    parts: Parts = {}
     for base, tensors in iter_checkpoint(directory, config, quantization, dtype=dtype):
         parts.setdefault(base, {}).update({k: v.to(device) for k, v in tensors.items()})
     _check_complete(directory, config, parts)
-    embed = parts.pop("model.embed_tokens")["weight"]
-    if "lm_head" in parts:
-        head = quant.linear_from_tensors(parts.pop("lm_head"))
-    elif quantization.method:
-        head = quant.linear_from_tensors(
-            quant.quantized_tensors(
-                _head_method(quantization.method), embed, quantization.group_size
-            )
-        )
-    else:
-        head = quant.FloatLinear(embed)
-    layers = []
-    for index in range(config.num_hidden_layers):
-        prefix = f"model.layers.{index}"
-        linears: dict[str, nn.Module] = {}
-        for name in LINEAR_NAMES:
-            group = "self_attn" if name in ("q_proj", "k_proj", "v_proj", "o_proj") else "mlp"
-            linears[name] = quant.linear_from_tensors(parts.pop(f"{prefix}.{group}.{name}"))
-        norms = {name: parts.pop(f"{prefix}.{name}")["weight"] for name in NORM_NAMES}
-        layers.append((linears, norms))
-    norm = parts.pop("model.norm")["weight"]
-    return Transformer(config, embed=embed, layers=layers, norm=norm, head=head)
+    return parts
 
 
-def _check_complete(
-    directory: Path, config: CwmConfig, parts: dict[str, dict[str, torch.Tensor]]
-) -> None:
+def _check_complete(directory: Path, config: CwmConfig, parts: Parts) -> None:
     for name in expected_shapes(config):
         base = name.rpartition(".")[0]
         have = parts.get(base, {})
@@ -272,7 +243,7 @@ def save_quantized(
                 "format": "cwm-lsp weight-only",
                 "method": quantization.method,
                 "group_size": quantization.group_size,
-                "lm_head": _head_method(quantization.method),
+                "lm_head": head_method(quantization.method),
                 "source": str(src),
             },
             indent=2,

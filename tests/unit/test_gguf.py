@@ -186,11 +186,12 @@ def test_layer_pattern_from_cwm_config_when_the_gguf_lacks_it(
     drop = {"llama.attention.sliding_window", "llama.attention.sliding_window_pattern"}
     drop |= {key for key in _reader(ggufs["f32"]).fields if key.startswith("cwm.")}
     _rewrite(ggufs["f32"], plain, drop)
-    as_llama: Any = load_model(plain)
+    as_llama = load_model(plain)
     assert as_llama.config.layer_types == (FULL,) * 4
+    assert as_llama.gguf_info is not None
     assert as_llama.gguf_info.layer_types_source == "none (llama)"
     assert as_llama.gguf_info.rope_source == "rope_freqs tensor"
-    from cwm_lsp.runtime.gguf_loader import load_gguf
+    from cwm_lsp.runtime.loader import load_gguf
 
     as_cwm = load_gguf(plain, cwm_config=directory / "config.json")
     assert as_cwm.config.layer_types == (FULL, SLIDING, SLIDING, FULL)
