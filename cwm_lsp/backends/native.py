@@ -5,6 +5,11 @@ weights load on first use and stay loaded for the predictor's lifetime (the lang
 keeps one). One prediction runs at a time per predictor; its KV cache is kept between
 predictions so an unchanged prompt prefix is not recomputed.
 
+A float checkpoint (the demo model) runs torch-free when it can
+(:mod:`cwm_lsp.runtime.native_model`): the same native decoder and arithmetic without the ~3 s
+of importing PyTorch, which is most of a cold start. Other checkpoints, or ``torch_free=False``,
+load the PyTorch model.
+
 By default each predicted frame's source line is kept on the function's control flow
 (:mod:`cwm_lsp.backends.line_constraint`): a line frame names a line that can run next, a return
 names the line the scope is on. The values stay the model's own. ``follow_flow=False`` (CLI
@@ -14,10 +19,12 @@ names the line the scope is on. The values stay the model's own. ``follow_flow=F
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cwm_lsp.backends.assembly import GeneratedTrace
 from cwm_lsp.backends.base import (
@@ -34,10 +41,14 @@ from cwm_lsp.backends.decoding import TraceDecoder, TraceIds, step_over_depth
 from cwm_lsp.backends.line_constraint import flow_constraint
 from cwm_lsp.backends.options import DEFAULT_MAX_FRAMES
 from cwm_lsp.budget import Deadline, TokenBudget
-from cwm_lsp.runtime import DEMO_MODEL_LABEL, ConfigError, CwmConfig, LoadedModel, ModelLoadError
+from cwm_lsp.runtime import DEMO_MODEL_LABEL, ConfigError, CwmConfig
 from cwm_lsp.runtime.checkpoint_files import WeightsError, read_quantization
 from cwm_lsp.runtime.generate import Sampler, Sampling, Session
+from cwm_lsp.runtime.native_model import LoadedNativeModel, load_native_model
 from cwm_lsp.runtime.tokenizer import Tokenizer, TokenizerError
+
+if TYPE_CHECKING:
+    from cwm_lsp.runtime import LoadedModel
 
 # A model this small (the demo model: hidden size 256) decodes fastest on one thread: its
 # matrices are too small to share, and on a busy machine a second thread that is descheduled
@@ -77,6 +88,7 @@ class NativePredictor:
         lookahead: int = DEFAULT_LOOKAHEAD,
         follow_flow: bool = True,
         budgets: bool = True,
+        torch_free: bool = True,
     ) -> None:
         self.path = Path(model).expanduser()
         self.quantize = None if quantize in (None, "none") else quantize
@@ -87,13 +99,15 @@ class NativePredictor:
         # False: no time budget, no repetition check, tokens up to the context (benchmarks
         # compare with this: how predictions ran before budgets)
         self.budgets = budgets
+        self.torch_free = torch_free
+        self.torch_free_reason: str | None = None  # why the PyTorch model was loaded instead
         try:
             self.config, stored_label = _describe_checkpoint(self.path)
         except (ConfigError, WeightsError, ValueError) as err:
             raise BackendError(f"cannot use model {self.path}: {err}") from err
         self._quantization_label = stored_label or self.quantize or "none"
         self._lock = threading.Lock()
-        self._model: LoadedModel | None = None
+        self._model: LoadedModel | LoadedNativeModel | None = None
         self._session: Session | None = None
 
     @property
@@ -116,37 +130,67 @@ class NativePredictor:
         """Prompt tokens the last prediction took from the KV cache instead of recomputing."""
         return self._session.reused_tokens if self._session is not None else 0
 
-    def load(self) -> LoadedModel:
+    def load(self) -> LoadedModel | LoadedNativeModel:
         """Load the weights now (otherwise the first prediction does)."""
-        with self._lock, self._threads():
+        with self._lock:
             return self._loaded()
 
-    def _loaded(self) -> LoadedModel:
+    def _loaded(self) -> LoadedModel | LoadedNativeModel:
         if self._model is None:
-            import torch
-
-            from cwm_lsp.runtime import load_model
-
-            # The demo model ships bf16 weights (half the download); at its size float32
-            # arithmetic is both faster on CPUs and closer to the reference.
-            upcast = self.config.is_demo_model and self.quantize is None
-            try:
-                self._model = load_model(
-                    self.path,
-                    quantize=self.quantize,
-                    device=self.device,
-                    dtype=torch.float32 if upcast else None,
-                )
-            except ModelLoadError as err:
-                raise BackendError(f"cannot load model: {err}") from err
-            if self._model.tokenizer is None:
+            model = self._load_torch_free() or self._load_torch()
+            if model.tokenizer is None:
                 raise BackendError(
                     f"{self.path} has no tokenizer (tokenizer.model or tokenizer.json): "
                     "copy the tokenizer files of the original checkpoint next to config.json"
                 )
-            self._session = self._model.new_session()
-            self._warm_up(self._model.tokenizer, self._session)
+            session = model.new_session()
+            self._model, self._session = model, session
+            with self._threads():
+                self._warm_up(model.tokenizer, session)
         return self._model
+
+    @property
+    def _upcast(self) -> bool:
+        # The demo model ships bf16 weights (half the download); at its size float32
+        # arithmetic is both faster on CPUs and closer to the reference.
+        return self.config.is_demo_model and self.quantize is None
+
+    def _load_torch_free(self) -> LoadedNativeModel | None:
+        if not self.torch_free:
+            self.torch_free_reason = "turned off"
+            return None
+        if self.quantize is not None or self.device != "cpu":
+            self.torch_free_reason = f"quantize={self.quantize}, device={self.device}"
+            return None
+        loaded = load_native_model(
+            self.path, self.config, widen_embeddings=self._upcast, threads=self._decoder_threads
+        )
+        if isinstance(loaded, str):
+            self.torch_free_reason = loaded
+            return None
+        self.torch_free_reason = None
+        return loaded
+
+    def _load_torch(self) -> LoadedModel:
+        import torch
+
+        from cwm_lsp.runtime import ModelLoadError, load_model
+
+        try:
+            return load_model(
+                self.path,
+                quantize=self.quantize,
+                device=self.device,
+                dtype=torch.float32 if self._upcast else None,
+            )
+        except ModelLoadError as err:
+            raise BackendError(f"cannot load model: {err}") from err
+
+    def _decoder_threads(self) -> int:
+        """Threads per forward pass of the torch-free model (see SINGLE_THREAD_HIDDEN_SIZE)."""
+        if self.config.hidden_size <= SINGLE_THREAD_HIDDEN_SIZE:
+            return 1
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
 
     @staticmethod
     def _warm_up(tokenizer: Tokenizer, session: Session) -> None:
@@ -166,13 +210,16 @@ class NativePredictor:
         on_frame: FrameCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> PredictionResult:
-        with self._lock, self._threads():
+        with self._lock:
             return self._predict(request, on_frame, cancel)
 
     @contextlib.contextmanager
     def _threads(self) -> Iterator[None]:
-        """One thread for a small model's prediction (see SINGLE_THREAD_HIDDEN_SIZE)."""
-        if self.config.hidden_size > SINGLE_THREAD_HIDDEN_SIZE:
+        """One torch thread for a small PyTorch model (see SINGLE_THREAD_HIDDEN_SIZE); the
+        torch-free model asks :meth:`_decoder_threads` instead."""
+        if self.config.hidden_size > SINGLE_THREAD_HIDDEN_SIZE or isinstance(
+            self._model, LoadedNativeModel
+        ):
             yield
             return
         import torch
@@ -194,6 +241,18 @@ class NativePredictor:
         # loading the model counts: the user waits for it too
         deadline = Deadline(request.prediction_timeout if self.budgets else None, started)
         model = self._loaded()
+        with self._threads():
+            return self._generate(request, model, started, deadline, on_frame, cancel)
+
+    def _generate(
+        self,
+        request: PredictionRequest,
+        model: LoadedModel | LoadedNativeModel,
+        started: float,
+        deadline: Deadline,
+        on_frame: FrameCallback | None,
+        cancel: CancelToken | None,
+    ) -> PredictionResult:
         tokenizer, session = model.tokenizer, self._session
         assert tokenizer is not None and session is not None
         if cancel is not None and cancel.cancelled:

@@ -38,6 +38,8 @@ class Quantization:
 class ShardInfo:
     path: Path
     tensors: dict[str, tuple[str, list[int]]] = field(default_factory=dict)  # name -> dtype, shape
+    # name -> (start, end) byte offsets in the file (safetensors' data_offsets plus the header)
+    extents: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def checkpoint_shards(directory: Path) -> list[ShardInfo]:
@@ -95,10 +97,11 @@ def read_header(path: Path) -> ShardInfo:
         if name == "__metadata__":
             continue
         try:
-            dtype, shape, (_begin, end) = entry["dtype"], entry["shape"], entry["data_offsets"]
+            dtype, shape, (begin, end) = entry["dtype"], entry["shape"], entry["data_offsets"]
         except (KeyError, TypeError, ValueError) as err:
             raise WeightsError(f"{path}: corrupt header entry for {name}") from err
         info.tensors[name] = (str(dtype), list(shape))
+        info.extents[name] = (8 + header_len + int(begin), 8 + header_len + int(end))
         data_end = max(data_end, int(end))
     if 8 + header_len + data_end > size:
         raise WeightsError(

@@ -54,7 +54,8 @@ def test_shipped_files_are_small_and_labelled_not_cwm() -> None:
 
 def test_shipped_weights_are_bfloat16_and_the_native_backend_computes_in_float32() -> None:
     assert json.loads((WEIGHTS / "config.json").read_text())["dtype"] == "bfloat16"
-    loaded = NativePredictor(WEIGHTS).load()
+    loaded = NativePredictor(WEIGHTS, torch_free=False).load()
+    assert isinstance(loaded, LoadedModel)
     assert loaded.logits([1, 2, 3]).dtype == torch.float32
     assert {b.dtype for b in loaded.transformer.buffers() if b.is_floating_point()} == {
         torch.float32
@@ -148,3 +149,14 @@ def test_eval_flow_decoder_scores_a_valid_trace(runtime_model: LoadedModel) -> N
     )
     assert predicted.endswith(tokens.END_OF_TEXT)
     assert demo_eval.score_trace(predicted, golden["trace_text"]).valid == 1
+
+
+def test_the_torch_free_path_predicts_every_golden_exactly_as_the_pytorch_model() -> None:
+    torch_free = NativePredictor(WEIGHTS)
+    pytorch = NativePredictor(WEIGHTS, torch_free=False)
+    for path in GOLDEN_FILES:
+        request = golden_request(json.loads(path.read_text()))
+        ours, theirs = torch_free.predict(request), pytorch.predict(request)
+        assert torch_free.torch_free_reason is None
+        assert pytorch.torch_free_reason == "turned off"
+        assert (ours.trace_text, ours.stop) == (theirs.trace_text, theirs.stop), path.stem
