@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cwm_lsp.runtime import quant
+from cwm_lsp.runtime import ops, quant
 from cwm_lsp.runtime.checkpoint_files import LINEAR_NAMES, NORM_NAMES, Quantization
 from cwm_lsp.runtime.config import CwmConfig
 from cwm_lsp.runtime.model import Transformer
@@ -55,14 +55,16 @@ def assemble(
     """The model of ``parts`` (consumed) on ``device``.
 
     ``quantization`` is what the reader applied to float linears; a head tied to the embedding
-    (no ``lm_head`` part) gets the same (int4 as int8), or stays the embedding itself.
+    (no ``lm_head`` part) gets the same (int4 as int8), or stays the embedding itself. Whether
+    the native kernels run is decided here, once (``CWM_LSP_NATIVE=0`` is read now).
     """
+    native = ops.native_kernels() if torch.device(device).type == "cpu" else None
 
     def on_device(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {suffix: tensor.to(device) for suffix, tensor in tensors.items()}
 
     def linear(base: str) -> nn.Module:
-        return quant.linear_from_tensors(on_device(parts.pop(base)))
+        return quant.linear_from_tensors(on_device(parts.pop(base)), native=native)
 
     embed = parts.pop(EMBEDDING)["weight"].to(device)
     if HEAD in parts:
@@ -70,7 +72,7 @@ def assemble(
     elif quantization.method:
         method = head_method(quantization.method)
         tied = quant.quantized_tensors(method, embed, quantization.group_size)
-        head = quant.linear_from_tensors(on_device(tied))
+        head = quant.linear_from_tensors(on_device(tied), native=native)
     else:
         head = quant.FloatLinear(embed)
     layers = []
@@ -81,7 +83,9 @@ def assemble(
         }
         layers.append((linears, norms))
     norm = parts.pop(FINAL_NORM)["weight"].to(device)
-    transformer = Transformer(config, embed=embed, layers=layers, norm=norm, head=head)
+    transformer = Transformer(
+        config, embed=embed, layers=layers, norm=norm, head=head, native=native
+    )
     rotary = parts.pop(ROTARY, None)
     if rotary is not None:
         transformer.rotary.inv_freq = rotary["inv_freq"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from types import ModuleType
 
 import torch
 from torch import nn
@@ -74,8 +75,15 @@ class RMSNorm(nn.Module):
 
 
 class Attention(nn.Module):
-    def __init__(self, config: CwmConfig, layer: int, parts: Mapping[str, nn.Module]) -> None:
+    def __init__(
+        self,
+        config: CwmConfig,
+        layer: int,
+        parts: Mapping[str, nn.Module],
+        native: ModuleType | None,
+    ) -> None:
         super().__init__()
+        self.native = native
         self.q_proj, self.k_proj = parts["q_proj"], parts["k_proj"]
         self.v_proj, self.o_proj = parts["v_proj"], parts["o_proj"]
         self.n_heads = config.num_attention_heads
@@ -97,7 +105,7 @@ class Attention(nn.Module):
         v = self.v_proj(x).view(length, self.n_kv, self.head_dim)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         cache.write(start_pos, k, v)
-        out = ops.attention(q, cache.keys, cache.values, start_pos, self.window)
+        out = ops.attention(q, cache.keys, cache.values, start_pos, self.window, native=self.native)
         return self.o_proj(out.reshape(length, self.n_heads * self.head_dim))
 
 
@@ -121,11 +129,12 @@ class Block(nn.Module):
         layer: int,
         parts: Mapping[str, nn.Module],
         norms: Mapping[str, torch.Tensor],
+        native: ModuleType | None,
     ) -> None:
         super().__init__()
         eps = config.rms_norm_eps
         self.input_layernorm = RMSNorm(norms["input_layernorm"], eps)
-        self.self_attn = Attention(config, layer, parts)
+        self.self_attn = Attention(config, layer, parts, native)
         self.post_attention_layernorm = RMSNorm(norms["post_attention_layernorm"], eps)
         self.mlp = FeedForward(parts)
 
@@ -143,7 +152,9 @@ class Block(nn.Module):
 
 class Transformer(nn.Module):
     """Built from loaded parts: ``embed`` [vocab, hidden], per-layer linear modules and norm
-    weights, the final norm weight and the head module (see :mod:`cwm_lsp.runtime.weights`)."""
+    weights, the final norm weight and the head module (see :mod:`cwm_lsp.runtime.assemble`).
+    ``native``: the kernels module attention and the native decoder use (None: PyTorch only),
+    decided once by whoever builds the model."""
 
     embed: torch.Tensor
 
@@ -155,17 +166,20 @@ class Transformer(nn.Module):
         layers: list[tuple[dict[str, nn.Module], dict[str, torch.Tensor]]],
         norm: torch.Tensor,
         head: nn.Module,
+        native: ModuleType | None,
     ) -> None:
         super().__init__()
         self.config = config
+        self.native = native
         self.register_buffer("embed", embed)
         self.layers = nn.ModuleList(
-            Block(config, index, parts, norms) for index, (parts, norms) in enumerate(layers)
+            Block(config, index, parts, norms, native)
+            for index, (parts, norms) in enumerate(layers)
         )
         self.norm = RMSNorm(norm, config.rms_norm_eps)
         self.lm_head = head
         self.rotary = Rotary(config)
-        self._native: native_step.NativeDecoder | str | None = None  # built on first use
+        self._decoder: native_step.NativeDecoder | str | None = None  # built on first use
         # False: every chunk takes the per-operation path (benchmarks compare the two).
         self.use_native_decoder = True
 
@@ -174,19 +188,19 @@ class Transformer(nn.Module):
         weight is in a format the decoder runs (see :mod:`cwm_lsp.runtime.native_step`)."""
         if not self.use_native_decoder or self.embed.device.type != "cpu":
             return None
-        if ops.native_kernels() is None:
+        if self.native is None:
             return None
-        if self._native is None:
-            self._native = native_step.build(self)
-        return self._native if isinstance(self._native, native_step.NativeDecoder) else None
+        if self._decoder is None:
+            self._decoder = native_step.build(self)
+        return self._decoder if isinstance(self._decoder, native_step.NativeDecoder) else None
 
     def native_decoder_problem(self) -> str | None:
         """Why :meth:`native_decoder` is None (None when it is not)."""
-        if ops.native_kernels() is None:
+        if self.native is None:
             return "native kernels unavailable"
         if not self.use_native_decoder:
             return "turned off (use_native_decoder)"
-        return None if self.native_decoder() is not None else str(self._native)
+        return None if self.native_decoder() is not None else str(self._decoder)
 
     def run(
         self, ids: Sequence[int], start_pos: int, cache: KVCache, *, all_logits: bool = False

@@ -1,8 +1,9 @@
 """The runtime's hot operations: hybrid attention over the KV cache and quantized linears.
 
-Each has a pure PyTorch reference here. When the compiled kernels are available
-(``cwm_lsp.runtime.native.available()``) and the tensors live on the CPU, the native version runs
-instead, behind the same signature. ``CWM_LSP_NATIVE=0`` forces the PyTorch path.
+Each has a pure PyTorch reference here. The dispatching functions take ``native``, the kernels
+module the caller chose once (a model decides when it is built, from :func:`native_kernels`):
+when it is given and the tensors live on the CPU, the native version runs instead, behind the
+same signature. ``CWM_LSP_NATIVE=0`` makes :func:`native_kernels` None (the PyTorch path).
 """
 
 from __future__ import annotations
@@ -80,9 +81,10 @@ def attention(
     v_cache: torch.Tensor,
     start_pos: int,
     window: int | None,
+    *,
+    native: ModuleType | None,
 ) -> torch.Tensor:
-    native = native_kernels() if q.device.type == "cpu" else None
-    if native is not None:
+    if native is not None and q.device.type == "cpu":
         result: torch.Tensor = native.attention(q, k_cache, v_cache, start_pos, window)
         return result
     return attention_reference(q, k_cache, v_cache, start_pos, window)
@@ -97,9 +99,10 @@ def int8_linear_reference(
     return F.linear(x, qweight.to(x.dtype)) * scales.to(x.dtype)
 
 
-def int8_linear(x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
-    native = native_kernels() if x.device.type == "cpu" else None
-    if native is not None:
+def int8_linear(
+    x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor, *, native: ModuleType | None
+) -> torch.Tensor:
+    if native is not None and x.device.type == "cpu":
         result: torch.Tensor = native.int8_linear(x, qweight, scales)
         return result
     return int8_linear_reference(x, qweight, scales)
@@ -138,9 +141,10 @@ def int4_linear(
     scales: torch.Tensor,
     zeros: torch.Tensor,
     group_size: int,
+    *,
+    native: ModuleType | None,
 ) -> torch.Tensor:
-    native = native_kernels() if x.device.type == "cpu" else None
-    if native is not None:
+    if native is not None and x.device.type == "cpu":
         result: torch.Tensor = native.int4_linear(x, qweight, scales, zeros, group_size)
         return result
     return int4_linear_reference(x, qweight, scales, zeros, group_size)

@@ -8,6 +8,8 @@ Layouts (consumed by the native kernels, see contracts.md):
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import torch
 from torch import nn
 
@@ -90,30 +92,45 @@ def quantize_int4(
 
 
 class Int8Linear(nn.Module):
+    """``native``: the kernels module to run on the CPU (None: PyTorch), fixed when built."""
+
     qweight: torch.Tensor
     scales: torch.Tensor
 
-    def __init__(self, qweight: torch.Tensor, scales: torch.Tensor) -> None:
+    def __init__(
+        self, qweight: torch.Tensor, scales: torch.Tensor, *, native: ModuleType | None
+    ) -> None:
         super().__init__()
+        self.native = native
         self.out_features, self.in_features = qweight.shape
         self.register_buffer("qweight", qweight)
         self.register_buffer("scales", scales.float())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return ops.int8_linear(x, self.qweight, self.scales)
+        return ops.int8_linear(x, self.qweight, self.scales, native=self.native)
 
     @classmethod
-    def from_weight(cls, weight: torch.Tensor) -> Int8Linear:
-        return cls(*quantize_int8(weight))
+    def from_weight(cls, weight: torch.Tensor, *, native: ModuleType | None) -> Int8Linear:
+        return cls(*quantize_int8(weight), native=native)
 
 
 class Int4Linear(nn.Module):
+    """``native``: the kernels module to run on the CPU (None: PyTorch), fixed when built."""
+
     qweight: torch.Tensor
     scales: torch.Tensor
     zeros: torch.Tensor
 
-    def __init__(self, qweight: torch.Tensor, scales: torch.Tensor, zeros: torch.Tensor) -> None:
+    def __init__(
+        self,
+        qweight: torch.Tensor,
+        scales: torch.Tensor,
+        zeros: torch.Tensor,
+        *,
+        native: ModuleType | None,
+    ) -> None:
         super().__init__()
+        self.native = native
         self.out_features = qweight.shape[0]
         self.in_features = qweight.shape[1] * 2
         self.group_size = self.in_features // scales.shape[1]
@@ -122,11 +139,20 @@ class Int4Linear(nn.Module):
         self.register_buffer("zeros", zeros)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return ops.int4_linear(x, self.qweight, self.scales, self.zeros, self.group_size)
+        return ops.int4_linear(
+            x, self.qweight, self.scales, self.zeros, self.group_size, native=self.native
+        )
 
     @classmethod
-    def from_weight(cls, weight: torch.Tensor, group_size: int = DEFAULT_GROUP_SIZE) -> Int4Linear:
-        return cls(*quantize_int4(weight, int4_group_size(weight.shape[1], group_size)))
+    def from_weight(
+        cls,
+        weight: torch.Tensor,
+        group_size: int = DEFAULT_GROUP_SIZE,
+        *,
+        native: ModuleType | None,
+    ) -> Int4Linear:
+        size = int4_group_size(weight.shape[1], group_size)
+        return cls(*quantize_int4(weight, size), native=native)
 
 
 class FloatLinear(nn.Module):
@@ -159,10 +185,11 @@ def quantized_tensors(
     raise ValueError(f"unknown quantization {method!r} (expected int8 or int4)")
 
 
-def linear_from_tensors(parts: dict[str, torch.Tensor]) -> nn.Module:
-    """A linear module from stored tensors: ``weight``, or ``qweight``/``scales``[/``zeros``]."""
+def linear_from_tensors(parts: dict[str, torch.Tensor], *, native: ModuleType | None) -> nn.Module:
+    """A linear module from stored tensors: ``weight``, or ``qweight``/``scales``[/``zeros``];
+    a quantized one runs ``native`` kernels (None: PyTorch)."""
     if "weight" in parts:
         return FloatLinear(parts["weight"])
     if "zeros" in parts:
-        return Int4Linear(parts["qweight"], parts["scales"], parts["zeros"])
-    return Int8Linear(parts["qweight"], parts["scales"])
+        return Int4Linear(parts["qweight"], parts["scales"], parts["zeros"], native=native)
+    return Int8Linear(parts["qweight"], parts["scales"], native=native)

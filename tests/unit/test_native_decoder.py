@@ -176,8 +176,10 @@ def test_unsupported_weights_keep_the_per_operation_path(checkpoint: Path) -> No
 
 
 def test_native_disabled_by_environment(checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    model = load_model(checkpoint).transformer
+    """CWM_LSP_NATIVE=0 is read when the model is built."""
     monkeypatch.setenv("CWM_LSP_NATIVE", "0")
+    model = load_model(checkpoint).transformer
+    assert model.native is None
     assert model.native_decoder() is None
     assert model.native_decoder_problem() == "native kernels unavailable"
 
@@ -204,13 +206,13 @@ def test_demo_model_greedy_continuation_matches_float32_per_operation_path(
     """The demo model (not CWM) on a real prompt: the decoder over its bf16 weights produces the
     same greedy tokens as the per-operation path over the weights widened to float32."""
     demo = _demo()
-    upcast = load_model(DEMO, dtype=torch.float32)
     assert demo.tokenizer is not None
     source = (ROOT / "examples" / "loops.py").read_text()
     prompt = demo.tokenizer.encode(source)[:200]
     assert demo.transformer.native_decoder_problem() is None
     ours = list(demo.generate(prompt, max_new_tokens=40))
     monkeypatch.setenv("CWM_LSP_NATIVE", "0")
+    upcast = load_model(DEMO, dtype=torch.float32)
     assert list(upcast.generate(prompt, max_new_tokens=40)) == ours
 
 
@@ -228,7 +230,7 @@ ids = {_ids()!r}
 got = model.logits(ids)
 problem = model.transformer.native_decoder_problem()
 os.environ["CWM_LSP_NATIVE"] = "0"
-want = model.logits(ids)
+want = load_model({str(checkpoint)!r}).logits(ids)
 print(json.dumps({{"path": native.get_path(), "decoder": problem,
                    "diff": (got - want).abs().max().item()}}))
 """

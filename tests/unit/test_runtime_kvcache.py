@@ -52,7 +52,7 @@ def test_attention_reads_ring_slots(
         for p in range(max(0, end - capacity), end):
             k_ring[:, p % capacity], v_ring[:, p % capacity] = keys[:, p], values[:, p]
         q = torch.randn(end - start, heads, dim)
-        got = ops.attention(q, k_ring, v_ring, start, window)
+        got = ops.attention(q, k_ring, v_ring, start, window, native=ops.native_kernels())
         expected = _naive_attention(q, keys, values, start, window)
         assert torch.allclose(got, expected, atol=1e-5), (start, window)
 

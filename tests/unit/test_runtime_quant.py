@@ -64,13 +64,15 @@ def test_quantized_linear_ops_equal_dequantized_matmul(
     monkeypatch: pytest.MonkeyPatch, native: str
 ) -> None:
     monkeypatch.setenv("CWM_LSP_NATIVE", native)
+    kernels = ops.native_kernels()
     weight, x = torch.randn(48, 128), torch.randn(5, 128)
     qweight, scales = quant.quantize_int8(weight)
     expected = x @ (qweight.float() * scales[:, None]).T
-    assert torch.allclose(ops.int8_linear(x, qweight, scales), expected, atol=1e-3, rtol=1e-4)
+    got8 = ops.int8_linear(x, qweight, scales, native=kernels)
+    assert torch.allclose(got8, expected, atol=1e-3, rtol=1e-4)
     packed, scales4, zeros = quant.quantize_int4(weight, 32)
     expected4 = x @ ops.dequantize_int4(packed, scales4, zeros, 32).T
-    got = ops.int4_linear(x, packed, scales4, zeros, 32)
+    got = ops.int4_linear(x, packed, scales4, zeros, 32, native=kernels)
     assert torch.allclose(got, expected4, atol=1e-3, rtol=1e-4)
 
 
