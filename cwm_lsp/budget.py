@@ -1,6 +1,7 @@
 """How long a prediction may take: a wall-clock deadline and a token budget scaled to the work.
 
-A leaf module (standard library only) so the runtime, the backends and the server can share it.
+A leaf module (standard library only) so the runtime, the backends, the sandbox and the server can
+share it; the limit labels read the same for predicted and observed traces.
 The deadline is measured from when the prediction was asked for, so loading the model counts:
 the user waits for that too. The token budget follows the prompt's size: a short function's
 trace is short unless it loops, and a model that keeps writing long after a trace of that size
@@ -22,20 +23,29 @@ MAX_FRAME_TOKENS = 4096
 
 
 def format_seconds(seconds: float) -> str:
-    """``30 s``, ``2.5 s``: the same wording as the sandbox's limits."""
+    """``30 s``, ``2.5 s``."""
     return f"{seconds:g} s"
 
 
-def timeout_message(budget: float, spent: float) -> str:
-    """The label of a prediction the wall-clock budget stopped (observed runs say
-    ``time limit (10 s) exceeded``; a prediction adds how far it got)."""
-    return f"time limit ({format_seconds(budget)}) exceeded: stopped after {spent:.1f} s"
+def time_limit_message(seconds: float) -> str:
+    """The label of a trace the wall-clock limit stopped (the sandbox's words)."""
+    return f"time limit ({format_seconds(seconds)}) exceeded"
+
+
+def prediction_time_limit_message(budget: float, spent: float) -> str:
+    """The label of a prediction the wall-clock budget stopped: the sandbox's words and how far
+    it got."""
+    return f"{time_limit_message(budget)}: stopped after {spent:.1f} s"
 
 
 def frame_limit_message(max_frames: int) -> str:
-    """The label of a trace the frame cap stopped (the sandbox says ``frame limit (N) reached``
-    too)."""
-    return f"frame limit ({max_frames}) reached: stopped after {max_frames} frames"
+    """The label of a trace the frame cap stopped (the sandbox's words)."""
+    return f"frame limit ({max_frames}) reached"
+
+
+def prediction_frame_limit_message(max_frames: int) -> str:
+    """The label of a prediction the frame cap stopped: the sandbox's words and how far it got."""
+    return f"{frame_limit_message(max_frames)}: stopped after {max_frames} frames"
 
 
 @dataclass(frozen=True)
@@ -59,7 +69,7 @@ class Deadline:
 
     def message(self) -> str:
         assert self.seconds is not None
-        return timeout_message(self.seconds, self.elapsed())
+        return prediction_time_limit_message(self.seconds, self.elapsed())
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from cwm_lsp.backends.base import (
     PredictionCancelled,
     PredictionResult,
 )
-from cwm_lsp.budget import Deadline, TokenBudget, frame_limit_message
+from cwm_lsp.budget import Deadline, TokenBudget, prediction_frame_limit_message
 from cwm_lsp.provenance import Provenance
 from cwm_lsp.trace import tokens
 from cwm_lsp.trace.codec import encode_frame
@@ -112,7 +112,7 @@ class GeneratedTrace:
 def limit_message(stopped_by: str | None, frames: int, context: str) -> str | None:
     """What the user is told when generation stopped before the end of the trace."""
     if stopped_by == "max_frames":
-        return frame_limit_message(frames)
+        return prediction_frame_limit_message(frames)
     if stopped_by == "max_frame_tokens":
         return "frame token limit reached: the model's last frame never ended"
     if stopped_by == "max_tokens":

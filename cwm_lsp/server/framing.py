@@ -7,7 +7,7 @@ for good. Here a bad frame costs only itself: the parser skips to the next
 ``Content-Length: <digits>\\r\\n``, a byte sequence that valid JSON can never contain (outside a
 string ``C`` is not a JSON token; inside one a raw CR is not allowed), so it can always be found
 and never appears by chance inside a good body. Pure logic, no I/O: fed bytes, it returns
-:class:`Frame` and :class:`FramingError` events.
+:class:`FramedMessage` and :class:`FramingError` events.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ _HEADER_NAME = re.compile(rb"[A-Za-z0-9-]+")
 
 
 @dataclass(frozen=True)
-class Frame:
+class FramedMessage:
     """One well-framed message, its JSON already parsed."""
 
     message: Any
@@ -54,7 +54,7 @@ class FramingError:
         return None
 
 
-Event = Frame | FramingError
+FramingEvent = FramedMessage | FramingError
 
 
 class FrameParser:
@@ -70,14 +70,14 @@ class FrameParser:
         """Bytes are held that do not make a whole message yet."""
         return bool(self._buffer or self._skipped)
 
-    def feed(self, data: bytes) -> list[Event]:
+    def feed(self, data: bytes) -> list[FramingEvent]:
         self._buffer += data
-        events: list[Event] = []
+        events: list[FramingEvent] = []
         while self._buffer and self._step(events):
             pass
         return events
 
-    def stalled(self) -> list[Event]:
+    def stalled(self) -> list[FramingEvent]:
         """Nothing arrived for a while: what cannot become a message is reported now (with the
         bytes skipped before it), and so is a partial body that is already a whole JSON value
         (its Content-Length overstated it). A message still arriving is left alone."""
@@ -96,7 +96,7 @@ class FrameParser:
 
     # -- parsing ---------------------------------------------------------------------------------
 
-    def _step(self, events: list[Event]) -> bool:
+    def _step(self, events: list[FramingEvent]) -> bool:
         """Take one message or one skip off the buffer; False when more bytes are needed."""
         header = self._header()
         if header is None:
@@ -133,7 +133,7 @@ class FrameParser:
         self._scanned = 0
         if self._skipped:
             events.append(self._flush())
-        events.append(Frame(message))
+        events.append(FramedMessage(message))
         return True
 
     def _header(self) -> tuple[int, int] | str | None:

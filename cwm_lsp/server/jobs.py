@@ -84,7 +84,7 @@ class PredictionSpec:
 
 
 @dataclass
-class Outcome:
+class JobOutcome:
     """What became of a prediction; returned to the client as the command's result."""
 
     status: str  # "done" | "cached" | "cancelled" | "failed" | "stale"
@@ -184,7 +184,7 @@ class PredictionJobs:
 
     async def predict(
         self, spec: PredictionSpec, *, request_id: Any = None, shown: bool = True
-    ) -> Outcome:
+    ) -> JobOutcome:
         """Predict ``spec`` and show the result (unless ``shown`` is false); never raises."""
         server = self._server
         self._loop = asyncio.get_running_loop()
@@ -198,7 +198,7 @@ class PredictionJobs:
             )
         except EntryError as error:
             server.notifier.problem(f"Prophecy cannot trace {spec.function.qualname}: {error}")
-            return Outcome("failed", message=str(error))
+            return JobOutcome("failed", message=str(error))
 
         if shown:
             self.cancel_function(spec.uri, spec.function.qualname)
@@ -227,17 +227,17 @@ class PredictionJobs:
                 raise PredictionCancelled()
         except PredictionCancelled:
             self._drop(job)
-            return Outcome("cancelled", frames=len(job.frames), message="prediction cancelled")
+            return JobOutcome("cancelled", frames=len(job.frames), message="prediction cancelled")
         except BackendError as error:
             self._drop(job)
             server.notifier.problem(str(error))
-            return Outcome("failed", message=str(error))
+            return JobOutcome("failed", message=str(error))
         except Exception as error:  # a crashing backend must not take the server down
             self._drop(job)
             backend = options.backend
             message = f"the {backend} backend failed: {type(error).__name__}: {error}"
             server.notifier.problem(message, details=traceback.format_exc())
-            return Outcome("failed", message=message)
+            return JobOutcome("failed", message=message)
         finally:
             self._jobs.discard(job)
             self._end_progress(job)
@@ -246,7 +246,7 @@ class PredictionJobs:
         if problem is not None:
             self._drop(job)
             server.notifier.problem(problem, details="\n".join(result.problems))
-            return Outcome("failed", frames=len(result.frames), message=problem, result=result)
+            return JobOutcome("failed", frames=len(result.frames), message=problem, result=result)
         if result.finished and not result.limit and shown:
             server.cache.put(key, result)
         if result.limit:
@@ -256,15 +256,15 @@ class PredictionJobs:
             )
         return self._finish(job, result, status="done")
 
-    def _finish(self, job: Job, result: PredictionResult, *, status: str) -> Outcome:
+    def _finish(self, job: Job, result: PredictionResult, *, status: str) -> JobOutcome:
         run = job.run
         if run is None:
-            return Outcome(status, frames=len(result.frames), result=result)
+            return JobOutcome(status, frames=len(result.frames), result=result)
         if not self._server.runs.is_current(run):
-            return Outcome("stale", frames=len(result.frames), result=result)
+            return JobOutcome("stale", frames=len(result.frames), result=result)
         if run.stale:
             # The function was edited while this ran: the values describe old code.
-            return Outcome(
+            return JobOutcome(
                 "stale", frames=len(result.frames), message="the function was edited", result=result
             )
         run.frames = list(result.frames)
@@ -276,7 +276,7 @@ class PredictionJobs:
         run.view = job.final_view
         self._attach_blocks(run, job)
         self._server.results_changed(run.uri)
-        return Outcome(status, frames=len(result.frames), result=result)
+        return JobOutcome(status, frames=len(result.frames), result=result)
 
     def _drop(self, job: Job) -> None:
         if job.run is not None:

@@ -26,7 +26,7 @@ def cut(text: str, width: int) -> str:
     return render.format_value(text, width)
 
 
-def hint_label(
+def inlay_label(
     executions: Sequence[LineExecution], width: int, *, observed: bool, suffix: str = ""
 ) -> str | None:
     """The inlay hint for one line, or ``None`` when the line changed nothing."""
@@ -80,7 +80,7 @@ def render_lines(
         rendered = {}
         for number, line in view.lines.items():
             executions, suffix = focused_executions(view, line, focus)
-            label = hint_label(executions, width, observed=observed, suffix=suffix)
+            label = inlay_label(executions, width, observed=observed, suffix=suffix)
             table = execution_table(executions, plain=plain) if label else ""
             rendered[number] = (label, table) if label else None
         view.rendered[key] = rendered

@@ -30,7 +30,7 @@ class RunStatus(str, enum.Enum):
 
 
 @dataclass
-class Block:
+class TrackedLines:
     """Lines of the document a run depends on. ``origin`` is the span in the prediction's
     context (0-based), ``current`` where those lines are now, ``text`` their text back then."""
 
@@ -59,7 +59,7 @@ class FunctionRun:
     qualname: str
     name: str
     call: str | None
-    blocks: list[Block]
+    blocks: list[TrackedLines]
     status: RunStatus = RunStatus.RUNNING
     provenance: Provenance | None = None
     interpreter: str | None = None  # observed runs: "PATH (why it was chosen)"
@@ -92,7 +92,7 @@ class FunctionRun:
         return self.provenance is not None and self.provenance.origin is Origin.OBSERVED
 
     @property
-    def function_block(self) -> Block:
+    def function_block(self) -> TrackedLines:
         return self.blocks[0]
 
     @property
@@ -131,7 +131,9 @@ class FunctionRun:
             span = _span_of(fn)
             if any(span.contains(line) for line in lines):
                 self.blocks.append(
-                    Block(fn.qualname, span, span, list(source_lines[span.first : span.last + 1]))
+                    TrackedLines(
+                        fn.qualname, span, span, list(source_lines[span.first : span.last + 1])
+                    )
                 )
                 known.add(fn.qualname)
 
@@ -151,7 +153,7 @@ class RunStore:
         """A new running run for ``fn``, replacing the function's previous one."""
         lines = source_lines(source)
         span = _span_of(fn)
-        block = Block(fn.qualname, span, span, lines[span.first : span.last + 1])
+        block = TrackedLines(fn.qualname, span, span, lines[span.first : span.last + 1])
         run = FunctionRun(next(self._ids), uri, fn.qualname, fn.name, call, [block])
         run.def_line = fn.def_line - 1
         self._runs.setdefault(uri, {})[fn.qualname] = run

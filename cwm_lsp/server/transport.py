@@ -33,7 +33,7 @@ from pygls.exceptions import (
 from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 
-from cwm_lsp.server.framing import Frame, FrameParser, FramingError
+from cwm_lsp.server.framing import FramedMessage, FrameParser, FramingError
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ async def read_loop(gate: MessageGate, read: ReadChunk, stop: threading.Event) -
             _dispatch(gate, event)
 
 
-def _dispatch(gate: MessageGate, event: Frame | FramingError) -> None:
+def _dispatch(gate: MessageGate, event: FramedMessage | FramingError) -> None:
     if isinstance(event, FramingError):
         gate.framing_error(event)
         return

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cwm_lsp.tracer.limits import SandboxLimits
-    from cwm_lsp.tracer.recorder import MODULE_NAME, EntryError, record_in_process
+    from cwm_lsp.tracer.recorder import MODULE_NAME, NoRunnableEntry, record_in_process
     from cwm_lsp.tracer.sandbox import (
         AUDIT_HOOK,
         BUBBLEWRAP,
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 _HOMES = {
     "SandboxLimits": "limits",
     "MODULE_NAME": "recorder",
-    "EntryError": "recorder",
+    "NoRunnableEntry": "recorder",
     "record_in_process": "recorder",
     "AUDIT_HOOK": "sandbox",
     "BUBBLEWRAP": "sandbox",
@@ -48,7 +48,7 @@ __all__ = [
     "BUBBLEWRAP",
     "LANDLOCK",
     "MODULE_NAME",
-    "EntryError",
+    "NoRunnableEntry",
     "SandboxLimits",
     "TraceRecording",
     "TracerError",

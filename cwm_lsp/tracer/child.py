@@ -34,7 +34,7 @@ from cwm_lsp.tracer.limits import (
     memory_limit_message,
     trace_size_message,
 )
-from cwm_lsp.tracer.recorder import EntryError, Recorder, RecordOutcome, TraceStopped
+from cwm_lsp.tracer.recorder import NoRunnableEntry, Recorder, RecordOutcome, TraceStopped
 
 # The program may replace builtins and module attributes (``builtins.repr``, ``json.dumps``,
 # ``os.write``): this module's functions see their own copy of the builtins, and the
@@ -256,7 +256,7 @@ class Child:
                 module_file=self.source_path,
                 module_name=self.module_name,
             )
-        except EntryError as exc:
+        except NoRunnableEntry as exc:
             self.finish(error=str(exc))
         self.add_import_root()
         self.apply_limits()

@@ -41,7 +41,7 @@ from cwm_lsp.tracer.limits import SandboxLimits
 from cwm_lsp.tracer.recorder import (
     CONTEXT_FILENAME,
     Entry,
-    EntryError,
+    NoRunnableEntry,
     Recorder,
     RecordOutcome,
     context_lines,
@@ -122,7 +122,7 @@ class ForkServer:
     def _define_module(self, first: dict[str, Any]) -> None:
         try:
             recorder = self._recorder(first["context"])
-        except EntryError:
+        except NoRunnableEntry:
             return  # the example's own child reports it
         child_module._forget_own_modules()
         self.module_failure = recorder.define_module(self.module_text)
@@ -186,7 +186,7 @@ class ForkServer:
             )
         try:
             recorder = self._recorder(child.context)
-        except EntryError as exc:
+        except NoRunnableEntry as exc:
             child.finish(error=str(exc))
         outcome = self.module_failure
         if outcome is not None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from cwm_lsp.tracer.recorder import DEFAULT_MAX_FRAMES, DEFAULT_REPR_CHARS, frame_limit_message
+from cwm_lsp.budget import format_seconds, frame_limit_message, time_limit_message
+from cwm_lsp.tracer.recorder import DEFAULT_MAX_FRAMES, DEFAULT_REPR_CHARS
 
 GIB = 1024**3
 MIB = 1024**2
@@ -45,14 +46,6 @@ def format_bytes(count: int) -> str:
     if count >= MIB:
         return f"{count / MIB:g} MiB"
     return f"{count} bytes"
-
-
-def format_seconds(seconds: float) -> str:
-    return f"{seconds:g} s"
-
-
-def time_limit_message(seconds: float) -> str:
-    return f"time limit ({format_seconds(seconds)}) exceeded"
 
 
 def cpu_limit_message(seconds: int) -> str:

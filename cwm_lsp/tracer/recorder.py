@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from cwm_lsp.budget import frame_limit_message
 from cwm_lsp.trace.frames import UNCHANGED, Event, Frame
 from cwm_lsp.trace.tokens import START_OF_TRACE_MARKER
 
@@ -46,7 +47,7 @@ _TRACER_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 
-class EntryError(ValueError):
+class NoRunnableEntry(ValueError):
     """The context has no runnable entry point (the message says why)."""
 
 
@@ -101,13 +102,13 @@ def context_lines(context: str) -> list[str]:
 def find_entry(context: str) -> Entry:
     """The top-level function whose ``def`` line carries ``# << START_OF_TRACE``.
 
-    Raises :class:`EntryError` when there is none, or when it cannot be called without
+    Raises :class:`NoRunnableEntry` when there is none, or when it cannot be called without
     arguments (a marked user function asks a model to invent inputs; a run cannot).
     """
     try:
         tree = ast.parse(context, CONTEXT_FILENAME)
     except SyntaxError as exc:
-        raise EntryError(f"the code does not parse: {exc.msg} (line {exc.lineno})") from None
+        raise NoRunnableEntry(f"the code does not parse: {exc.msg} (line {exc.lineno})") from None
     lines = context_lines(context)
     marked = [
         node
@@ -116,17 +117,21 @@ def find_entry(context: str) -> Entry:
         and START_OF_TRACE_MARKER in lines[node.lineno - 1]
     ]
     if not marked:
-        raise EntryError(f"no function is marked with `{START_OF_TRACE_MARKER}` on its def line")
+        raise NoRunnableEntry(
+            f"no function is marked with `{START_OF_TRACE_MARKER}` on its def line"
+        )
     node = marked[0]
     if node not in tree.body:
-        raise EntryError(f"the marked function `{node.name}` is not defined at module level")
+        raise NoRunnableEntry(f"the marked function `{node.name}` is not defined at module level")
     if isinstance(node, ast.AsyncFunctionDef):
-        raise EntryError(f"the marked function `{node.name}` is async; a run needs a plain def")
+        raise NoRunnableEntry(
+            f"the marked function `{node.name}` is async; a run needs a plain def"
+        )
     args = node.args
     required = len(args.posonlyargs) + len(args.args) - len(args.defaults)
     required += sum(1 for default in args.kw_defaults if default is None)
     if required:
-        raise EntryError(
+        raise NoRunnableEntry(
             f"`{node.name}` takes arguments: a run needs a concrete call. Add an example call "
             "(a `# prophecy: EXPR` comment or a doctest) instead of marking the function itself"
         )
@@ -390,10 +395,6 @@ def _package_of(module_name: str, module_file: str | None) -> str:
     if module_file is not None and os.path.basename(module_file) == "__init__.py":
         return module_name
     return module_name.rpartition(".")[0]
-
-
-def frame_limit_message(max_frames: int) -> str:
-    return f"frame limit ({max_frames}) reached"
 
 
 def record_in_process(

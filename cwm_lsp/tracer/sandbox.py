@@ -49,7 +49,7 @@ from cwm_lsp.tracer.limits import (
     scratch_files_message,
     time_limit_message,
 )
-from cwm_lsp.tracer.recorder import EntryError, find_entry
+from cwm_lsp.tracer.recorder import NoRunnableEntry, find_entry
 
 BUBBLEWRAP = "bubblewrap"
 LANDLOCK = "landlock"
@@ -664,7 +664,7 @@ def record_call(
     """
     try:
         find_entry(context)
-    except EntryError as exc:
+    except NoRunnableEntry as exc:
         raise TracerError(str(exc)) from None
     kind = choose_sandbox(sandbox)
     place = place or RunPlace(source_path=source_path)

@@ -23,7 +23,7 @@ from typing import Any
 from cwm_lsp.cancel import CancelToken
 from cwm_lsp.trace.tokens import START_OF_TRACE_MARKER
 from cwm_lsp.tracer.limits import CANCELLED_MESSAGE, SandboxLimits, time_limit_message
-from cwm_lsp.tracer.recorder import EntryError, context_lines, find_entry
+from cwm_lsp.tracer.recorder import NoRunnableEntry, context_lines, find_entry
 from cwm_lsp.tracer.sandbox import (
     BUBBLEWRAP,
     NOBODY_ID,
@@ -57,7 +57,7 @@ def module_part(context: str) -> tuple[str, int]:
             return "".join(lines[:index]), index
     try:
         entry = find_entry(context)
-    except EntryError as exc:
+    except NoRunnableEntry as exc:
         raise TracerError(str(exc)) from None
     lines = context_lines(context)[: entry.def_line - 1]
     return "".join(lines), len(lines)

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cwm_lsp.server.framing import Frame, FrameParser, FramingError
+from cwm_lsp.server.framing import FramedMessage, FrameParser, FramingError
 
 
 def frame(message: Any) -> bytes:
@@ -55,13 +55,13 @@ BREAKERS = [too_short, too_long, not_a_number, superscript_two, missing, bare_bo
 
 def run(data: bytes, cuts: list[int]) -> tuple[list[Any], list[FramingError]]:
     parser = FrameParser()
-    events: list[Frame | FramingError] = []
+    events: list[FramedMessage | FramingError] = []
     last = 0
     for cut in [*sorted({c % (len(data) + 1) for c in cuts}), len(data)]:
         events += parser.feed(data[last:cut])
         last = cut
     events += parser.stalled()
-    messages = [e.message for e in events if isinstance(e, Frame)]
+    messages = [e.message for e in events if isinstance(e, FramedMessage)]
     return messages, [e for e in events if isinstance(e, FramingError)]
 
 
@@ -80,7 +80,7 @@ def test_an_overstated_length_with_nothing_after_it_is_given_up_when_input_stall
     [error] = parser.stalled()
     assert isinstance(error, FramingError) and error.request() == request(3)
     assert "stopped after" in error.reason
-    assert parser.feed(frame(request(4))) == [Frame(request(4))]
+    assert parser.feed(frame(request(4))) == [FramedMessage(request(4))]
 
 
 def test_a_slow_message_is_not_mistaken_for_a_broken_one() -> None:
@@ -88,17 +88,17 @@ def test_a_slow_message_is_not_mistaken_for_a_broken_one() -> None:
     data = frame(request(5))
     assert parser.feed(data[:30]) == []
     assert parser.stalled() == []  # half a JSON body: still arriving
-    assert parser.feed(data[30:]) == [Frame(request(5))]
+    assert parser.feed(data[30:]) == [FramedMessage(request(5))]
 
 
 def test_oversized_lengths_and_headers_are_refused() -> None:
     parser = FrameParser(max_body=300)
     events = parser.feed(b"Content-Length: 1000\r\n\r\n" + b"x" * 50 + frame(request(6)))
     assert isinstance(events[0], FramingError) and "limit" in events[0].reason
-    assert events[1:] == [Frame(request(6))]
+    assert events[1:] == [FramedMessage(request(6))]
     events = FrameParser().feed(b"X-Junk: " + b"y" * 70_000 + frame(request(7)))
     assert isinstance(events[0], FramingError)
-    assert events[1:] == [Frame(request(7))]
+    assert events[1:] == [FramedMessage(request(7))]
 
 
 @settings(max_examples=400, deadline=None)
@@ -130,4 +130,4 @@ def test_a_header_written_apart_from_its_body_survives_a_pause() -> None:
     head_end = data.index(b"\r\n") + 2  # "Content-Length: N\r\n", the blank line still to come
     assert parser.feed(data[:head_end]) == []
     assert parser.stalled() == []
-    assert parser.feed(data[head_end:]) == [Frame(request(8))]
+    assert parser.feed(data[head_end:]) == [FramedMessage(request(8))]

@@ -9,7 +9,7 @@ from dataclasses import replace
 import goldens
 
 from cwm_lsp.compare import first_divergence, same_value
-from cwm_lsp.server.labels import execution_table, hint_label
+from cwm_lsp.server.labels import execution_table, inlay_label
 from cwm_lsp.server.view import build_view, enclosing_loop, focused_executions, loop_iterations
 from cwm_lsp.trace.frames import Frame
 
@@ -26,8 +26,8 @@ def test_lines_are_zero_based_and_labels_tell_predicted_from_observed() -> None:
     view = build_view(frames, context, finished=True)
     body = view.lines[3]
     assert body.text == "        y += y * i"
-    assert hint_label(body.executions, 60, observed=False) == "y ≈ 2 → 4 → 12 → 48"
-    assert hint_label(body.executions, 60, observed=True) == "y = 2 → 4 → 12 → 48"
+    assert inlay_label(body.executions, 60, observed=False) == "y ≈ 2 → 4 → 12 → 48"
+    assert inlay_label(body.executions, 60, observed=True) == "y = 2 → 4 → 12 → 48"
     assert view.returned == "48" and view.uncaught is None
 
 
@@ -39,10 +39,10 @@ def test_loop_passes_and_focus() -> None:
     passes = loop_iterations(view, 2)
     assert len(passes) == 4  # the final check that leaves the loop is not a pass
     shown, suffix = focused_executions(view, view.lines[3], (2, 1))
-    assert hint_label(shown, 60, observed=True) == "y = 4" and suffix == ""
+    assert inlay_label(shown, 60, observed=True) == "y = 4" and suffix == ""
     header, header_suffix = focused_executions(view, view.lines[2], (2, 1))
     assert (
-        hint_label(header, 60, observed=True) == "i = 1" and header_suffix == " (iteration 2 of 4)"
+        inlay_label(header, 60, observed=True) == "i = 1" and header_suffix == " (iteration 2 of 4)"
     )
     outside, _ = focused_executions(view, view.lines[4], (2, 1))
     assert outside == view.lines[4].executions
@@ -80,7 +80,7 @@ def test_hover_table_has_a_column_per_changed_local() -> None:
 def test_a_partial_trace_still_has_a_view() -> None:
     frames, context = golden("loop_accumulate")
     view = build_view(frames[:9], context, finished=False)
-    assert hint_label(view.lines[3].executions, 60, observed=True) == "y = 2 → 4"
+    assert inlay_label(view.lines[3].executions, 60, observed=True) == "y = 2 → 4"
     assert view.returned is None
 
 

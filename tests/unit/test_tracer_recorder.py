@@ -13,7 +13,7 @@ import pytest
 from cwm_lsp.trace.codec import encode_trace
 from cwm_lsp.trace.frames import Event, Frame
 from cwm_lsp.tracer.recorder import (
-    EntryError,
+    NoRunnableEntry,
     cut_text,
     find_entry,
     record_in_process,
@@ -75,14 +75,14 @@ def test_failing_repr_does_not_break_the_trace() -> None:
 
 
 def test_entry_with_required_parameters_is_refused_clearly() -> None:
-    with pytest.raises(EntryError, match="takes arguments"):
+    with pytest.raises(NoRunnableEntry, match="takes arguments"):
         find_entry("def f(x):  # << START_OF_TRACE\n    return x\n")
 
 
 def test_missing_marker_and_syntax_error_are_clear() -> None:
-    with pytest.raises(EntryError, match="no function is marked"):
+    with pytest.raises(NoRunnableEntry, match="no function is marked"):
         find_entry("def f():\n    return 1\n")
-    with pytest.raises(EntryError, match="does not parse"):
+    with pytest.raises(NoRunnableEntry, match="does not parse"):
         find_entry("def f(:\n")
 
 
