@@ -145,11 +145,12 @@ class BackendOptions:
         defaults = BackendOptions()
         return dataclasses.replace(self, **{name: getattr(defaults, name) for name in options})
 
-    def for_run(self) -> BackendOptions:
-        """The options of the sandboxed run that verifies a prediction made with these."""
+    def for_run(self, *, allow_execution: bool = True) -> BackendOptions:
+        """The options of the sandboxed run that verifies a prediction made with these (or, with
+        ``allow_execution`` from the user's settings, that runs instead of predicting)."""
         return BackendOptions(
             backend="run",
-            allow_execution=True,
+            allow_execution=allow_execution,
             max_frames=self.max_frames,
             run_timeout=self.run_timeout,
             python=self.python,

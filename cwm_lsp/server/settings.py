@@ -53,17 +53,7 @@ class Settings:
         ``BackendOptions.unsupported``.
         """
         chosen = backend or self.backend
-        if chosen == "run":
-            return BackendOptions(
-                backend="run",
-                allow_execution=self.allow_execution,
-                max_frames=self.max_frames,
-                run_timeout=self.timeout,
-                python=self.python_path,
-                editor_python=self.editor_python_path,
-                sandbox=self.sandbox,
-            )
-        return BackendOptions(
+        every = BackendOptions(
             backend=chosen,
             model=self.model_path,
             quantize=self.quantize,
@@ -74,7 +64,14 @@ class Settings:
             temperature=self.temperature,
             step_over=not self.step_into,
             follow_flow=None if self.follow_control_flow else False,
+            run_timeout=self.timeout,
+            python=self.python_path,
+            editor_python=self.editor_python_path,
+            sandbox=self.sandbox,
         )
+        if chosen == "run":
+            return every.for_run(allow_execution=self.allow_execution)
+        return every.for_prediction()
 
 
 # JSON name -> (field name, converter that raises ValueError with the expectation)

@@ -34,7 +34,7 @@ from cwm_lsp.tracer.limits import (
     memory_limit_message,
     trace_size_message,
 )
-from cwm_lsp.tracer.recorder import NoRunnableEntry, Recorder, RecordOutcome, TraceStopped
+from cwm_lsp.tracer.recorder import Entry, NoRunnableEntry, Recorder, RecordOutcome, TraceStopped
 
 # The program may replace builtins and module attributes (``builtins.repr``, ``json.dumps``,
 # ``os.write``): this module's functions see their own copy of the builtins, and the
@@ -244,18 +244,26 @@ class Child:
 
     # -- run --------------------------------------------------------------------------------
 
+    def recorder(
+        self, context: str, parsed: tuple[Entry, dict[int, int]] | None = None
+    ) -> Recorder:
+        """A recorder of ``context`` that sends its frames to the parent and ends this child
+        when a limit stops it (``parsed``: see :class:`Recorder`)."""
+        return Recorder(
+            context,
+            self.on_frame,
+            repr_chars=self.limits.repr_chars,
+            max_frames=self.limits.max_frames,
+            on_limit=lambda message: self.finish(limit=message),
+            module_file=self.source_path,
+            module_name=self.module_name,
+            parsed=parsed,
+        )
+
     def run(self) -> NoReturn:
         self.channel.send({"t": "started"})  # the sandbox and the interpreter work
         try:
-            recorder = Recorder(
-                self.context,
-                self.on_frame,
-                repr_chars=self.limits.repr_chars,
-                max_frames=self.limits.max_frames,
-                on_limit=lambda message: self.finish(limit=message),
-                module_file=self.source_path,
-                module_name=self.module_name,
-            )
+            recorder = self.recorder(self.context)
         except NoRunnableEntry as exc:
             self.finish(error=str(exc))
         self.add_import_root()

@@ -142,23 +142,13 @@ class ForkServer:
         return entry, {**self.module_def_lines, **decorated_def_lines(ast.parse(harness))}
 
     def _recorder(self, context: str) -> Recorder:
-        child = self.child
         parsed = None
         if context.startswith(self.module_text):
             try:
                 parsed = self._parsed(context)
             except SyntaxError:
                 parsed = None  # the full parse below reports it
-        return Recorder(
-            context,
-            child.on_frame,
-            repr_chars=child.limits.repr_chars,
-            max_frames=child.limits.max_frames,
-            on_limit=lambda message: child.finish(limit=message),
-            module_file=child.source_path,
-            module_name=child.module_name,
-            parsed=parsed,
-        )
+        return self.child.recorder(context, parsed)
 
     def _run_example(self, request: dict[str, Any]) -> int:
         for stream in (sys.stdout, sys.stderr):
