@@ -17,6 +17,7 @@ from torch import nn
 from cwm_lsp.runtime import native_step, ops
 from cwm_lsp.runtime.config import CwmConfig
 from cwm_lsp.runtime.kvcache import KVCache, LayerCache, TorchStorage
+from cwm_lsp.runtime.native_decoder import NativeDecoder
 
 
 def rope_inverse_frequencies(config: CwmConfig) -> torch.Tensor:
@@ -179,11 +180,11 @@ class Transformer(nn.Module):
         self.norm = RMSNorm(norm, config.rms_norm_eps)
         self.lm_head = head
         self.rotary = Rotary(config)
-        self._decoder: native_step.NativeDecoder | str | None = None  # built on first use
+        self._decoder: NativeDecoder | str | None = None  # built on first use
         # False: every chunk takes the per-operation path (benchmarks compare the two).
         self.use_native_decoder = True
 
-    def native_decoder(self) -> native_step.NativeDecoder | None:
+    def native_decoder(self) -> NativeDecoder | None:
         """The whole forward pass in one native call, when the kernels are enabled and every
         weight is in a format the decoder runs (see :mod:`cwm_lsp.runtime.native_step`)."""
         if not self.use_native_decoder or self.embed.device.type != "cpu":
@@ -192,7 +193,7 @@ class Transformer(nn.Module):
             return None
         if self._decoder is None:
             self._decoder = native_step.build(self)
-        return self._decoder if isinstance(self._decoder, native_step.NativeDecoder) else None
+        return self._decoder if isinstance(self._decoder, NativeDecoder) else None
 
     def native_decoder_problem(self) -> str | None:
         """Why :meth:`native_decoder` is None (None when it is not)."""

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from cwm_lsp.runtime import ops, quant
+from cwm_lsp.runtime import quant
 from cwm_lsp.runtime.checkpoint_files import LINEAR_NAMES
 from cwm_lsp.runtime.native_decoder import (
     DecoderWeights,
@@ -86,7 +86,7 @@ def _float32(tensor: torch.Tensor) -> torch.Tensor:
 
 def build(model: Transformer) -> NativeDecoder | str:
     """The model registered with the native decoder, or why it cannot be."""
-    native = ops.native_kernels()
+    native = model.native  # decided when the model was built
     if native is None:
         return "native kernels unavailable"
     decoder_type = native.decoder_type()
