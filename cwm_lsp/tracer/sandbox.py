@@ -485,18 +485,25 @@ class _Run:
                 continue
             try:
                 message = json.loads(raw)
-                frame = Frame.from_json(message) if message.get("t") == "frame" else None
-            except (ValueError, KeyError, TypeError, AttributeError):
-                continue  # not from the recorder (the program wrote to the result pipe)
-            if frame is not None:
-                self.frames.append(frame)
-                self.line_numbers.append(int(message.get("lineno", 0)))
-                if self.on_frame is not None:
-                    self.on_frame(frame)
-            elif message.get("t") == "end":
-                self.end = message
-            elif message.get("t") == "started":
-                self.started = True
+            except ValueError:
+                continue
+            self._on_message(message)
+
+    def _on_message(self, message: Any) -> None:
+        """One verified message of the recorder (a frame, the end, or that it started)."""
+        try:
+            frame = Frame.from_json(message) if message.get("t") == "frame" else None
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return  # not a message of the recorder's shape
+        if frame is not None:
+            self.frames.append(frame)
+            self.line_numbers.append(int(message.get("lineno", 0)))
+            if self.on_frame is not None:
+                self.on_frame(frame)
+        elif message.get("t") == "end":
+            self.end = message
+        elif message.get("t") == "started":
+            self.started = True
 
     def _verified(self, line: bytes) -> bytes | None:
         """The message of a line the recorder signed; None (counted) for any other line."""
