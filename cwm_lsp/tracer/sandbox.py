@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -479,15 +479,20 @@ class _Run:
             selector.close()
 
     def _on_result(self, chunk: bytes) -> None:
-        for line in self.lines.feed(chunk):
+        for message in self._messages(self.lines, chunk):
+            self._on_message(message)
+
+    def _messages(self, lines: LineBuffer, chunk: bytes) -> Iterator[Any]:
+        """The parsed messages of the lines ``chunk`` completes in ``lines`` that the recorder
+        signed (other lines are counted as forged)."""
+        for line in lines.feed(chunk):
             raw = self._verified(line)
             if raw is None:
                 continue
             try:
-                message = json.loads(raw)
+                yield json.loads(raw)
             except ValueError:
                 continue
-            self._on_message(message)
 
     def _on_message(self, message: Any) -> None:
         """One verified message of the recorder (a frame, the end, or that it started)."""

@@ -247,14 +247,7 @@ class FileSession:
 
     def _on_result(self, run: _Run, chunk: bytes) -> int | None:
         status: int | None = None
-        for line in self.lines.feed(chunk):
-            body = run._verified(line)
-            if body is None:
-                continue
-            try:
-                message = json.loads(body)
-            except ValueError:
-                continue
+        for message in run._messages(self.lines, chunk):
             kind = message.get("t") if isinstance(message, dict) else None
             if kind == "exit":
                 status = int(message.get("status", 0))
