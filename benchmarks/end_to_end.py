@@ -35,7 +35,9 @@ minute, plus about 15 s the first time to write the 1.9 GB checkpoint; ``--promp
 
 Clock: wall time by default; ``--cpu-time`` uses the child's process CPU time (all its threads),
 which other processes on a shared machine disturb less. ``--threads 1 --cpu-time`` is the
-quietest figure. Each figure is the best of ``--repeat`` runs, variants alternating.
+quietest figure. ``--emulate-avx2`` measures an AVX2-only machine's routing and kernels on an
+AVX-512 one (see ``AVX2_ENV`` and ``hide_avx512``). Each figure is the best of ``--repeat`` runs (``--median``: their median),
+variants alternating; the machine's load average around the runs is printed below the table.
 """
 
 from __future__ import annotations
@@ -128,6 +130,7 @@ class ChildSpec:
     new_tokens: int
     decode: int
     seed: int = 0
+    emulate_avx2: bool = False
 
 
 @dataclass
@@ -185,10 +188,34 @@ def fill_context(session: Any, length: int, generator: Any) -> None:
     session.tokens = torch.randint(2, vocab, (length,), generator=generator).tolist()
 
 
+# What --emulate-avx2 sets in both children: our kernels on their AVX2 path, PyTorch's own kernels
+# (ATen and oneDNN) capped at AVX2.
+AVX2_ENV = {
+    "CWM_LSP_KERNEL_PATH": "avx2",
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+}
+AVX512_FEATURES = ("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16")
+
+
+def hide_avx512(native: Any) -> None:
+    """Make the runtime see a CPU without AVX-512, so that it routes work (e.g. which prefill
+    chunks the native decoder takes) as it does on an AVX2-only machine."""
+    features = native.cpu_features
+
+    def avx2_only() -> dict[str, bool]:
+        return {k: v and k not in AVX512_FEATURES for k, v in features().items()}
+
+    native.cpu_features = avx2_only
+
+
 def run_child(spec: ChildSpec) -> dict[str, Any]:
     import torch
 
     from cwm_lsp.runtime import load_model, native, ops
+
+    if spec.emulate_avx2:
+        hide_avx512(native)
 
     if spec.threads:
         torch.set_num_threads(spec.threads)
@@ -269,6 +296,8 @@ def run_child(spec: ChildSpec) -> dict[str, Any]:
 def spawn(spec: ChildSpec, timeout: float | None) -> dict[str, Any]:
     env = dict(os.environ)
     env[CHILD_ENV] = json.dumps(asdict(spec))
+    if spec.emulate_avx2:
+        env.update(AVX2_ENV)
     if spec.native:
         env.pop("CWM_LSP_NATIVE", None)
     else:
@@ -293,22 +322,21 @@ def spawn(spec: ChildSpec, timeout: float | None) -> dict[str, Any]:
         return result
 
 
-def best_cases(runs: list[dict[str, Any]], clock: str) -> dict[str, dict[str, Any]]:
-    """Per case, the run with the shortest prefill and the one with the shortest decode."""
-    best: dict[str, dict[str, Any]] = {}
-    for run in runs:
-        for case in run["cases"]:
-            name = case["case"]
-            if name not in best:
-                best[name] = dict(case)
-                continue
-            kept = best[name]
-            for phase in ("prefill", "decode"):
-                key = f"{phase}_{clock}_s"
-                if case[key] < kept[key]:
-                    for suffix in ("wall_s", "cpu_s"):
-                        kept[f"{phase}_{suffix}"] = case[f"{phase}_{suffix}"]
-    return best
+def pick_cases(runs: list[dict[str, Any]], clock: str, median: bool) -> dict[str, dict[str, Any]]:
+    """Per case and phase, the run with the shortest time (or the median one when ``median``)."""
+    picked: dict[str, dict[str, Any]] = {}
+    names = [case["case"] for case in runs[0]["cases"]]
+    for name in names:
+        cases = [c for run in runs for c in run["cases"] if c["case"] == name]
+        kept = dict(cases[0])
+        for phase in ("prefill", "decode"):
+            key = f"{phase}_{clock}_s"
+            ordered = sorted(cases, key=lambda c: float(c[key]))
+            chosen = ordered[(len(ordered) - 1) // 2] if median else ordered[0]
+            for suffix in ("wall_s", "cpu_s"):
+                kept[f"{phase}_{suffix}"] = chosen[f"{phase}_{suffix}"]
+        picked[name] = kept
+    return picked
 
 
 def rate(case: dict[str, Any], phase: str, clock: str) -> float:
@@ -320,9 +348,14 @@ def max_difference(a: list[float], b: list[float]) -> float:
 
 
 def report(
-    weights: str, native_runs: list[dict[str, Any]], torch_runs: list[dict[str, Any]], clock: str
+    weights: str,
+    native_runs: list[dict[str, Any]],
+    torch_runs: list[dict[str, Any]],
+    clock: str,
+    median: bool = False,
 ) -> tuple[list[list[str]], list[dict[str, Any]]]:
-    ours, base = best_cases(native_runs, clock), best_cases(torch_runs, clock)
+    ours = pick_cases(native_runs, clock, median)
+    base = pick_cases(torch_runs, clock, median)
     rows, records = [], []
     for name, mine in ours.items():
         ref = base[name]
@@ -386,6 +419,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--quick", action="store_true", help="depth 8192 only, 256 new tokens, 8 decode steps"
     )
     parser.add_argument("--cpu-time", action="store_true", help="time with process CPU time")
+    parser.add_argument(
+        "--emulate-avx2",
+        action="store_true",
+        help="an AVX2-only CPU on an AVX-512 one: our kernels forced to avx2, PyTorch capped at "
+        "AVX2 (ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA), AVX-512 hidden from the runtime",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch and native threads")
     parser.add_argument("--prompts", type=int, nargs="*", default=None, help="prompt lengths")
     parser.add_argument("--depths", type=int, nargs="*", default=None, help="context depths")
@@ -400,6 +439,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="linear weights: bf16 (as CWM ships; load_model keeps it), f32, int8",
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs per variant (best kept)")
+    parser.add_argument(
+        "--median", action="store_true", help="keep the median of --repeat runs, not the best"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--timeout", type=float, default=None, help="seconds per child run")
@@ -443,7 +485,9 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"KV cache {args.kv}, prefill chunk {MAX_CHUNK}, {threads} thread(s), clock: "
         + ("process CPU time" if args.cpu_time else "wall time")
-        + f", best of {args.repeat}; native = {native.active_paths()['attention']}"
+        + f", {'median' if args.median else 'best'} of {args.repeat}"
+        + f"; native = {native.active_paths()['attention']}"
+        + ("; emulating an AVX2-only CPU (--emulate-avx2)" if args.emulate_avx2 else "")
     )
     print(
         "prompt N: N-token prompt prefilled from an empty cache; depth D: "
@@ -452,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     all_rows: list[list[str]] = []
     records: list[dict[str, Any]] = []
+    loads: list[float] = []  # 1-minute load average before and after each child run
     for weights in args.weights:
         runs: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
         for attempt in range(args.repeat):
@@ -460,9 +505,13 @@ def main(argv: list[str] | None = None) -> int:
                 spec = ChildSpec(
                     str(checkpoint), use_native, weights, args.kv, args.threads,
                     args.cpu_time, args.prompts, args.depths, args.new_tokens, args.decode,
+                    emulate_avx2=args.emulate_avx2,
                 )  # fmt: skip
+                load = os.getloadavg()[0]
                 runs[use_native].append(spawn(spec, args.timeout))
-        rows, found = report(weights, runs[True], runs[False], clock)
+                loads.append(load)
+                loads.append(os.getloadavg()[0])
+        rows, found = report(weights, runs[True], runs[False], clock, args.median)
         all_rows += rows
         records += found
     print()
@@ -485,6 +534,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{record['max_logit_difference']:.2e}; greedy tokens identical for the first "
             f"{same} of {total} steps"
         )
+    print(
+        f"machine load (1-minute average) around the runs: {min(loads):.2f} .. {max(loads):.2f} "
+        f"on {os.cpu_count()} CPUs"
+    )
     print(f"total time {time.perf_counter() - start:.0f} s")
     if args.json is not None:
         payload = {
@@ -493,6 +546,8 @@ def main(argv: list[str] | None = None) -> int:
             "threads": threads,
             "clock": clock,
             "repeat": args.repeat,
+            "statistic": "median" if args.median else "best",
+            "load_average": [min(loads), max(loads)],
             "new_tokens": args.new_tokens,
             "decode": args.decode,
             "results": records,
