@@ -15,10 +15,10 @@ import os
 import statistics
 import time
 
+from cwm_lsp.execution.recorder import record_in_process
 from cwm_lsp.server.labels import execution_table
 from cwm_lsp.server.run_table import ALL_ROWS
 from cwm_lsp.server.view import build_view
-from cwm_lsp.tracer.recorder import record_in_process
 
 
 def median_seconds(action: object, repeat: int) -> float:

@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable
 
-from cwm_lsp.tracer import (
+from cwm_lsp.execution import (
     AUDIT_HOOK,
     BUBBLEWRAP,
     LANDLOCK,
@@ -27,7 +27,7 @@ from cwm_lsp.tracer import (
     record_call,
     seccomp,
 )
-from cwm_lsp.tracer.sandbox import bubblewrap_works, landlock_abi
+from cwm_lsp.execution.sandbox import bubblewrap_works, landlock_abi
 
 CONTEXT = (
     "def f():\n    x = 41\n    return x + 1\ndef main():  # << START_OF_TRACE\n    return f()\n"

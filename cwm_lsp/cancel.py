@@ -1,4 +1,4 @@
-"""Cooperative cancellation, a leaf every layer may use (runtime, tracer, backends, server).
+"""Cooperative cancellation, a leaf every layer may use (runtime, execution, backends, server).
 
 The caller keeps a :class:`CancelToken` and cancels it; the worker polls ``cancelled`` (anything
 :class:`Cancellable`) and stops, raising :class:`PredictionCancelled` where a result was asked for.

@@ -129,7 +129,7 @@ def _construct(
     """Each backend takes exactly the options that apply to it (the rest were refused)."""
     follow_flow = options.follow_flow is not False
     if backend == "run":
-        from cwm_lsp.tracer.limits import SandboxLimits
+        from cwm_lsp.execution.limits import SandboxLimits
 
         limits = SandboxLimits(max_frames=options.max_frames)
         if options.run_timeout is not None:

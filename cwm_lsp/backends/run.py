@@ -14,18 +14,18 @@ from cwm_lsp.backends.base import (
     PredictionRequest,
     PredictionResult,
 )
-from cwm_lsp.project import InterpreterError, plan_run
-from cwm_lsp.provenance import Origin, Provenance
-from cwm_lsp.tracer.limits import SandboxLimits
-from cwm_lsp.tracer.recorder import CONTEXT_FILENAME
-from cwm_lsp.tracer.sandbox import (
+from cwm_lsp.execution.limits import SandboxLimits
+from cwm_lsp.execution.recorder import CONTEXT_FILENAME
+from cwm_lsp.execution.sandbox import (
     WEAK_SANDBOXES,
     TraceRecording,
     TracerError,
     choose_sandbox,
     record_call,
 )
-from cwm_lsp.tracer.session import SessionPool
+from cwm_lsp.execution.session import SessionPool
+from cwm_lsp.project import InterpreterError, plan_run
+from cwm_lsp.provenance import Origin, Provenance
 
 _MODULE_FAILURE_SUFFIX = " (while defining the module)"
 _CONTEXT_LINE = re.compile(rf'File "{re.escape(CONTEXT_FILENAME)}", line (\d+)')

@@ -1,7 +1,7 @@
 """Checking examples file by file: a file's examples in one sandbox.
 
 For the run backend (and ``--verify``'s observer) a file's examples share one sandboxed fork
-server (:mod:`cwm_lsp.tracer.session`): the module and its package are imported once, each
+server (:mod:`cwm_lsp.execution.session`): the module and its package are imported once, each
 example runs in a fresh forked child with its own limits. :func:`~cwm_lsp.checking.runner.
 run_checks` checks ``jobs`` such files at a time.
 """

@@ -94,7 +94,7 @@ def _kernels() -> list[tuple[str, str]]:
 
 def _sandbox() -> list[tuple[str, str]]:
     """Which sandbox ``--backend run`` would use, and what a real run of it has in force."""
-    sandbox = importlib.import_module("cwm_lsp.tracer.sandbox")
+    sandbox = importlib.import_module("cwm_lsp.execution.sandbox")
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         rows = [("bwrap", "not installed")]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
+from cwm_lsp.execution.sandbox import RunPlace
 from cwm_lsp.project.interpreter import Interpreter, describe_interpreter, find_interpreter
 from cwm_lsp.project.layout import find_module
-from cwm_lsp.tracer.sandbox import RunPlace
 
 
 def plan_run(

@@ -1,7 +1,7 @@
 """Build the demo model's corpus: generated programs traced by cwm-lsp's own tracer.
 
 Each example is one call of a generated function, recorded with the tracer's in-process core
-(``cwm_lsp.tracer.recorder.record_in_process``) inside a few worker processes of our own (the
+(``cwm_lsp.execution.recorder.record_in_process``) inside a few worker processes of our own (the
 code is ours, so no sandbox; every example still has a frame cap and a wall-clock timeout).
 
     python model/recipe/data.py --out model/work/corpus --examples 60000
@@ -40,8 +40,8 @@ import programs
 import realfiles
 from programs import chance, generate_program, harness
 
+from cwm_lsp.execution.recorder import record_in_process
 from cwm_lsp.trace import codec
-from cwm_lsp.tracer.recorder import record_in_process
 
 MAX_FRAMES = 120
 MAX_CHARS = 2600  # prompt + trace; the token filter in train.py is the real length limit

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from cwm_lsp.tracer.sandbox import bubblewrap_works
+from cwm_lsp.execution.sandbox import bubblewrap_works
 
 PACKAGES = Path(__file__).resolve().parents[1] / "fixtures" / "packages"
 TREES = {

@@ -10,8 +10,8 @@ import pytest
 from cwm_lsp.backends.base import PredictionRequest, PredictionResult
 from cwm_lsp.backends.run import RunPredictor
 from cwm_lsp.entry import build_context
-from cwm_lsp.tracer.limits import SandboxLimits
-from cwm_lsp.tracer.sandbox import bubblewrap_works
+from cwm_lsp.execution.limits import SandboxLimits
+from cwm_lsp.execution.sandbox import bubblewrap_works
 
 MODULE = """\
 from . import state

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cwm_lsp.tracer.sandbox import bubblewrap_works
+from cwm_lsp.execution.sandbox import bubblewrap_works
 
 DEPENDENCY = {
     "pyproject.toml": (

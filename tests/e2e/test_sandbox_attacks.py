@@ -29,8 +29,8 @@ from pathlib import Path
 
 import pytest
 
-from cwm_lsp.tracer import AUDIT_HOOK, BUBBLEWRAP, LANDLOCK, SandboxLimits, TraceRecording
-from cwm_lsp.tracer.sandbox import TracerError, bubblewrap_works, landlock_abi, record_call
+from cwm_lsp.execution import AUDIT_HOOK, BUBBLEWRAP, LANDLOCK, SandboxLimits, TraceRecording
+from cwm_lsp.execution.sandbox import TracerError, bubblewrap_works, landlock_abi, record_call
 
 STRONG = [
     pytest.param(
@@ -426,8 +426,8 @@ def test_replacing_repr_does_not_forge_values(world: World, mode: str) -> None:
 @pytest.mark.parametrize("mode", ALL)
 def test_patching_the_recorders_modules_does_not_forge_values(world: World, mode: str) -> None:
     body = (
-        "import cwm_lsp.tracer.recorder as recorder, cwm_lsp.trace.frames as frames\n"
-        "import cwm_lsp.tracer.child as child\n"
+        "import cwm_lsp.execution.recorder as recorder, cwm_lsp.trace.frames as frames\n"
+        "import cwm_lsp.execution.child as child\n"
         "recorder.safe_repr = lambda value, limit=0: 'FAKE'\n"
         "frames.Frame.to_json = lambda self: {'event': 'return', 'line': 'FAKE', 'arg': 'FAKE'}\n"
         "child.Channel.send = lambda self, message: None\n"

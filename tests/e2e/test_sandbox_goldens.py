@@ -14,9 +14,7 @@ import pytest
 
 from cwm_lsp.backends.base import BackendError, CancelToken, PredictionCancelled, PredictionRequest
 from cwm_lsp.backends.run import RunPredictor
-from cwm_lsp.provenance import Origin
-from cwm_lsp.trace.frames import Frame
-from cwm_lsp.tracer import (
+from cwm_lsp.execution import (
     AUDIT_HOOK,
     BUBBLEWRAP,
     SandboxLimits,
@@ -25,6 +23,8 @@ from cwm_lsp.tracer import (
     choose_sandbox,
     record_call,
 )
+from cwm_lsp.provenance import Origin
+from cwm_lsp.trace.frames import Frame
 
 GOLDEN_FILES = sorted(goldens.GOLDEN_DIR.glob("*.json"))
 SANDBOXES = [

@@ -14,9 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from cwm_lsp.trace import tokens
-from cwm_lsp.trace.frames import Event
-from cwm_lsp.tracer import (
+from cwm_lsp.execution import (
     AUDIT_HOOK,
     BUBBLEWRAP,
     LANDLOCK,
@@ -25,7 +23,9 @@ from cwm_lsp.tracer import (
     bubblewrap_works,
     record_call,
 )
-from cwm_lsp.tracer.sandbox import landlock_abi
+from cwm_lsp.execution.sandbox import landlock_abi
+from cwm_lsp.trace import tokens
+from cwm_lsp.trace.frames import Event
 
 SANDBOXES = [
     pytest.param(

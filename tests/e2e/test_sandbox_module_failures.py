@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cwm_lsp.backends.base import PredictionRequest
 from cwm_lsp.backends.run import RunPredictor
-from cwm_lsp.tracer.limits import SandboxLimits
+from cwm_lsp.execution.limits import SandboxLimits
 
 
 def run(module: str, *, wall_seconds: float = 10.0) -> tuple[str | None, int]:

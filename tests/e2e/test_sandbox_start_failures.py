@@ -10,7 +10,7 @@ import pytest
 
 from cwm_lsp.backends.base import BackendError, PredictionRequest
 from cwm_lsp.backends.run import RunPredictor
-from cwm_lsp.tracer.sandbox import bubblewrap_works
+from cwm_lsp.execution.sandbox import bubblewrap_works
 
 CONTEXT = "def f():\n    return 1\n\ndef main():  # << START_OF_TRACE\n    return f()\n"
 

@@ -15,7 +15,7 @@ from cwm_lsp.backends.run import RunPredictor
 from cwm_lsp.checking import Backend, Checker, SourceFile, read_examples, run_checks
 from cwm_lsp.checking.checks import VERIFY_DIVERGENCE, check_verification
 from cwm_lsp.entry import build_context
-from cwm_lsp.tracer import SandboxLimits
+from cwm_lsp.execution import SandboxLimits
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "trace_check" / "project"
 

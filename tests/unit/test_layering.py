@@ -18,7 +18,7 @@ RULES = {
         "cwm_lsp.backends",
         "cwm_lsp.server",
     ),
-    "tracer": ("cwm_lsp.backends", "cwm_lsp.runtime", "cwm_lsp.server"),
+    "execution": ("cwm_lsp.backends", "cwm_lsp.runtime", "cwm_lsp.server"),
     "trace": ("cwm_lsp.backends", "cwm_lsp.runtime", "cwm_lsp.server"),
     "cancel.py": ("cwm_lsp",),
     "provenance.py": ("cwm_lsp",),

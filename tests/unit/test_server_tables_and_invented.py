@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from cwm_lsp.entry import find_function
+from cwm_lsp.execution.recorder import record_in_process
 from cwm_lsp.server.invented import invented_arguments, invented_call, read_invented
 from cwm_lsp.server.labels import dropped_note, render_lines
 from cwm_lsp.server.run_table import build_table, to_markdown, to_plaintext
 from cwm_lsp.server.view import build_view, valueless_lines
-from cwm_lsp.tracer.recorder import record_in_process
 
 LOOP = '''\
 def count_up(n=30, step=2):  # << START_OF_TRACE

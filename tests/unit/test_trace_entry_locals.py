@@ -13,9 +13,9 @@ from pathlib import Path
 import goldens
 import pytest
 
+from cwm_lsp.execution.recorder import record_in_process
 from cwm_lsp.trace.entry_locals import entry_call_locals
 from cwm_lsp.trace.frames import Event
-from cwm_lsp.tracer.recorder import record_in_process
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "tests/fixtures/packages/more-itertools/more_itertools/recipes.py"

@@ -14,11 +14,11 @@ from pathlib import Path
 import goldens
 import pytest
 
+from cwm_lsp.execution.recorder import record_in_process
 from cwm_lsp.trace.flow import SourceFlow
 from cwm_lsp.trace.flow_tracker import FlowTracker
 from cwm_lsp.trace.frames import Event, Frame
 from cwm_lsp.trace.parser import parse_trace
-from cwm_lsp.tracer.recorder import record_in_process
 
 PROGRAMS: dict[str, tuple[str, str]] = {
     "try_except_else_continue": (

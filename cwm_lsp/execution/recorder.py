@@ -10,7 +10,7 @@ trace function that records every event of code compiled from the context:
   ``(type, value, <traceback object>)``;
 - the trace ends when the entry scope returns.
 
-This module runs user code; :mod:`cwm_lsp.tracer.sandbox` runs it in a sandboxed child process.
+This module runs user code; :mod:`cwm_lsp.execution.sandbox` runs it in a sandboxed child process.
 """
 
 from __future__ import annotations

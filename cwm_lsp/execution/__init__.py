@@ -5,7 +5,7 @@ Public API::
     record_call(context, *, limits=SandboxLimits(), cancel=None, on_frame=None,
                 sandbox="auto", source_path=None) -> TraceRecording
 
-Names are imported lazily so that the sandboxed child (:mod:`cwm_lsp.tracer.child`) starts
+Names are imported lazily so that the sandboxed child (:mod:`cwm_lsp.execution.child`) starts
 without loading the parent-side machinery.
 """
 
@@ -15,9 +15,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cwm_lsp.tracer.limits import SandboxLimits
-    from cwm_lsp.tracer.recorder import MODULE_NAME, NoRunnableEntry, record_in_process
-    from cwm_lsp.tracer.sandbox import (
+    from cwm_lsp.execution.limits import SandboxLimits
+    from cwm_lsp.execution.recorder import MODULE_NAME, NoRunnableEntry, record_in_process
+    from cwm_lsp.execution.sandbox import (
         AUDIT_HOOK,
         BUBBLEWRAP,
         LANDLOCK,
@@ -62,5 +62,5 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
-        raise AttributeError(f"module 'cwm_lsp.tracer' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"cwm_lsp.tracer.{home}"), name)
+        raise AttributeError(f"module 'cwm_lsp.execution' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"cwm_lsp.execution.{home}"), name)

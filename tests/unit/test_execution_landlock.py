@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cwm_lsp.tracer import landlock
+from cwm_lsp.execution import landlock
 
 
 def make(root: Path, name: str, mode: int, text: str = "x") -> Path:

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from cwm_lsp.budget import format_seconds, frame_limit_message, time_limit_message
-from cwm_lsp.tracer.recorder import DEFAULT_MAX_FRAMES, DEFAULT_REPR_CHARS
+from cwm_lsp.execution.recorder import DEFAULT_MAX_FRAMES, DEFAULT_REPR_CHARS
 
 GIB = 1024**3
 MIB = 1024**2

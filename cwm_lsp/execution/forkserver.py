@@ -1,4 +1,4 @@
-"""The sandboxed fork server: ``python -m cwm_lsp.tracer.forkserver``.
+"""The sandboxed fork server: ``python -m cwm_lsp.execution.forkserver``.
 
 Runs a module's top level once, then records one example call per request in a fresh child
 forked from that state, so that a file's examples share one sandbox start and one import of
@@ -7,7 +7,7 @@ limits (time, memory, CPU, frames, output). The idea is the fork server CWM's co
 library runs inside bubblewrap; the code here is this project's own.
 
 Protocol (stdin, one JSON object per line; replies on the signed result channel of
-:mod:`cwm_lsp.tracer.child`):
+:mod:`cwm_lsp.execution.child`):
 
 - the first line: the setup (like a child's request, plus ``module_text`` and
   ``module_lines``: the shared top level of the file's contexts);
@@ -36,9 +36,9 @@ import sys
 import types
 from typing import Any, NoReturn
 
-from cwm_lsp.tracer import child as child_module
-from cwm_lsp.tracer.limits import SandboxLimits
-from cwm_lsp.tracer.recorder import (
+from cwm_lsp.execution import child as child_module
+from cwm_lsp.execution.limits import SandboxLimits
+from cwm_lsp.execution.recorder import (
     CONTEXT_FILENAME,
     Entry,
     NoRunnableEntry,

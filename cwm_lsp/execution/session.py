@@ -1,4 +1,4 @@
-"""One sandboxed fork server per file: the parent side of :mod:`cwm_lsp.tracer.forkserver`.
+"""One sandboxed fork server per file: the parent side of :mod:`cwm_lsp.execution.forkserver`.
 
 A :class:`FileSession` starts the server on its first example and keeps it for the file's
 other examples: the sandbox starts once and the module (and its package) is imported once.
@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from cwm_lsp.cancel import CancelToken
-from cwm_lsp.trace.tokens import START_OF_TRACE_MARKER
-from cwm_lsp.tracer.limits import CANCELLED_MESSAGE, SandboxLimits, time_limit_message
-from cwm_lsp.tracer.recorder import NoRunnableEntry, context_lines, find_entry
-from cwm_lsp.tracer.sandbox import (
+from cwm_lsp.execution.limits import CANCELLED_MESSAGE, SandboxLimits, time_limit_message
+from cwm_lsp.execution.recorder import NoRunnableEntry, context_lines, find_entry
+from cwm_lsp.execution.sandbox import (
     BUBBLEWRAP,
     NOBODY_ID,
     FrameCallback,
@@ -40,6 +39,7 @@ from cwm_lsp.tracer.sandbox import (
     public_etc,
     scratch_limit,
 )
+from cwm_lsp.trace.tokens import START_OF_TRACE_MARKER
 
 _POLL_SECONDS = 0.05
 _SCRATCH_CHECK_SECONDS = 0.2
@@ -108,7 +108,7 @@ class FileSession:
             self.scratch,
             key.place.read_dirs(),
             key.place.python,
-            module="cwm_lsp.tracer.forkserver",
+            module="cwm_lsp.execution.forkserver",
         )
         try:
             self.proc = subprocess.Popen(

@@ -7,7 +7,7 @@ bubblewrap: the kernel's Landlock limits reads to what the run needs and writes 
 directory; root's child becomes user nobody) and ``audit-hook`` (weak: only an audit hook stands
 between the program and the file system; its values are labelled "observed, weak sandbox").
 The child applies Landlock where the kernel has it (also under bubblewrap) and a seccomp filter
-(:mod:`cwm_lsp.tracer.seccomp`) in every mode, with RLIMIT_AS / RLIMIT_CPU / RLIMIT_FSIZE, no
+(:mod:`cwm_lsp.execution.seccomp`) in every mode, with RLIMIT_AS / RLIMIT_CPU / RLIMIT_FSIZE, no
 stdin, an environment built from scratch and a wall-clock limit enforced here. What the recorder
 sends back is signed with a per-run key, so lines the program writes to the channel are caught.
 Whatever ends the run, the whole process group is killed and the scratch directory removed;
@@ -37,10 +37,8 @@ from typing import Any
 
 import cwm_lsp
 from cwm_lsp.cancel import CancelToken
-from cwm_lsp.trace.codec import encode_trace
-from cwm_lsp.trace.frames import Frame
-from cwm_lsp.tracer import landlock, seccomp
-from cwm_lsp.tracer.limits import (
+from cwm_lsp.execution import landlock, seccomp
+from cwm_lsp.execution.limits import (
     CANCELLED_MESSAGE,
     SandboxLimits,
     cpu_limit_message,
@@ -49,7 +47,9 @@ from cwm_lsp.tracer.limits import (
     scratch_files_message,
     time_limit_message,
 )
-from cwm_lsp.tracer.recorder import NoRunnableEntry, find_entry
+from cwm_lsp.execution.recorder import NoRunnableEntry, find_entry
+from cwm_lsp.trace.codec import encode_trace
+from cwm_lsp.trace.frames import Frame
 
 BUBBLEWRAP = "bubblewrap"
 LANDLOCK = "landlock"
@@ -282,7 +282,7 @@ def _child_command(
     scratch: str,
     visible_dirs: list[str],
     python: str | None = None,
-    module: str = "cwm_lsp.tracer.child",
+    module: str = "cwm_lsp.execution.child",
 ) -> list[str]:
     """``visible_dirs``: what the run reads (the interpreter's prefixes, site directories,
     the import root), made visible read-only under bubblewrap."""

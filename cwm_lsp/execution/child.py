@@ -1,4 +1,4 @@
-"""The sandboxed child: ``python -m cwm_lsp.tracer.child``.
+"""The sandboxed child: ``python -m cwm_lsp.execution.child``.
 
 Reads one JSON request from stdin (then stdin is replaced by ``/dev/null``: the program gets no
 input), applies resource limits and the audit-hook policy, records the call and writes
@@ -26,15 +26,15 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from cwm_lsp.trace.frames import Frame
-from cwm_lsp.tracer import audit, capabilities, landlock, seccomp
-from cwm_lsp.tracer.limits import (
+from cwm_lsp.execution import audit, capabilities, landlock, seccomp
+from cwm_lsp.execution.limits import (
     PROCESS_LIMIT_MESSAGE,
     SandboxLimits,
     memory_limit_message,
     trace_size_message,
 )
-from cwm_lsp.tracer.recorder import Entry, NoRunnableEntry, Recorder, RecordOutcome, TraceStopped
+from cwm_lsp.execution.recorder import Entry, NoRunnableEntry, Recorder, RecordOutcome, TraceStopped
+from cwm_lsp.trace.frames import Frame
 
 # The program may replace builtins and module attributes (``builtins.repr``, ``json.dumps``,
 # ``os.write``): this module's functions see their own copy of the builtins, and the

@@ -10,15 +10,15 @@ from typing import Any
 import goldens
 import pytest
 
-from cwm_lsp.trace.codec import encode_trace
-from cwm_lsp.trace.frames import Event, Frame
-from cwm_lsp.tracer.recorder import (
+from cwm_lsp.execution.recorder import (
     NoRunnableEntry,
     cut_text,
     find_entry,
     record_in_process,
     safe_repr,
 )
+from cwm_lsp.trace.codec import encode_trace
+from cwm_lsp.trace.frames import Event, Frame
 
 GOLDEN_DIR = goldens.GOLDEN_DIR
 GOLDEN_FILES = sorted(GOLDEN_DIR.glob("*.json"))

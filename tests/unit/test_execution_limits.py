@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cwm_lsp.tracer.audit import _inside
-from cwm_lsp.tracer.limits import (
+from cwm_lsp.execution.audit import _inside
+from cwm_lsp.execution.limits import (
     SandboxLimits,
     cpu_limit_message,
     format_bytes,
@@ -60,7 +60,7 @@ def test_scratch_containment_check(tmp_path: object) -> None:
 def test_bubblewrap_shows_cwm_lsps_own_interpreter_when_it_lives_under_tmp(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from cwm_lsp.tracer import sandbox
+    from cwm_lsp.execution import sandbox
 
     own = sandbox._own_interpreter_dirs()
     assert os.path.dirname(sys.executable) in own and sys.prefix in own

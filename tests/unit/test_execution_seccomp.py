@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from cwm_lsp.tracer.seccomp import filter_program
+from cwm_lsp.execution.seccomp import filter_program
 
 X86_64 = 0xC000003E
 AARCH64 = 0xC00000B7
