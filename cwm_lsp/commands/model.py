@@ -301,7 +301,7 @@ def quantize(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- `convert` (GGUF) and `serve` (OpenAI-compatible API): the deployments part. --------------
+# -- `convert` (GGUF) and `serve` (OpenAI-compatible API). -----------------------------------------
 
 
 def convert(args: argparse.Namespace) -> int:
