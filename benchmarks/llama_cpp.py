@@ -99,7 +99,8 @@ def _medians(
     warm-up each), and the median of the per-run ratios theirs / ours."""
     ours()
     theirs()
-    mine, other = [], []
+    mine: list[float] = []
+    other: list[float] = []
     for rep in range(reps):
         order = (True, False) if rep % 2 == 0 else (False, True)
         for first in order:
