@@ -97,7 +97,7 @@ def build(model: Transformer) -> NativeDecoder | str:
     from cwm_lsp.runtime.model import Block
 
     embed = model.embed.detach()
-    if embed.dtype not in (torch.float32, torch.bfloat16):
+    if embed.dtype not in (torch.float32, torch.bfloat16, torch.float16):  # GGUF: float16
         return f"{embed.dtype} embeddings"
     layer_norms = []
     linears: list[list[LinearWeight]] = []

@@ -41,6 +41,14 @@ nb::dlpack::dtype bf16_dtype() {
     return d;
 }
 
+nb::dlpack::dtype f16_dtype() {
+    nb::dlpack::dtype d;
+    d.code = static_cast<uint8_t>(nb::dlpack::dtype_code::Float);
+    d.bits = 16;
+    d.lanes = 1;
+    return d;
+}
+
 // bfloat16 weights: a bfloat16 array, or uint16 holding bfloat16 bit patterns (numpy has no
 // bfloat16, and the torch-free path reads bf16 checkpoints as uint16).
 bool holds_bf16(const Array& a) { return a.dtype() == bf16_dtype() || a.dtype() == nb::dtype<uint16_t>(); }
@@ -69,6 +77,31 @@ float bf16_to_f32(uint16_t h) {
     float f;
     std::memcpy(&f, &bits, sizeof f);
     return f;
+}
+
+// IEEE half -> float, exact (GGUF files store token embeddings as float16).
+float f16_to_f32(uint16_t h) {
+    const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+    uint32_t exponent = (h >> 10) & 0x1Fu;
+    uint32_t mantissa = h & 0x3FFu;
+    uint32_t bits;
+    if (exponent == 0x1Fu) {
+        bits = sign | 0x7F800000u | (mantissa << 13);  // inf, NaN
+    } else if (exponent != 0) {
+        bits = sign | ((exponent + 112u) << 23) | (mantissa << 13);
+    } else if (mantissa == 0) {
+        bits = sign;  // +-0
+    } else {  // subnormal: normalise
+        exponent = 113u;
+        while ((mantissa & 0x400u) == 0) {
+            mantissa <<= 1;
+            --exponent;
+        }
+        bits = sign | (exponent << 23) | ((mantissa & 0x3FFu) << 13);
+    }
+    float out;
+    std::memcpy(&out, &bits, sizeof out);
+    return out;
 }
 
 // Round to nearest even, as torch's float32 -> bfloat16 conversion (NaN stays NaN).
@@ -154,7 +187,8 @@ public:
         inv_freq_.assign(static_cast<const float*>(inv_freq.data()),
                          static_cast<const float*>(inv_freq.data()) + head_dim / 2);
         if (holds_bf16(embed)) embed_bf16_ = true;
-        else if (embed.dtype() != nb::dtype<float>()) fail("embed must be float32 or bfloat16");
+        else if (embed.dtype() == f16_dtype()) embed_f16_ = true;
+        else if (embed.dtype() != nb::dtype<float>()) fail("embed must be float32, bfloat16 or float16");
         if (embed.ndim() != 2 || static_cast<int64_t>(embed.shape(1)) != hidden)
             fail("embed must be [vocab, hidden_size]");
         check_contiguous(embed, "embed");
@@ -281,6 +315,9 @@ private:
             if (embed_bf16_) {
                 const uint16_t* row = static_cast<const uint16_t*>(embed_) + tokens[t] * hd;
                 for (int64_t i = 0; i < hd; ++i) x[t * hd + i] = bf16_to_f32(row[i]);
+            } else if (embed_f16_) {
+                const uint16_t* row = static_cast<const uint16_t*>(embed_) + tokens[t] * hd;
+                for (int64_t i = 0; i < hd; ++i) x[t * hd + i] = f16_to_f32(row[i]);
             } else {
                 std::memcpy(x + t * hd, static_cast<const float*>(embed_) + tokens[t] * hd, hd * sizeof(float));
             }
@@ -398,6 +435,7 @@ private:
     std::vector<float> inv_freq_;
     const void* embed_ = nullptr;
     bool embed_bf16_ = false;
+    bool embed_f16_ = false;
     int64_t embed_rows_ = 0;
     const float* final_norm_ = nullptr;
     std::vector<Linear> linears_;

@@ -167,6 +167,23 @@ def test_thread_count_does_not_change_results(tmp_path: Path) -> None:
         assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize("file_type", ["q8_0", "q4_0"])
+def test_gguf_models_run_the_decoder_with_their_float16_embeddings(
+    checkpoint: Path, tmp_path: Path, file_type: str
+) -> None:
+    pytest.importorskip("gguf")
+    from cwm_lsp.runtime.gguf_writer import convert_checkpoint
+
+    gguf = tmp_path / f"model-{file_type}.gguf"
+    convert_checkpoint(checkpoint, gguf, file_type=file_type)
+    model = load_model(gguf).transformer
+    assert model.embed.dtype == torch.float16
+    chunks = _chunks(_ids())
+    _assert_close(
+        _decoded(model, chunks, torch.float32), _per_op(model, chunks, torch.float32), TOL
+    )
+
+
 def test_unsupported_weights_keep_the_per_operation_path(checkpoint: Path) -> None:
     model = load_model(checkpoint, dtype=torch.float16).transformer
     assert model.native_decoder() is None
