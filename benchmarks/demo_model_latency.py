@@ -94,37 +94,51 @@ def warm(repeat: int) -> dict[str, Any]:
 
 def per_token(repeat: int, tokens: int) -> dict[str, Any]:
     """Milliseconds per generated token (greedy, after a prompt of examples/loops.py), with the
-    weights loaded as the native backend loads them: the native decoder (one call per step)
-    beside the per-operation path (PyTorch ops around native attention and matmuls, the
-    previous default) and pure PyTorch (CWM_LSP_NATIVE=0). Runs interleave; medians of
-    ``repeat`` runs; wall time and CPU time of this thread."""
+    weights loaded as the native backend loads them: the native decoder (one call per step),
+    the same decoder run torch-free (numpy KV cache, what the native backend uses for the demo
+    model), the per-operation path (PyTorch ops around native attention and matmuls) and pure
+    PyTorch (a model loaded under CWM_LSP_NATIVE=0). Runs interleave; medians of ``repeat``
+    runs; wall time and CPU time of this thread."""
     import torch
 
-    from cwm_lsp.runtime import load_model
+    from cwm_lsp.runtime import CwmConfig, load_model
+    from cwm_lsp.runtime.native_model import LoadedNativeModel, load_native_model
 
-    model = load_model(ROOT / "model" / "weights", dtype=torch.float32)
+    weights = ROOT / "model" / "weights"
+    model = load_model(weights, dtype=torch.float32)
+    os.environ["CWM_LSP_NATIVE"] = "0"  # read when a model is built
+    pure = load_model(weights, dtype=torch.float32)
+    del os.environ["CWM_LSP_NATIVE"]
+    torch_free = load_native_model(
+        weights, CwmConfig.from_file(weights), widen_embeddings=True, threads=torch.get_num_threads
+    )
+    assert isinstance(torch_free, LoadedNativeModel), torch_free
     assert model.tokenizer is not None
     prompt = model.tokenizer.encode((ROOT / "examples" / "loops.py").read_text())[:400]
-    transformer = model.transformer
 
-    def decode() -> tuple[float, float]:
-        session = model.new_session()
+    def decode(loaded: Any) -> tuple[float, float]:
+        session = loaded.new_session()
         token = int(session.prefill(prompt).argmax())
         wall, cpu = time.perf_counter(), time.thread_time()
         for _ in range(tokens):
             token = int(session.step(token).argmax())
         return (time.perf_counter() - wall) / tokens, (time.thread_time() - cpu) / tokens
 
-    cases: dict[str, list[tuple[float, float]]] = {"decoder": [], "per_op": [], "pytorch": []}
-    decode()  # warm-up
+    cases: dict[str, list[tuple[float, float]]] = {
+        "decoder": [],
+        "torch_free": [],
+        "per_op": [],
+        "pytorch": [],
+    }
+    decode(model)  # warm-up
+    decode(torch_free)
     for _ in range(repeat):
-        cases["decoder"].append(decode())
-        transformer.use_native_decoder = False
-        cases["per_op"].append(decode())
-        os.environ["CWM_LSP_NATIVE"] = "0"
-        cases["pytorch"].append(decode())
-        del os.environ["CWM_LSP_NATIVE"]
-        transformer.use_native_decoder = True
+        cases["decoder"].append(decode(model))
+        cases["torch_free"].append(decode(torch_free))
+        model.transformer.use_native_decoder = False
+        cases["per_op"].append(decode(model))
+        model.transformer.use_native_decoder = True
+        cases["pytorch"].append(decode(pure))
     return {
         name: {
             "wall_ms": statistics.median(r[0] for r in runs) * 1e3,
@@ -242,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|")
     for name, label in (
         ("decoder", "native decoder (one call per step)"),
+        ("torch_free", "the same decoder torch-free (numpy KV cache)"),
         ("per_op", "per-operation (PyTorch ops + native kernels)"),
         ("pytorch", "pure PyTorch (CWM_LSP_NATIVE=0)"),
     ):
