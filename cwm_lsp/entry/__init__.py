@@ -29,7 +29,6 @@ from cwm_lsp.entry.functions import (
 )
 from cwm_lsp.entry.types import (
     HARNESS_NAMES,
-    START_MARKER,
     EntryError,
     ExampleCall,
     FunctionInfo,
@@ -40,7 +39,6 @@ from cwm_lsp.lines import source_lines
 
 __all__ = [
     "HARNESS_NAMES",
-    "START_MARKER",
     "EntryError",
     "ExampleCall",
     "FunctionInfo",

@@ -11,12 +11,12 @@ from cwm_lsp.entry.examples import parse_call, without_comment
 from cwm_lsp.entry.functions import parse_module
 from cwm_lsp.entry.types import (
     HARNESS_NAMES,
-    START_MARKER,
     EntryError,
     FunctionInfo,
     HarnessContext,
 )
 from cwm_lsp.lines import source_lines
+from cwm_lsp.trace.tokens import START_OF_TRACE_MARKER
 
 
 def build_context(
@@ -44,7 +44,7 @@ def build_context(
     for stmt in setup:
         used |= names_used(ast.parse(stmt))
     harness = _harness_name(used)
-    harness_text = f"def {harness}():  {START_MARKER}\n" + "".join(setup_lines)
+    harness_text = f"def {harness}():  {START_OF_TRACE_MARKER}\n" + "".join(setup_lines)
     harness_text += f"    return {call_text}\n"
     prefix = body + "\n" if body else ""
     entry_line = prefix.count("\n") + 1
@@ -110,7 +110,7 @@ def _mark_own_def(body: str, fn: FunctionInfo) -> HarnessContext:
             f"cannot mark line {fn.def_line} as the entry: it ends with a line continuation",
             line=fn.def_line,
         )
-    lines[index] = f"{text.rstrip()}  {START_MARKER}\n"
+    lines[index] = f"{text.rstrip()}  {START_OF_TRACE_MARKER}\n"
     return HarnessContext("".join(lines), None, None, fn.def_line)
 
 

@@ -7,9 +7,6 @@ import doctest
 from dataclasses import dataclass, field
 from typing import Literal
 
-START_MARKER = "# << START_OF_TRACE"
-
-
 HARNESS_NAMES = ("main", "_prophecy_main")
 
 
