@@ -158,7 +158,26 @@ def _model() -> list[tuple[str, str]]:
         return [("demo model", "not installed (model/weights/ missing); pass --model")]
     files = sorted(p.name for p in Path(path).iterdir())
     listing = f"{len(files)} files: {', '.join(files[:6])}"
-    return [("demo model", f"{path}: {DEMO_MODEL_NOTE} ({listing})")]
+    return [
+        ("demo model", f"{path}: {DEMO_MODEL_NOTE} ({listing})"),
+        ("  runs", _demo_model_runtime(Path(path))),
+    ]
+
+
+def _demo_model_runtime(path: Path) -> str:
+    """Whether the native backend runs the demo model torch-free here, and why not."""
+    try:
+        from cwm_lsp.runtime.config import CwmConfig
+        from cwm_lsp.runtime.native_model import load_native_model
+
+        loaded = load_native_model(
+            path, CwmConfig.from_file(path), widen_embeddings=True, threads=lambda: 1
+        )
+    except Exception as exc:  # a diagnostic must not fail
+        return f"unknown ({type(exc).__name__}: {exc})"
+    if isinstance(loaded, str):
+        return f"on the PyTorch model ({loaded})"
+    return "torch-free: the native decoder reads the weights directly (no PyTorch import)"
 
 
 def _optional_packages() -> list[tuple[str, str]]:

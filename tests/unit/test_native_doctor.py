@@ -45,4 +45,6 @@ def test_doctor_reports_kernels_sandbox_and_model() -> None:
         assert "NOT available" in extension
     if "not installed" not in lines["demo"]:
         assert "the cwm-lsp demo model (not CWM)" in lines["demo"]
+        # CWM_LSP_NATIVE=0: the demo model cannot run torch-free, and doctor says why
+        assert "on the PyTorch model (native kernels unavailable" in lines["runs"]
     assert "Traceback" not in done.stdout + done.stderr
