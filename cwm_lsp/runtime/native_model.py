@@ -43,6 +43,7 @@ from cwm_lsp.runtime.native_decoder import (
     LinearWeight,
     NativeDecoder,
     create_decoder,
+    narrowed,
 )
 from cwm_lsp.runtime.tokenizer import Tokenizer, TokenizerError, load_tokenizer
 
@@ -211,14 +212,6 @@ def _widened(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
-def _decoder_float(array: np.ndarray) -> np.ndarray:
-    """A float weight as the decoder reads it: float32 that bfloat16 holds exactly goes to bf16
-    (exact, half the memory traffic), as the PyTorch path's native step does."""
-    if array.dtype == np.float32 and array.size and not (array.view(np.uint32) & 0xFFFF).any():
-        return (array.view(np.uint32) >> 16).astype(np.uint16)
-    return np.ascontiguousarray(array)
-
-
 def _decoder_weights(
     located: dict[str, ShardInfo], config: CwmConfig, widen_embeddings: bool
 ) -> DecoderWeights:
@@ -231,9 +224,7 @@ def _decoder_weights(
         layer_norms.append((norms[0], norms[1]))
         linears.append(
             [
-                FloatWeight(
-                    _decoder_float(_read(located, f"{prefix}.{_group(name)}.{name}.weight"))
-                )
+                FloatWeight(narrowed(_read(located, f"{prefix}.{_group(name)}.{name}.weight")))
                 for name in LINEAR_NAMES
             ]
         )
@@ -244,6 +235,6 @@ def _decoder_weights(
         final_norm=_widened(_read(located, "model.norm.weight")),
         layer_norms=layer_norms,
         linears=linears,
-        head=FloatWeight(_decoder_float(head_source)),
+        head=FloatWeight(narrowed(head_source)),
         vocab=int(head_source.shape[0]),
     )

@@ -14,7 +14,7 @@ per-operation path in model.py, which stays the reference.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -29,6 +29,7 @@ from cwm_lsp.runtime.native_decoder import (
     LinearWeight,
     NativeDecoder,
     create_decoder,
+    narrowed,
 )
 
 if TYPE_CHECKING:
@@ -42,19 +43,11 @@ if TYPE_CHECKING:
 BF16_GEMM_CHUNK = 24
 
 
-def holds_bfloat16_values(weight: torch.Tensor) -> bool:
-    """Whether a float32 tensor only holds values bfloat16 represents exactly (a bf16 checkpoint
-    widened to float32, as the native backend does for the demo model)."""
-    if weight.dtype != torch.float32 or weight.numel() == 0:
-        return False
-    return not bool((weight.detach().contiguous().view(torch.int32) & 0xFFFF).any())
-
-
-def _float_weight(weight: torch.Tensor) -> torch.Tensor:
-    """The weight as the decoder reads it: widened bf16 values go back to bf16, which is exact
-    and halves the memory traffic of a decode step (float32 arithmetic either way)."""
+def _float_weight(weight: torch.Tensor) -> Any:
+    """The weight as the decoder reads it (see :func:`native_decoder.narrowed`): float32 goes
+    through the same numpy rule as a checkpoint read torch-free; bfloat16 stays as it is."""
     weight = weight.detach().contiguous()
-    return weight.to(torch.bfloat16) if holds_bfloat16_values(weight) else weight
+    return narrowed(weight.numpy()) if weight.dtype == torch.float32 else weight
 
 
 def _linear_weight(module: nn.Module) -> LinearWeight | str:
