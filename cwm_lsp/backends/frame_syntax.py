@@ -96,6 +96,15 @@ class FrameSyntax:
             if piece:
                 self._by_first_byte.setdefault(piece[0], []).append((token, piece))
         self._moves: dict[SyntaxState, dict[int, SyntaxState]] = {}
+        self._allowed: dict[SyntaxState, list[int]] = {}
+
+    def allowed(self, state: SyntaxState) -> list[int]:
+        """The tokens allowed in ``state`` (built once per state: it is asked every token).
+        Callers must not change the list."""
+        found = self._allowed.get(state)
+        if found is None:
+            found = self._allowed[state] = list(self.moves(state))
+        return found
 
     def moves(self, state: SyntaxState) -> dict[int, SyntaxState]:
         """token -> the state after it, for every token allowed in ``state``."""

@@ -127,12 +127,11 @@ class LineConstraint:
         if state.part is _Part.OBSERVATION and state.event in (Event.RETURN, Event.EXCEPTION):
             return [self.ids.action_sep]
         if state.part in (_Part.OBSERVATION, _Part.VALUE) and state.syntax is not None:
-            allowed = list(self._syntax.moves(state.syntax))
-            if state.syntax in COMPLETE:
-                allowed.append(
+            if state.syntax in COMPLETE:  # nothing may follow but the part's terminator
+                return [
                     self.ids.action_sep if state.part is _Part.OBSERVATION else self.ids.frame_sep
-                )
-            return allowed
+                ]
+            return self._syntax.allowed(state.syntax)
         if state.part is not _Part.LINE or state.lines is None or state.event is None:
             return None
         has_value = state.event in (Event.RETURN, Event.EXCEPTION)
