@@ -15,29 +15,21 @@ import torch
 from torch import nn
 
 from cwm_lsp.runtime import ops, quant
-from cwm_lsp.runtime.checkpoint_files import LINEAR_NAMES, NORM_NAMES, Quantization
+from cwm_lsp.runtime.checkpoint_files import (
+    EMBEDDING,
+    FINAL_NORM,
+    HEAD,
+    LINEAR_NAMES,
+    NORM_NAMES,
+    ROTARY,
+    Quantization,
+    linear_part,
+    norm_part,
+)
 from cwm_lsp.runtime.config import CwmConfig
 from cwm_lsp.runtime.model import Transformer
 
 Parts = dict[str, dict[str, torch.Tensor]]
-
-EMBEDDING = "model.embed_tokens"
-FINAL_NORM = "model.norm"
-HEAD = "lm_head"
-# Optional: a RoPE inverse-frequency table that replaces the one computed from the config.
-ROTARY = "model.rotary_emb"
-ATTENTION_LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj")
-
-
-def linear_part(layer: int, name: str) -> str:
-    """The base name of linear ``name`` (one of LINEAR_NAMES) in layer ``layer``."""
-    group = "self_attn" if name in ATTENTION_LINEARS else "mlp"
-    return f"model.layers.{layer}.{group}.{name}"
-
-
-def norm_part(layer: int, name: str) -> str:
-    """The base name of norm ``name`` (one of NORM_NAMES) in layer ``layer``."""
-    return f"model.layers.{layer}.{name}"
 
 
 def head_method(method: str) -> str:

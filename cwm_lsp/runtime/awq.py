@@ -24,19 +24,17 @@ from typing import Any
 import torch
 
 from cwm_lsp.runtime import ops
-from cwm_lsp.runtime.assemble import (
+from cwm_lsp.runtime.assemble import Parts
+from cwm_lsp.runtime.checkpoint_files import (
     EMBEDDING,
     FINAL_NORM,
     HEAD,
-    Parts,
-    linear_part,
-    norm_part,
-)
-from cwm_lsp.runtime.checkpoint_files import (
     LINEAR_NAMES,
     NORM_NAMES,
     WeightsError,
     checkpoint_shards,
+    linear_part,
+    norm_part,
 )
 from cwm_lsp.runtime.config import CwmConfig
 

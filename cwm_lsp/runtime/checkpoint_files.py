@@ -17,6 +17,25 @@ DEFAULT_GROUP_SIZE = 128
 LINEAR_NAMES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 NORM_NAMES = ("input_layernorm", "post_attention_layernorm")
 
+# Base names of the parts (a tensor is BASE.weight, or BASE.qweight/scales/zeros).
+EMBEDDING = "model.embed_tokens"
+FINAL_NORM = "model.norm"
+HEAD = "lm_head"
+# Optional: a RoPE inverse-frequency table that replaces the one computed from the config.
+ROTARY = "model.rotary_emb"
+ATTENTION_LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
+def linear_part(layer: int, name: str) -> str:
+    """The base name of linear ``name`` (one of LINEAR_NAMES) in layer ``layer``."""
+    group = "self_attn" if name in ATTENTION_LINEARS else "mlp"
+    return f"model.layers.{layer}.{group}.{name}"
+
+
+def norm_part(layer: int, name: str) -> str:
+    """The base name of norm ``name`` (one of NORM_NAMES) in layer ``layer``."""
+    return f"model.layers.{layer}.{name}"
+
 
 class WeightsError(ValueError):
     """A checkpoint file is missing, corrupt, or does not match config.json."""

@@ -44,16 +44,17 @@ import numpy as np
 import torch
 
 from cwm_lsp.runtime import ops, quant
-from cwm_lsp.runtime.assemble import (
+from cwm_lsp.runtime.assemble import Parts
+from cwm_lsp.runtime.checkpoint_files import (
     EMBEDDING,
     FINAL_NORM,
     HEAD,
+    NORM_NAMES,
     ROTARY,
-    Parts,
+    Quantization,
     linear_part,
     norm_part,
 )
-from cwm_lsp.runtime.checkpoint_files import NORM_NAMES, Quantization
 from cwm_lsp.runtime.config import FULL, SLIDING, ConfigError, CwmConfig, RopeScaling
 from cwm_lsp.runtime.model import rope_inverse_frequencies
 from cwm_lsp.runtime.tokenizer import TiktokenBackend, Tokenizer

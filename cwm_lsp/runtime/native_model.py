@@ -27,11 +27,16 @@ import numpy as np
 
 from cwm_lsp.runtime import native
 from cwm_lsp.runtime.checkpoint_files import (
+    EMBEDDING,
+    FINAL_NORM,
+    HEAD,
     LINEAR_NAMES,
     NORM_NAMES,
     ShardInfo,
     WeightsError,
     checkpoint_shards,
+    linear_part,
+    norm_part,
     read_quantization,
 )
 from cwm_lsp.runtime.config import CwmConfig
@@ -155,25 +160,21 @@ def load_native_model(
     return LoadedNativeModel(path, config, tokenizer, NativeModel(config, decoder))
 
 
-def _layer_names(config: CwmConfig) -> list[str]:
-    names = []
+def _expected_weights(config: CwmConfig) -> set[str]:
+    """The ``.weight`` tensor names a float checkpoint of ``config`` holds (the head may be tied)."""
+    bases = [EMBEDDING, FINAL_NORM]
     for index in range(config.num_hidden_layers):
-        prefix = f"model.layers.{index}"
-        names += [f"{prefix}.{_group(name)}.{name}.weight" for name in LINEAR_NAMES]
-        names += [f"{prefix}.{name}.weight" for name in NORM_NAMES]
-    return names
-
-
-def _group(linear: str) -> str:
-    return "self_attn" if linear in ("q_proj", "k_proj", "v_proj", "o_proj") else "mlp"
+        bases += [linear_part(index, name) for name in LINEAR_NAMES]
+        bases += [norm_part(index, name) for name in NORM_NAMES]
+    return {f"{base}.weight" for base in bases}
 
 
 def _unsupported(
     located: dict[str, ShardInfo], config: CwmConfig, widen_embeddings: bool
 ) -> str | None:
     """Why the PyTorch path should load these tensors, or None."""
-    expected = {"model.embed_tokens.weight", "model.norm.weight", *_layer_names(config)}
-    optional = {"lm_head.weight"}
+    expected = _expected_weights(config)
+    optional = {f"{HEAD}.weight"}
     names = {name for name in located if not name.endswith("rotary_emb.inv_freq")}
     if expected - names:
         return f"no tensor {sorted(expected - names)[0]}"
@@ -185,7 +186,7 @@ def _unsupported(
     bf16_linears = any(
         located[name].tensors[name][0] == "BF16"
         for name in names
-        if name.endswith("_proj.weight") or name == "lm_head.weight"
+        if name.endswith("_proj.weight") or name in optional
     )
     if bf16_linears and not widen_embeddings and native.cpu_features().get("avx512_bf16", False):
         # the PyTorch path prefills bf16 models faster here (native_step.BF16_GEMM_CHUNK)
@@ -193,7 +194,9 @@ def _unsupported(
     return None
 
 
-def _read(located: dict[str, ShardInfo], name: str) -> np.ndarray:
+def _read(located: dict[str, ShardInfo], base: str) -> np.ndarray:
+    """The tensor ``base``.weight."""
+    name = f"{base}.weight"
     shard = located[name]
     dtype_name, shape = shard.tensors[name]
     start, end = shard.extents[name]
@@ -215,24 +218,23 @@ def _widened(array: np.ndarray) -> np.ndarray:
 def _decoder_weights(
     located: dict[str, ShardInfo], config: CwmConfig, widen_embeddings: bool
 ) -> DecoderWeights:
-    embed = _read(located, "model.embed_tokens.weight")
+    embed = _read(located, EMBEDDING)
     layer_norms = []
     linears: list[list[LinearWeight]] = []
     for index in range(config.num_hidden_layers):
-        prefix = f"model.layers.{index}"
-        norms = [_widened(_read(located, f"{prefix}.{name}.weight")) for name in NORM_NAMES]
+        norms = [_widened(_read(located, norm_part(index, name))) for name in NORM_NAMES]
         layer_norms.append((norms[0], norms[1]))
         linears.append(
             [
-                FloatWeight(narrowed(_read(located, f"{prefix}.{_group(name)}.{name}.weight")))
+                FloatWeight(narrowed(_read(located, linear_part(index, name))))
                 for name in LINEAR_NAMES
             ]
         )
-    head_source = _read(located, "lm_head.weight") if "lm_head.weight" in located else embed
+    head_source = _read(located, HEAD) if f"{HEAD}.weight" in located else embed
     return DecoderWeights(
         inv_freq=rope_inverse_frequencies(config),
         embed=_widened(embed) if widen_embeddings else np.ascontiguousarray(embed),
-        final_norm=_widened(_read(located, "model.norm.weight")),
+        final_norm=_widened(_read(located, FINAL_NORM)),
         layer_norms=layer_norms,
         linears=linears,
         head=FloatWeight(narrowed(head_source)),
