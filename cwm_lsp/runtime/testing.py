@@ -112,6 +112,28 @@ def trace_model_config(**overrides: Any) -> Any:
     return tiny_config(**values)
 
 
+def write_taught_traces(
+    directory: str | Path,
+    context: str,
+    traces: list[list[Any]],
+    *,
+    finished: bool = True,
+    **training: Any,
+) -> Path:
+    """Teach a small model the ``traces`` (lists of trace frames) of ``context``'s prompt and
+    save it with the byte tokenizer in ``directory`` (``training``: :func:`write_trace_model`'s
+    options). ``finished``: each trace ends with ``<|end_of_text|>``."""
+    from cwm_lsp.runtime.tokenizer import load_tokenizer
+
+    write_byte_tokenizer(directory)
+    tokenizer = load_tokenizer(directory)
+    assert tokenizer is not None
+    prompt = tokenizer.encode_prompt(context)
+    sequences = [prompt + tokenizer.encode_frames(frames, finished=finished) for frames in traces]
+    write_trace_model(directory, sequences, prompt_length=len(prompt), **training)
+    return Path(directory)
+
+
 def write_trace_model(
     directory: str | Path,
     sequences: list[list[int]],

@@ -13,8 +13,10 @@ import pytest
 
 from cwm_lsp.backends.base import PredictionRequest
 from cwm_lsp.backends.native import NativePredictor
-from cwm_lsp.runtime.testing import trace_model_config, write_byte_tokenizer, write_trace_model
-from cwm_lsp.runtime.tokenizer import load_tokenizer
+from cwm_lsp.runtime.testing import (
+    trace_model_config,
+    write_taught_traces,
+)
 from cwm_lsp.trace.frames import Event, Frame
 
 pytest.importorskip("transformers")
@@ -36,13 +38,7 @@ MISCOPIED = [
 @pytest.fixture(scope="module")
 def miscopying_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("miscopying-model")
-    write_byte_tokenizer(directory)
-    tokenizer = load_tokenizer(directory)
-    assert tokenizer is not None
-    prompt = tokenizer.encode_prompt(CONTEXT)
-    sequence = prompt + tokenizer.encode_frames(MISCOPIED, finished=True)
-    write_trace_model(directory, [sequence], prompt_length=len(prompt), config=trace_model_config())
-    return directory
+    return write_taught_traces(directory, CONTEXT, [MISCOPIED], config=trace_model_config())
 
 
 def _request() -> PredictionRequest:

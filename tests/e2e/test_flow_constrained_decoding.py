@@ -16,8 +16,10 @@ import pytest
 
 from cwm_lsp.backends.base import PredictionRequest
 from cwm_lsp.backends.native import NativePredictor
-from cwm_lsp.runtime.testing import trace_model_config, write_byte_tokenizer, write_trace_model
-from cwm_lsp.runtime.tokenizer import load_tokenizer
+from cwm_lsp.runtime.testing import (
+    trace_model_config,
+    write_taught_traces,
+)
 from cwm_lsp.trace.flow import SourceFlow
 from cwm_lsp.trace.flow_tracker import FlowTracker
 from cwm_lsp.trace.frames import Event, Frame
@@ -42,19 +44,10 @@ SKIPPING = [
 @pytest.fixture(scope="module")
 def skipping_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("skipping-model")
-    write_byte_tokenizer(directory)
-    tokenizer = load_tokenizer(directory)
-    assert tokenizer is not None
-    prompt = tokenizer.encode_prompt(CONTEXT)
-    sequence = prompt + tokenizer.encode_frames(SKIPPING, finished=True)
     # a window that covers the whole trace, so llama.cpp (every layer global) computes the same
-    write_trace_model(
-        directory,
-        [sequence],
-        prompt_length=len(prompt),
-        config=trace_model_config(sliding_window=1024),
+    return write_taught_traces(
+        directory, CONTEXT, [SKIPPING], config=trace_model_config(sliding_window=1024)
     )
-    return directory
 
 
 def _request(max_frames: int = 12) -> PredictionRequest:

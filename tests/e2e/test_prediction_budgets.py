@@ -19,8 +19,10 @@ import pytest
 from cwm_lsp.backends.base import STOP_NO_TERMINATION, STOP_TIMEOUT, PredictionRequest
 from cwm_lsp.backends.native import NativePredictor
 from cwm_lsp.backends.registry import demo_model_path
-from cwm_lsp.runtime.testing import trace_model_config, write_byte_tokenizer, write_trace_model
-from cwm_lsp.runtime.tokenizer import load_tokenizer
+from cwm_lsp.runtime.testing import (
+    trace_model_config,
+    write_taught_traces,
+)
 from cwm_lsp.trace.frames import Event, Frame
 
 pytest.importorskip("transformers")
@@ -48,18 +50,13 @@ LOOPING = [
 @pytest.fixture(scope="module")
 def looping_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("looping-model")
-    write_byte_tokenizer(directory)
-    tokenizer = load_tokenizer(directory)
-    assert tokenizer is not None
-    prompt = tokenizer.encode_prompt(CONTEXT)
-    sequence = prompt + tokenizer.encode_frames(LOOPING)
-    write_trace_model(
+    return write_taught_traces(
         directory,
-        [sequence],
-        prompt_length=len(prompt),
+        CONTEXT,
+        [LOOPING],
+        finished=False,
         config=trace_model_config(sliding_window=1024),
     )
-    return directory
 
 
 def _request(*, timeout: float | None = None, max_frames: int = 200) -> PredictionRequest:

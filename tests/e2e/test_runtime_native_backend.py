@@ -18,8 +18,7 @@ import pytest
 
 from cwm_lsp.backends.base import BackendError, CancelToken, PredictionCancelled, PredictionRequest
 from cwm_lsp.backends.native import NativePredictor
-from cwm_lsp.runtime.testing import write_byte_tokenizer, write_trace_model
-from cwm_lsp.runtime.tokenizer import load_tokenizer
+from cwm_lsp.runtime.testing import write_taught_traces
 from cwm_lsp.trace import codec, tokens
 from cwm_lsp.trace.frames import Event, Frame
 
@@ -46,19 +45,13 @@ OVER = INTO[:5] + INTO[6:]
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("trace-model")
-    write_byte_tokenizer(directory)
-    tokenizer = load_tokenizer(directory)
-    assert tokenizer is not None
-    prompt = tokenizer.encode_prompt(CONTEXT)
-    sequences = [prompt + tokenizer.encode_frames(frames, finished=True) for frames in (INTO, OVER)]
-    write_trace_model(
+    return write_taught_traces(
         directory,
-        sequences,
+        CONTEXT,
+        [INTO, OVER],
         weights=[2, 1],
-        prompt_length=len(prompt),
         extra_config={"cwm_lsp_demo_model": True},
     )
-    return directory
 
 
 def _request(**changes: object) -> PredictionRequest:
