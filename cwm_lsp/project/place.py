@@ -22,7 +22,9 @@ def plan_run(
     be used.
     """
     location = find_module(source_path, workspace_root) if source_path else None
-    project_root = location.project_root if location else None
+    # without a project marker file, the directory the code is imported from is the project
+    # (a package or a script beside its .venv)
+    project_root = (location.project_root or location.import_root) if location else None
     interpreter = find_interpreter(
         python,
         project_root=project_root,

@@ -113,3 +113,18 @@ def test_the_editors_interpreter_comes_after_the_project_venv(tmp_path: Path) ->
         project_root=str(tmp_path / "elsewhere"), environ={}, editor_python=str(editor_python)
     )
     assert (chosen.path, chosen.origin) == (str(editor_python), "the editor's selected interpreter")
+
+
+def test_a_project_without_marker_files_runs_under_the_venv_beside_its_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cwm_lsp.project.place import plan_run
+
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    touch(tmp_path, "pkg/__init__.py", "pkg/mod.py", "script.py")
+    project_python = make_venv(tmp_path / ".venv")
+    place, interpreter = plan_run(str(tmp_path / "pkg" / "mod.py"), None)
+    assert (interpreter.path, interpreter.origin) == (str(project_python), "the project's .venv")
+    assert (place.module_name, place.import_root) == ("pkg.mod", str(tmp_path))
+    _, interpreter = plan_run(str(tmp_path / "script.py"), None)
+    assert interpreter.path == str(project_python)
