@@ -9,8 +9,8 @@ is ruled out where the flow says no line can come next (after a ``return``).
 
 One frame's locals are known too: when the harness calls a plain function with literal
 arguments, the called function's call frame (the trace's third frame) holds exactly those
-arguments bound to its parameters (:func:`~cwm_lsp.trace.entry_locals.entry_call_locals`), so
-that frame's LOCALS are written as such.
+arguments bound to its parameters, and its line is that function's ``def`` line
+(:func:`~cwm_lsp.trace.entry_locals.entry_call`), so that frame is written as such.
 
 Every frame's LOCALS and VALUE keep to their JSON syntax (:mod:`cwm_lsp.backends.frame_syntax`),
 and a return or exception frame has no LOCALS, so each frame the model writes can be read. What
@@ -33,7 +33,7 @@ from cwm_lsp.backends.frame_syntax import (
     SyntaxState,
 )
 from cwm_lsp.runtime.tokenizer import Tokenizer
-from cwm_lsp.trace.entry_locals import entry_call_locals
+from cwm_lsp.trace.entry_locals import KnownEntryCall, entry_call
 from cwm_lsp.trace.flow import SourceFlow
 from cwm_lsp.trace.flow_tracker import FlowTracker
 from cwm_lsp.trace.frames import Event
@@ -76,11 +76,13 @@ class LineConstraint:
     """Follows the tokens of a trace as they are generated and names the allowed next ones."""
 
     def __init__(
-        self, flow: SourceFlow, tokenizer: Tokenizer, entry_locals: str | None = None
+        self, flow: SourceFlow, tokenizer: Tokenizer, entry: KnownEntryCall | None = None
     ) -> None:
-        """``entry_locals``: the JSON LOCALS of the entry function's call frame, when known."""
+        """``entry``: the entry function's call frame, as far as the context determines it."""
         self.tracker = FlowTracker(flow)
-        self._entry_locals = None if entry_locals is None else entry_locals.encode("utf-8")
+        self._entry_line = None if entry is None else entry.line.encode("utf-8")
+        known_locals = None if entry is None else entry.locals
+        self._entry_locals = None if known_locals is None else known_locals.encode("utf-8")
         self.pieces = tokenizer.piece_ids()
         self._bytes_of = tokenizer.piece_bytes()
         self._syntax = _frame_syntax(tokenizer)
@@ -177,6 +179,9 @@ class LineConstraint:
         if state.part is _Part.OBSERVATION and token == self.ids.action_sep:
             allowed = self.tracker.allowed(state.event) if state.event is not None else None
             lines = None if allowed is None else tuple(t.encode("utf-8") for t in allowed)
+            entry = state.frame == _ENTRY_CALL_FRAME and state.event is Event.CALL
+            if entry and self._entry_line is not None:
+                lines = (self._entry_line,)
             return replace(
                 state, part=_Part.LINE, lines=lines, written=b"", locals_text=None, syntax=None
             )
@@ -202,4 +207,4 @@ def flow_constraint(context: str, tokenizer: Tokenizer) -> LineConstraint | None
     flow = SourceFlow.from_context(context)
     if flow is None:
         return None
-    return LineConstraint(flow, tokenizer, entry_call_locals(context))
+    return LineConstraint(flow, tokenizer, entry_call(context))

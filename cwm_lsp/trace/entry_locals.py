@@ -1,17 +1,18 @@
-"""The locals of the traced function's call frame, when the context already says what they are.
+"""The traced function's call frame, when the context already says what it is.
 
 A prophecy's harness (``def main():  # << START_OF_TRACE`` / ``return f("abc", 3)``) calls the
 user's function with arguments written as literals. Python binds them to the parameters before
 the function's first line, so the call frame's LOCALS are known exactly: each parameter's
 ``repr`` in the order CPython keeps them (positional parameters, keyword-only ones, then
-``*args`` and ``**kwargs``), defaults included. :func:`entry_call_locals` writes that text so a
-decoder need not leave it to the model (a model that miscopies an argument gets every later
-value wrong).
+``*args`` and ``**kwargs``), defaults included; and the frame's line is the function's ``def``
+line. :func:`entry_call` gives both, so a decoder need not leave them to the model (a model that
+miscopies an argument, or names another function, gets every later value wrong).
 
-It answers only when nothing else can run first and the reprs cannot vary between runs: the
-callee is a plain module-level function (no decorator, not a generator or coroutine), every
-argument and default is a literal (``ast.literal_eval``), no value holds a set (its order
-depends on string hashing), and the arguments bind.
+It answers only when nothing else can run first: the callee is a plain module-level function
+(no decorator, not a generator or coroutine, its name bound nowhere else at module level),
+every argument is a literal (``ast.literal_eval``) and the arguments bind. The locals are left
+out when a default is not a literal or a value holds a set (a set's order depends on string
+hashing).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import ast
 import inspect
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from cwm_lsp.syntax import parsed_or_none
@@ -27,26 +29,62 @@ from cwm_lsp.trace.tokens import START_OF_TRACE_MARKER
 _NOT_LITERAL = object()
 
 
-def entry_call_locals(context: str) -> str | None:
-    """The JSON text of the called function's call-frame LOCALS, or None when not known."""
+@dataclass(frozen=True)
+class KnownEntryCall:
+    line: str  # the called function's def line, as a trace writes it
+    locals: str | None  # the JSON text of its LOCALS; None when a value is not certain
+
+
+def entry_call(context: str) -> KnownEntryCall | None:
+    """The called function's call frame as far as the context determines it, or None."""
     tree = parsed_or_none(context)
     if tree is None:
         return None
-    functions = {
-        node.name: node
-        for node in tree.body
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-    }
     call = _harness_call(context, tree)
     if call is None or not isinstance(call.func, ast.Name):
         return None
-    callee = functions.get(call.func.id)
-    if not isinstance(callee, ast.FunctionDef) or callee.decorator_list or _yields(callee):
+    callee = _plain_function(tree, call.func.id)
+    if callee is None:
         return None
     bound = _bind(callee, call)
     if bound is None:
         return None
-    return json.dumps({name: repr(value) for name, value in bound})
+    lines = context.splitlines(keepends=True)
+    line = lines[callee.lineno - 1]
+    values = [value for _, value in bound]
+    certain = all(value is not _NOT_LITERAL and not _holds_set(value) for value in values)
+    return KnownEntryCall(
+        line if line.endswith("\n") else line + "\n",
+        json.dumps({name: repr(value) for name, value in bound}) if certain else None,
+    )
+
+
+def _plain_function(tree: ast.Module, name: str) -> ast.FunctionDef | None:
+    """The module-level ``def name`` when calling ``name`` runs it and nothing else first."""
+    found: ast.FunctionDef | None = None
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            if node.name == name:
+                found = node if isinstance(node, ast.FunctionDef) else None
+            continue
+        if name in _names_bound(node):
+            return None  # rebound (``f = wrap(f)``, an import): another object runs
+    if found is None or found.decorator_list or _yields(found):
+        return None
+    return found
+
+
+def _names_bound(statement: ast.stmt) -> set[str]:
+    """Names a module-level statement (other than a def or class) binds."""
+    names: set[str] = set()
+    for node in ast.walk(statement):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.alias):
+            names.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+    return names
 
 
 def _harness_call(context: str, tree: ast.Module) -> ast.Call | None:
@@ -74,10 +112,9 @@ def _yields(function: ast.FunctionDef) -> bool:
 
 def _literal(node: ast.expr) -> Any:
     try:
-        value = ast.literal_eval(node)
+        return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         return _NOT_LITERAL
-    return _NOT_LITERAL if _holds_set(value) else value
 
 
 def _holds_set(value: Any) -> bool:
@@ -91,7 +128,9 @@ def _holds_set(value: Any) -> bool:
 
 
 def _bind(function: ast.FunctionDef, call: ast.Call) -> list[tuple[str, Any]] | None:
-    """(name, value) of every parameter after binding ``call``'s literal arguments."""
+    """(name, value) of every parameter after binding ``call``'s literal arguments (a default
+    that is not a literal: ``_NOT_LITERAL``); None when an argument is not a literal or the
+    arguments do not bind (the call raises before the function runs)."""
     spec = function.args
     positional = [*spec.posonlyargs, *spec.args]
     defaults: dict[str, Any] = {}
@@ -102,8 +141,6 @@ def _bind(function: ast.FunctionDef, call: ast.Call) -> list[tuple[str, Any]] | 
     for argument, keyword_default in zip(spec.kwonlyargs, spec.kw_defaults, strict=True):
         if keyword_default is not None:
             defaults[argument.arg] = _literal(keyword_default)
-    if any(value is _NOT_LITERAL for value in defaults.values()):
-        return None
     parameters = [
         _parameter(a.arg, inspect.Parameter.POSITIONAL_ONLY, defaults) for a in spec.posonlyargs
     ]
@@ -128,7 +165,7 @@ def _bind(function: ast.FunctionDef, call: ast.Call) -> list[tuple[str, Any]] | 
     try:
         bound = inspect.Signature(parameters).bind(*args, **kwargs)
     except (TypeError, ValueError):
-        return None  # the call raises TypeError before the function runs
+        return None
     bound.apply_defaults()
     # CPython's order of a frame's locals: positional, keyword-only, *args, **kwargs
     order = [a.arg for a in positional] + [a.arg for a in spec.kwonlyargs]
