@@ -13,11 +13,19 @@ Environment:
     ``CWM_LSP_BF16_QUERY=split``   avx512-bf16 attention keeps float32-accurate scores (query
                                    split into bf16 hi + lo, twice the Q.K^T work) instead of
                                    rounding the query to bf16 (the default).
+    ``CWM_LSP_EXACT_ACTIVATIONS=1`` int8/int4 matmuls keep float32 activations instead of
+                                   quantizing them to int8 (slower; see below).
 
 Paths: ``avx512-bf16`` (auto-selected where the CPU has AVX512_BF16) runs attention over bf16
 K/V with bf16 dot products (query and softmax weights rounded to bf16, see
-native/src/isa_avx512_bf16.cpp) and is ``avx512`` otherwise; ``avx512-vnni`` (opt-in) quantizes
-activations for M=1 matmuls.
+native/src/isa_avx512_bf16.cpp) and is ``avx512`` otherwise.
+
+Quantized matmuls (int8 and int4 weights) on the avx2 and avx512 paths quantize each row of x to
+int8 in blocks of 32, as llama.cpp's Q8_0 does, and take exact integer dot products
+(native/src/qdot_impl.h): VNNI ``vpdpbusd`` where the CPU has it (``auto``, ``avx512-bf16``,
+``avx512-vnni``), ``vpmaddubsw`` on ``avx2`` and forced ``avx512``. Shapes they do not cover
+(columns not a multiple of 64/128, odd group sizes) and the scalar path keep float32
+activations, as does :func:`set_exact_activations`.
 """
 
 from __future__ import annotations
@@ -45,6 +53,9 @@ except Exception as exc:  # not built, built for another Python, or a broken bui
 
 if _module is not None and os.environ.get("CWM_LSP_BF16_QUERY", "").strip().lower() == "split":
     _module.set_round_query(False)
+
+if _module is not None and os.environ.get("CWM_LSP_EXACT_ACTIVATIONS", "").strip() in ("1", "true"):
+    _module.set_exact_activations(True)
 
 if _module is not None and os.environ.get("CWM_LSP_KERNEL_PATH"):
     try:
@@ -136,6 +147,16 @@ def round_query() -> bool:
     return bool(_require().get_round_query())
 
 
+def set_exact_activations(on: bool) -> None:
+    """int8/int4 matmuls: float32 activations (``True``) or int8 activations in blocks of 32
+    (``False``, the default: llama.cpp's Q8_0 rounding, about 0.4% of a block's largest value)."""
+    _require().set_exact_activations(bool(on))
+
+
+def exact_activations() -> bool:
+    return bool(_require().get_exact_activations())
+
+
 def decoder_type() -> Any | None:
     """The compiled whole-forward decoder class (native/src/decoder.cpp); None when the
     installed extension was built before it existed."""
@@ -153,15 +174,20 @@ def active_paths() -> dict[str, str]:
         ops = ("attention", "int8_linear", "int4_linear", "float_linear", "forward_step")
         return {op: f"pytorch ({why})" for op in ops}
     path = get_path()
-    matmul = path
     attention = path
     if path == "avx512-vnni":
         attention = "avx512"
-        matmul = "avx512-vnni (int8 activations for M=1), avx512 otherwise"
     elif path == "avx512-bf16":
         query = "rounded to bf16" if round_query() else "split hi+lo"
         attention = f"avx512-bf16 (bf16 K/V, head_dim % 32 == 0; query {query}), avx512 otherwise"
-        matmul = "avx512"
+    matmul = "avx512" if path.startswith("avx512") else path
+    if path != "scalar" and not exact_activations():
+        dots = "vpmaddubsw"
+        if path == "avx512-vnni" or (path == "avx512-bf16" and cpu_features().get("avx512_vnni")):
+            dots = "vnni"
+        matmul += f" (int8 activations in blocks of 32, {dots} dot products)"
+    elif path != "scalar":
+        matmul += " (float32 activations: CWM_LSP_EXACT_ACTIVATIONS)"
     step = (
         "native decoder, one call per step (float32/bf16/int8/int4 weights; PyTorch ops otherwise)"
         if decoder_type() is not None

@@ -356,10 +356,7 @@ private:
             for (int64_t t = 0; t < T; ++t) rms_norm(x + t * hd, norms_[2 * l + 1], xn + t * hd, hd, eps_);
             lin[4].run(xn, T, gate);
             lin[5].run(xn, T, up);
-            for (int64_t i = 0; i < T * inter_; ++i) {
-                const float g = gate[i];
-                gate[i] = g / (1.0f + std::exp(-g)) * up[i];
-            }
+            cwm::run_silu_mul(gate, up, T * inter_);
             lin[6].run(gate, T, tmp);
             for (int64_t i = 0; i < T * hd; ++i) x[i] += tmp[i];
         }

@@ -5,7 +5,7 @@
 
 namespace cwm_scalar {
 const cwm::KernelTable& table() {
-    static const cwm::KernelTable t{"scalar", attention_entry, int8_entry, int4_entry, float_entry};
+    static const cwm::KernelTable t{"scalar", attention_entry, int8_entry, int4_entry, float_entry, nullptr, nullptr, silu_mul_entry};
     return t;
 }
 }  // namespace cwm_scalar

@@ -55,6 +55,11 @@ struct KernelTable {
     bool (*int8_linear)(const Int8Args&);
     bool (*int4_linear)(const Int4Args&);
     bool (*float_linear)(const FloatArgs&);
+    // Activations quantized to int8 in blocks of 32 (qdot_impl.h); nullptr where the ISA has
+    // no integer dot products (scalar).
+    bool (*int8_linear_q8)(const Int8Args&);
+    bool (*int4_linear_q8)(const Int4Args&);
+    void (*silu_mul)(float* gate, const float* up, int64_t n);  // gate = silu(gate) * up
 };
 
 #define CWM_DECLARE_TABLE(ns) \
@@ -68,11 +73,11 @@ CWM_DECLARE_TABLE(cwm_scalar)
 CWM_DECLARE_TABLE(cwm_avx2)
 CWM_DECLARE_TABLE(cwm_avx512)
 
-// AVX-512 VNNI decode (M == 1) matmuls with x quantized to int8 per row (symmetric, max-abs
-// scale). Return false for shapes they do not handle.
+// The quantized-activation matmuls of qdot_impl.h with AVX-512 VNNI dot products (vpdpbusd).
+// Return false for shapes they do not handle.
 namespace cwm_avx512_vnni {
-bool int8_gemv(const cwm::Int8Args& a);
-bool int4_gemv(const cwm::Int4Args& a);
+bool int8_linear_q8(const cwm::Int8Args& a);
+bool int4_linear_q8(const cwm::Int4Args& a);
 }  // namespace cwm_avx512_vnni
 
 // AVX512_BF16 attention for bf16 K/V (vdpbf16ps); returns false for other dtypes and for a

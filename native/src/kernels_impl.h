@@ -834,4 +834,16 @@ bool float_entry(const FloatArgs& a) {
     return true;
 }
 
+// The SwiGLU product: gate[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + e^-g).
+void silu_mul_entry(float* gate, const float* up, int64_t n) {
+    const reg minus_log2e = Vec::set1(-kLog2e), one = Vec::set1(1.0f);
+    int64_t i = 0;
+    for (; i + W <= n; i += W) {
+        const reg g = Vec::load(gate + i);
+        const reg sig = Vec::div(g, Vec::add(one, Vec::exp2(Vec::mul(g, minus_log2e))));
+        Vec::store(gate + i, Vec::mul(sig, Vec::load(up + i)));
+    }
+    for (; i < n; ++i) gate[i] = gate[i] / (1.0f + __builtin_exp2f(-kLog2e * gate[i])) * up[i];
+}
+
 }  // namespace

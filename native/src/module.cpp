@@ -74,17 +74,23 @@ bool supported(Path p) {
     return false;
 }
 
-// "auto" prefers full-precision AVX-512 matmuls (the VNNI path, int8 activations, is opt-in)
-// and the AVX512_BF16 attention for bf16 K/V where the CPU has it.
+// "auto" takes the widest vectors the CPU has: the AVX512_BF16 attention for bf16 K/V, and VNNI
+// integer dot products for the quantized-activation matmuls.
 Path best_path() {
     if (supported(Path::Avx512Bf16)) return Path::Avx512Bf16;
+    if (supported(Path::Avx512Vnni)) return Path::Avx512Vnni;
     if (supported(Path::Avx512)) return Path::Avx512;
     if (supported(Path::Avx2)) return Path::Avx2;
     return Path::Scalar;
 }
 
+// Forced "avx512" keeps vpmaddubsw dot products even on a VNNI CPU (so both can be tested).
+bool uses_vnni(Path p) { return p == Path::Avx512Vnni || (p == Path::Avx512Bf16 && features().avx512vnni); }
+
 std::atomic<Path> g_path{best_path()};  // read by kernels running without the GIL
 std::atomic<bool> g_round_query{true};   // avx512-bf16 attention: bf16 query (see kernels.h)
+// Quantized matmuls: float32 activations (true) or int8 activations in blocks of 32 (qdot_impl.h).
+std::atomic<bool> g_exact_activations{false};
 
 const cwm::KernelTable& table_for(Path p) {
 #if CWM_HAVE_X86
@@ -274,21 +280,31 @@ void run_attention(const AttentionArgs& a) {
 
 void run_int8(const Int8Args& a) {
     const Path path = g_path.load();
+    if (!g_exact_activations.load()) {
 #if CWM_HAVE_X86
-    if (path == Path::Avx512Vnni && cwm_avx512_vnni::int8_gemv(a)) return;
+        if (uses_vnni(path) && cwm_avx512_vnni::int8_linear_q8(a)) return;
 #endif
+        const auto q8 = table_for(path).int8_linear_q8;
+        if (q8 != nullptr && q8(a)) return;
+    }
     if (!table_for(path).int8_linear(a)) cwm_scalar::table().int8_linear(a);
 }
 
 void run_int4(const Int4Args& a) {
     const Path path = g_path.load();
+    if (!g_exact_activations.load()) {
 #if CWM_HAVE_X86
-    if (path == Path::Avx512Vnni && cwm_avx512_vnni::int4_gemv(a)) return;
+        if (uses_vnni(path) && cwm_avx512_vnni::int4_linear_q8(a)) return;
 #endif
+        const auto q8 = table_for(path).int4_linear_q8;
+        if (q8 != nullptr && q8(a)) return;
+    }
     if (!table_for(path).int4_linear(a)) cwm_scalar::table().int4_linear(a);
 }
 
 bool round_query() { return g_round_query.load(); }
+
+void run_silu_mul(float* gate, const float* up, int64_t n) { table_for(g_path.load()).silu_mul(gate, up, n); }
 
 void run_float(const FloatArgs& a) {
     if (!table_for(g_path.load()).float_linear(a)) cwm_scalar::table().float_linear(a);
@@ -311,6 +327,10 @@ NB_MODULE(_native, m) {
     m.def("set_round_query", [](bool on) { g_round_query.store(on); }, nb::arg("on"),
           "avx512-bf16 attention: round the query to bf16 (default) or split it into hi + lo");
     m.def("get_round_query", []() { return g_round_query.load(); });
+    m.def("set_exact_activations", [](bool on) { g_exact_activations.store(on); }, nb::arg("on"),
+          "int8/int4 matmuls: float32 activations (True) or int8 activations in blocks of 32 (False, "
+          "default; not on the scalar path)");
+    m.def("get_exact_activations", []() { return g_exact_activations.load(); });
     m.def("attention", &attention, nb::arg("q"), nb::arg("k_cache"), nb::arg("v_cache"), nb::arg("out"),
           nb::arg("start_pos"), nb::arg("window"));
     m.def("int8_linear", &int8_linear, nb::arg("x"), nb::arg("qweight"), nb::arg("scales"), nb::arg("out"));

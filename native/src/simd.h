@@ -36,6 +36,7 @@ struct Vec {
     static reg add(reg a, reg b) { return a + b; }
     static reg sub(reg a, reg b) { return a - b; }
     static reg mul(reg a, reg b) { return a * b; }
+    static reg div(reg a, reg b) { return a / b; }
     static reg max(reg a, reg b) { return a > b ? a : b; }
     static float reduce_add(reg v) { return v; }
     static float reduce_max(reg v) { return v; }
@@ -81,6 +82,7 @@ struct Vec512 {
     static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
     static reg sub(reg a, reg b) { return _mm512_sub_ps(a, b); }
     static reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
+    static reg div(reg a, reg b) { return _mm512_div_ps(a, b); }
     static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
     static float reduce_add(reg v) { return _mm512_reduce_add_ps(v); }
     static float reduce_max(reg v) { return _mm512_reduce_max_ps(v); }
@@ -144,6 +146,7 @@ struct Vec256 {
     static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
     static reg sub(reg a, reg b) { return _mm256_sub_ps(a, b); }
     static reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }
+    static reg div(reg a, reg b) { return _mm256_div_ps(a, b); }
     static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
     static float reduce_add(reg v) {
         __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

@@ -37,6 +37,18 @@ TOL = 2e-4  # logits of the tiny model are O(10); float32 rounding differs betwe
 # key or value; the bf16 cache itself moves these logits by ~0.1 from the float32-cache result
 # (on both paths), this bound is a fifth of that.
 TOL_BF16_CACHE = 2e-2
+# With int8 activations (the default for int8/int4 weights) a float32 rounding difference between
+# the paths can move an activation across a rounding boundary: a jump of one quantum (1/127 of a
+# block's largest value) in one input, ~0.01-0.05 in these logits.
+TOL_Q8 = 0.15
+
+
+@pytest.fixture(autouse=True)
+def exact_activations() -> Iterator[None]:
+    """The paths are compared with float32 activations (see test_int8_activations_...)."""
+    native.set_exact_activations(True)
+    yield
+    native.set_exact_activations(False)
 
 
 def _ids(length: int = SEQ, seed: int = 0) -> list[int]:
@@ -115,6 +127,18 @@ def test_decoder_matches_the_per_operation_path(
     chunks = _chunks(_ids())
     tol = TOL if cache_dtype == torch.float32 else TOL_BF16_CACHE
     _assert_close(_decoded(model, chunks, cache_dtype), _per_op(model, chunks, cache_dtype), tol)
+
+
+@pytest.mark.parametrize("quantize", ["int8", "int4"])
+def test_int8_activations_agree_up_to_rounding_flips(
+    checkpoint: Path, kernel_path: str, quantize: str
+) -> None:
+    native.set_exact_activations(False)
+    model = load_model(checkpoint, quantize=quantize).transformer
+    chunks = _chunks(_ids())
+    _assert_close(
+        _decoded(model, chunks, torch.float32), _per_op(model, chunks, torch.float32), TOL_Q8
+    )
 
 
 def test_bfloat16_weights_compute_in_float32(bf16_checkpoint: Path, kernel_path: str) -> None:

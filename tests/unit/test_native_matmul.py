@@ -1,9 +1,11 @@
 """Native int8 / int4 weight-only matmuls against a naive float64 reference on every path.
 
 Tolerance is relative to the magnitude of the terms: |got - exact| <= 1e-5 * (|x| @ |w|.T) + 1e-6
-(float32 accumulation). The avx512-vnni path quantizes x to int8 per row for M == 1; it is
-checked exactly (same tolerance) against the reference run on that quantized x, and loosely
-(3% of the term magnitude) against the unquantized one.
+(float32 accumulation). By default the SIMD paths quantize x to int8 in blocks of 32 (llama.cpp's
+Q8_0) where the shape allows it (see ``quantizes_activations``): those results are checked with
+the same tolerance against the reference run on x rounded the same way (the integer dot products
+are exact), and loosely (2% of the term magnitude) against the unrounded x. With exact
+activations switched on, every path meets the tight tolerance against the unrounded x.
 """
 
 from __future__ import annotations
@@ -49,21 +51,49 @@ def path(request: pytest.FixtureRequest) -> Iterator[str]:
         native.set_path("auto")
 
 
-def quantize_rows_like_vnni(x: torch.Tensor) -> torch.Tensor:
-    """x rounded the way the VNNI kernels quantize it (per row, symmetric, float32 math)."""
-    amax = x.abs().amax(dim=1, keepdim=True)
-    q = torch.round(x * (127.0 / amax)).clamp(-127, 127)
-    return torch.where(amax > 0, q * (amax / 127.0), torch.zeros_like(x))
+@pytest.fixture(params=[False, True], ids=["q8-activations", "exact-activations"])
+def exact(request: pytest.FixtureRequest) -> Iterator[bool]:
+    on: bool = request.param
+    if native.built():
+        native.set_exact_activations(on)
+    yield on
+    if native.built():
+        native.set_exact_activations(False)
 
 
-def check(path: str, x: torch.Tensor, w: torch.Tensor, got: torch.Tensor) -> None:
+def quantize_blocks(x: torch.Tensor) -> torch.Tensor:
+    """x rounded as the kernels quantize it: blocks of 32 along each row, symmetric, scale
+    max|x| / 127, float32 math, round half to even."""
+    m, k = x.shape
+    blocks = x.reshape(m, k // 32, 32)
+    amax = blocks.abs().amax(dim=2, keepdim=True)
+    q = torch.round(blocks * (127.0 / amax))
+    return torch.where(amax > 0, q * (amax / 127.0), torch.zeros_like(blocks)).reshape(m, k)
+
+
+def quantizes_activations(path: str, exact: bool, k: int, group: int | None = None) -> bool:
+    """Whether the kernel contract has x quantized for this shape: SIMD paths only, columns in
+    whole chunks (64 / 128 for int8 / int4 on avx512, half that on avx2), groups of a multiple
+    of 32 that tile the chunk."""
+    if exact or path in ("scalar", "pytorch"):
+        return False
+    vector = 64 if path.startswith("avx512") else 32
+    if group is None:
+        return k % vector == 0
+    span = 2 * vector
+    if group % 32 or k % span:
+        return False
+    return group % span == 0 if group > span else span % group == 0
+
+
+def check(quantized: bool, x: torch.Tensor, w: torch.Tensor, got: torch.Tensor) -> None:
     """Compare ``got`` with x @ w.T in float64 (w already dequantized)."""
     assert got.dtype == torch.float32 and got.shape == (x.shape[0], w.shape[0])
     magnitude = x.double().abs() @ w.abs().T
-    if path == "avx512-vnni" and x.shape[0] == 1:
+    if quantized:
         loose = (got.double() - x.double() @ w.T).abs()
-        assert bool((loose <= 0.03 * magnitude + 1e-6).all())
-        x = quantize_rows_like_vnni(x)
+        assert bool((loose <= 0.02 * magnitude + 1e-6).all())
+        x = quantize_blocks(x)
         magnitude = x.double().abs() @ w.abs().T
     err = (got.double() - x.double() @ w.T).abs()
     assert bool((err <= RTOL * magnitude + 1e-6).all()), (err / (magnitude + 1e-9)).max()
@@ -80,11 +110,18 @@ INT8_SHAPES = [
     (40, 70, 600),
     (1, 1031, 1030),  # large enough to run multi-threaded
     (6, 130, 1400),
+    # whole chunks: quantized activations on the SIMD paths
+    (1, 3, 64),
+    (1, 65, 128),
+    (4, 33, 256),
+    (7, 17, 512),
+    (1, 1031, 1024),
+    (30, 40, 192),
 ]
 
 
 @pytest.mark.parametrize("shape", INT8_SHAPES, ids=lambda s: "M{}-N{}-K{}".format(*s))
-def test_int8_linear(path: str, shape: tuple[int, int, int]) -> None:
+def test_int8_linear(path: str, exact: bool, shape: tuple[int, int, int]) -> None:
     m, n, k = shape
     gen = torch.Generator().manual_seed(m * 1000 + n * 10 + k)
     x = torch.randn(m, k, generator=gen)
@@ -94,7 +131,8 @@ def test_int8_linear(path: str, shape: tuple[int, int, int]) -> None:
         got = ops.int8_linear_reference(x, qweight, scales)
     else:
         got = native.int8_linear(x, qweight, scales)
-    check(path, x, qweight.double() * scales.double()[:, None], got)
+    quantized = quantizes_activations(path, exact, k)
+    check(quantized, x, qweight.double() * scales.double()[:, None], got)
 
 
 # (M, N, K, group_size): odd group counts, odd N and M, groups that are not whole vectors,
@@ -113,11 +151,19 @@ INT4_SHAPES = [
     (6, 5, 42, 21),
     (1, 1030, 1024, 128),  # large enough to run multi-threaded
     (6, 130, 1408, 64),
+    # whole chunks: quantized activations on the SIMD paths (Q4_0's group of 32 among them)
+    (1, 5, 128, 32),
+    (1, 33, 256, 32),
+    (5, 70, 512, 64),
+    (3, 17, 1024, 256),
+    (2, 9, 384, 128),
+    (1, 1030, 1024, 32),
+    (27, 40, 256, 32),
 ]
 
 
 @pytest.mark.parametrize("shape", INT4_SHAPES, ids=lambda s: "M{}-N{}-K{}-G{}".format(*s))
-def test_int4_linear(path: str, shape: tuple[int, int, int, int]) -> None:
+def test_int4_linear(path: str, exact: bool, shape: tuple[int, int, int, int]) -> None:
     m, n, k, group = shape
     gen = torch.Generator().manual_seed(m * 7919 + n * 31 + k + group)
     x = torch.randn(m, k, generator=gen)
@@ -128,12 +174,13 @@ def test_int4_linear(path: str, shape: tuple[int, int, int, int]) -> None:
         got = ops.int4_linear_reference(x, qweight, scales, zeros, group)
     else:
         got = native.int4_linear(x, qweight, scales, zeros, group)
-    check(path, x, dequantize_int4(qweight, scales, zeros, group), got)
+    quantized = quantizes_activations(path, exact, k, group)
+    check(quantized, x, dequantize_int4(qweight, scales, zeros, group), got)
 
 
 @pytest.mark.skipif(not native.built(), reason="native extension not built")
 def test_zero_activations_and_batch_dims() -> None:
-    """All-zero x (VNNI scale 0) gives zeros; leading batch dimensions are kept."""
+    """All-zero x (quantization scale 0) gives zeros; leading batch dimensions are kept."""
     qweight = torch.randint(-128, 128, (5, 64), dtype=torch.int8)
     scales = torch.rand(5)
     for name in kernel_paths(matmul=True):

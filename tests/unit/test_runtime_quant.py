@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
-from cwm_lsp.runtime import ModelLoadError, load_model, ops, quant
+from cwm_lsp.runtime import ModelLoadError, load_model, native, ops, quant
 from cwm_lsp.runtime.checkpoint_files import QUANT_FILE, Quantization
 from cwm_lsp.runtime.testing import tiny_config, write_checkpoint
 from cwm_lsp.runtime.weights import save_quantized
@@ -59,11 +60,22 @@ def test_int4_group_size_falls_back_to_a_divisor() -> None:
         quant.int4_group_size(7, 128)
 
 
-@pytest.mark.parametrize("native", ["0", "1"])
+@pytest.fixture
+def exact_activations() -> Iterator[None]:
+    """Native int8/int4 matmuls with float32 activations (the default rounds them to int8)."""
+    if native.built():
+        native.set_exact_activations(True)
+    yield
+    if native.built():
+        native.set_exact_activations(False)
+
+
+@pytest.mark.usefixtures("exact_activations")
+@pytest.mark.parametrize("use_native", ["0", "1"])
 def test_quantized_linear_ops_equal_dequantized_matmul(
-    monkeypatch: pytest.MonkeyPatch, native: str
+    monkeypatch: pytest.MonkeyPatch, use_native: str
 ) -> None:
-    monkeypatch.setenv("CWM_LSP_NATIVE", native)
+    monkeypatch.setenv("CWM_LSP_NATIVE", use_native)
     kernels = ops.native_kernels()
     weight, x = torch.randn(48, 128), torch.randn(5, 128)
     qweight, scales = quant.quantize_int8(weight)
@@ -108,6 +120,7 @@ def _dequantized_reference(reference: Any, method: str, group_size: int) -> Any:
     return model
 
 
+@pytest.mark.usefixtures("exact_activations")
 @pytest.mark.parametrize(("method", "group_size"), [("int8", 128), ("int4", 32), ("int4", 128)])
 def test_quantized_model_computes_exactly_with_its_dequantized_weights(
     checkpoint: tuple[Path, Any], method: str, group_size: int
@@ -120,6 +133,28 @@ def test_quantized_model_computes_exactly_with_its_dequantized_weights(
             torch.tensor([ids])
         ).logits[0]
     assert torch.allclose(ours, expected, atol=2e-3, rtol=1e-3)
+
+
+@pytest.mark.skipif(not native.built(), reason="native extension not built")
+@pytest.mark.parametrize(("method", "group_size"), [("int8", 128), ("int4", 32)])
+def test_int8_activations_stay_close_to_float32_activations(
+    checkpoint: tuple[Path, Any], method: str, group_size: int
+) -> None:
+    """The default (activations rounded to int8 in blocks of 32, as llama.cpp's Q8_0) against
+    float32 activations on the same quantized weights: logits within 3% (relative L2) and the
+    top-1 token kept at 90% of positions, on this random model whose layers amplify errors."""
+    directory, _ = checkpoint
+    ids = _ids()
+    model = load_model(directory, quantize=method, group_size=group_size)
+    rounded = model.logits(ids)
+    native.set_exact_activations(True)
+    try:
+        exact = model.logits(ids)
+    finally:
+        native.set_exact_activations(False)
+    relative = float((rounded - exact).norm() / exact.norm())
+    top1 = float((rounded.argmax(-1) == exact.argmax(-1)).float().mean())
+    assert 0 < relative < 0.03 and top1 >= 0.9, (relative, top1)
 
 
 # Bounds on this random-weight model (random Gaussian weights are harder to quantize than

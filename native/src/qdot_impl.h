@@ -1,0 +1,312 @@
+// Quantized-activation matmuls, llama.cpp's Q8_0 scheme: each row of x is quantized to int8 in
+// blocks of 32 (scale = max|x| / 127), weight x activation products are exact integer dot
+// products, and each block's sum is scaled once. Against the float32-activation kernels this
+// reads the same weight bytes with a fraction of the instructions, so decode runs at the memory
+// bandwidth limit; the cost is the rounding of x (about 0.4% of a block's largest value per
+// element). Compiled per ISA: AVX2 and AVX-512BW (vpmaddubsw + vpmaddwd) and AVX-512 VNNI
+// (vpdpbusd). Include after simd.h (CWM_ISA_AVX2 or CWM_ISA_AVX512).
+#pragma once
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <type_traits>
+
+#include "kernels.h"
+
+namespace {
+namespace q8 {
+
+#if defined(CWM_ISA_AVX512)
+using ivec = __m512i;
+using fvec = __m512;
+constexpr int kBytes = 64;
+inline ivec loadi(const void* p) { return _mm512_loadu_si512(p); }
+inline ivec bytes(char c) { return _mm512_set1_epi8(c); }
+inline ivec and_bits(ivec a, ivec b) { return _mm512_and_si512(a, b); }
+inline ivec high_nibbles(ivec w) { return _mm512_and_si512(_mm512_srli_epi16(w, 4), bytes(15)); }
+inline ivec zero_i() { return _mm512_setzero_si512(); }
+inline fvec zero_f() { return _mm512_setzero_ps(); }
+inline fvec to_float(ivec a) { return _mm512_cvtepi32_ps(a); }
+inline fvec fma(fvec a, fvec b, fvec c) { return _mm512_fmadd_ps(a, b, c); }
+inline fvec mul(fvec a, fvec b) { return _mm512_mul_ps(a, b); }
+inline fvec sub(fvec a, fvec b) { return _mm512_sub_ps(a, b); }
+inline fvec loadf(const float* p) { return _mm512_load_ps(p); }
+inline void storef(float* p, fvec v) { _mm512_store_ps(p, v); }
+inline float sum(fvec v) { return _mm512_reduce_add_ps(v); }
+inline fvec load_first(const float* p, int n) { return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p); }
+inline fvec spread(fvec v, ivec idx) { return _mm512_permutexvar_ps(idx, v); }
+inline ivec lane_index(const int32_t* idx) { return _mm512_loadu_si512(idx); }
+// |w| as unsigned bytes (-128 -> 128) and x with the sign of w: |w| * sign(w) x = w x, and
+// x (in -127..127) can always be negated.
+inline ivec magnitude(ivec w) { return _mm512_abs_epi8(w); }
+inline ivec signed_like(ivec x, ivec w) {
+    return _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(w), _mm512_setzero_si512(), x);
+}
+#if defined(__AVX512VNNI__)
+inline ivec dot(ivec acc, ivec u, ivec s) { return _mm512_dpbusd_epi32(acc, u, s); }
+inline ivec dot2(ivec u1, ivec s1, ivec u2, ivec s2) {
+    return _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), u1, s1), u2, s2);
+}
+#else
+inline ivec dot(ivec acc, ivec u, ivec s) {
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1)));
+}
+// Nibble weights (<= 15) keep every int16 pair sum of both products in range.
+inline ivec dot2(ivec u1, ivec s1, ivec u2, ivec s2) {
+    const ivec pairs = _mm512_add_epi16(_mm512_maddubs_epi16(u1, s1), _mm512_maddubs_epi16(u2, s2));
+    return _mm512_madd_epi16(pairs, _mm512_set1_epi16(1));
+}
+#endif
+// Zero-point term over 16 groups: sum_g scale[g] * zero[g] * xz[g].
+constexpr int kGroupLanes = 16;
+inline fvec zero_terms(const float* s, const uint8_t* z, const float* xz, fvec acc) {
+    const fvec zf = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(z))));
+    return _mm512_fmadd_ps(_mm512_mul_ps(_mm512_loadu_ps(s), zf), _mm512_loadu_ps(xz), acc);
+}
+// The same for the first n < 16 groups.
+inline fvec zero_terms_tail(const float* s, const uint8_t* z, const float* xz, int n, fvec acc) {
+    const __mmask16 m = static_cast<__mmask16>((1u << n) - 1);
+    const fvec zf = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, z)));
+    return _mm512_fmadd_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, s), zf), _mm512_maskz_loadu_ps(m, xz), acc);
+}
+#else
+using ivec = __m256i;
+using fvec = __m256;
+constexpr int kBytes = 32;
+inline ivec loadi(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+inline ivec bytes(char c) { return _mm256_set1_epi8(c); }
+inline ivec and_bits(ivec a, ivec b) { return _mm256_and_si256(a, b); }
+inline ivec high_nibbles(ivec w) { return _mm256_and_si256(_mm256_srli_epi16(w, 4), bytes(15)); }
+inline ivec zero_i() { return _mm256_setzero_si256(); }
+inline fvec zero_f() { return _mm256_setzero_ps(); }
+inline fvec to_float(ivec a) { return _mm256_cvtepi32_ps(a); }
+inline fvec fma(fvec a, fvec b, fvec c) { return _mm256_fmadd_ps(a, b, c); }
+inline fvec mul(fvec a, fvec b) { return _mm256_mul_ps(a, b); }
+inline fvec sub(fvec a, fvec b) { return _mm256_sub_ps(a, b); }
+inline fvec loadf(const float* p) { return _mm256_load_ps(p); }
+inline void storef(float* p, fvec v) { _mm256_store_ps(p, v); }
+inline float sum(fvec v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+inline fvec load_first(const float* p, int n) {
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lanes));
+}
+inline fvec spread(fvec v, ivec idx) { return _mm256_permutevar8x32_ps(v, idx); }
+inline ivec lane_index(const int32_t* idx) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx)); }
+inline ivec magnitude(ivec w) { return _mm256_abs_epi8(w); }
+inline ivec signed_like(ivec x, ivec w) { return _mm256_sign_epi8(x, w); }
+inline ivec dot(ivec acc, ivec u, ivec s) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+}
+inline ivec dot2(ivec u1, ivec s1, ivec u2, ivec s2) {
+    const ivec pairs = _mm256_add_epi16(_mm256_maddubs_epi16(u1, s1), _mm256_maddubs_epi16(u2, s2));
+    return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+}
+constexpr int kGroupLanes = 8;
+inline fvec zero_terms(const float* s, const uint8_t* z, const float* xz, fvec acc) {
+    const fvec zf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(z))));
+    return _mm256_fmadd_ps(_mm256_mul_ps(_mm256_loadu_ps(s), zf), _mm256_loadu_ps(xz), acc);
+}
+inline fvec zero_terms_tail(const float* s, const uint8_t* z, const float* xz, int n, fvec acc) {
+    alignas(16) uint8_t zb[16] = {};
+    alignas(32) float sb[8] = {}, xb[8] = {};
+    for (int i = 0; i < n; ++i) {
+        zb[i] = z[i];
+        sb[i] = s[i];
+        xb[i] = xz[i];
+    }
+    return zero_terms(sb, zb, xb, acc);
+}
+#endif
+
+constexpr int kLanes = kBytes / 4;  // int32 lanes of a dot product, 4 products each
+constexpr int64_t kBlock = 32;       // activation quantization block (as Q8_0)
+// Weight rows per task (reused from L1 by every block of x rows); one transpose sums them all.
+constexpr int64_t kRowTile = kLanes;
+
+struct Buffer {
+    void* p;
+    explicit Buffer(int64_t bytes) : p(std::aligned_alloc(64, static_cast<size_t>((bytes + 63) / 64 * 64 + 64))) {}
+    ~Buffer() { std::free(p); }
+    Buffer(const Buffer&) = delete;
+    Buffer& operator=(const Buffer&) = delete;
+    template <class T>
+    T* as() const { return static_cast<T*>(p); }
+};
+
+// Quantizes the 32 values at x into q; returns the block's scale (0 for an all-zero block).
+inline float quantize_block(const float* x, int8_t* q, int32_t* qsum) {
+    float amax = 0.0f;
+    for (int i = 0; i < kBlock; ++i) {
+        const float v = __builtin_fabsf(x[i]);
+        amax = v > amax ? v : amax;
+    }
+    int32_t s = 0;
+    if (amax == 0.0f) {
+        for (int i = 0; i < kBlock; ++i) q[i] = 0;
+    } else {
+        const float inv = 127.0f / amax;
+        for (int i = 0; i < kBlock; ++i) {
+            q[i] = static_cast<int8_t>(__builtin_lrintf(x[i] * inv));
+            s += q[i];
+        }
+    }
+    *qsum = s;
+    return amax / 127.0f;
+}
+
+// Sums each of the `rows` partial vectors of part[i] (one transpose for the whole tile) and
+// hands (i, row, total) to emit.
+template <int MM, class Emit>
+inline void finish_tile(fvec (&part)[MM][kLanes], int64_t rows, Emit emit) {
+    for (int i = 0; i < MM; ++i) {
+        for (int64_t r = rows; r < kLanes; ++r) part[i][r] = zero_f();
+        alignas(64) float totals[kLanes];
+        storef(totals, Vec::transpose_sum(part[i]));
+        for (int64_t r = 0; r < rows; ++r) emit(i, r, totals[r]);
+    }
+}
+
+inline bool worth_threads(double macs) { return macs >= double(1 << 21); }
+
+template <class Rows>
+void run_tiles(int64_t M, int64_t N, int64_t K, Rows rows) {
+    const int64_t tiles = (N + kRowTile - 1) / kRowTile;
+#pragma omp parallel for schedule(static) if (worth_threads(double(M) * N * K))
+    for (int64_t t = 0; t < tiles; ++t) {
+        const int64_t n0 = t * kRowTile, n1 = n0 + kRowTile < N ? n0 + kRowTile : N;
+        int64_t m = 0;
+        for (; m + 4 <= M; m += 4) rows(std::integral_constant<int, 4>{}, m, n0, n1);
+        switch (M - m) {
+            case 3: rows(std::integral_constant<int, 3>{}, m, n0, n1); break;
+            case 2: rows(std::integral_constant<int, 2>{}, m, n0, n1); break;
+            case 1: rows(std::integral_constant<int, 1>{}, m, n0, n1); break;
+            default: break;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// int8 weights, one scale per output row. Chunks of kBytes columns; lane j covers columns
+// 4j..4j+3, so block (j * 4) / 32 of the chunk. Products as |w| (unsigned) x sign(w) x: -128
+// weights stay exact, and vpmaddubsw's int16 pair sums (<= 2 * 128 * 127) cannot saturate.
+
+bool int8_linear(const cwm::Int8Args& a) {
+    const int64_t M = a.M, N = a.N, K = a.K;
+    if (K % kBytes != 0) return false;
+    const int64_t chunks = K / kBytes, blocks = K / kBlock;
+    Buffer q(M * K), lanes(M * chunks * kLanes * 4), sums(blocks * 4), dx(blocks * 4);
+    int8_t* xq = q.as<int8_t>();
+    float* xl = lanes.as<float>();
+    for (int64_t m = 0; m < M; ++m) {
+        for (int64_t b = 0; b < blocks; ++b)
+            dx.as<float>()[b] = quantize_block(a.x + m * K + b * kBlock, xq + m * K + b * kBlock, sums.as<int32_t>() + b);
+        for (int64_t c = 0; c < chunks; ++c)
+            for (int j = 0; j < kLanes; ++j)
+                xl[(m * chunks + c) * kLanes + j] = dx.as<float>()[(c * kBytes + 4 * j) / kBlock];
+    }
+    run_tiles(M, N, K, [&](auto mm, int64_t m0, int64_t n0, int64_t n1) {
+        constexpr int MM = decltype(mm)::value;
+        fvec part[MM][kLanes];
+        for (int64_t n = n0; n < n1; ++n) {
+            const int8_t* wr = a.w + n * K;
+            fvec acc[MM];
+            for (int i = 0; i < MM; ++i) acc[i] = zero_f();
+            for (int64_t c = 0; c < chunks; ++c) {
+                const ivec w = loadi(wr + c * kBytes);
+                const ivec wa = magnitude(w);
+                for (int i = 0; i < MM; ++i) {
+                    const int64_t off = (m0 + i) * K + c * kBytes;
+                    const ivec d = dot(zero_i(), wa, signed_like(loadi(xq + off), w));
+                    acc[i] = fma(to_float(d), loadf(xl + ((m0 + i) * chunks + c) * kLanes), acc[i]);
+                }
+            }
+            for (int i = 0; i < MM; ++i) part[i][n - n0] = acc[i];
+        }
+        finish_tile(part, n1 - n0, [&](int i, int64_t r, float total) {
+            a.out[(m0 + i) * N + n0 + r] = total * a.scales[n0 + r];
+        });
+    });
+    return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// int4 weights (low nibble = even column), a scale and a zero point per group of G columns.
+// A chunk is kBytes weight bytes = 2 * kBytes columns; x is stored per chunk as its kBytes even
+// columns then its kBytes odd ones, so lane j (weight bytes 4j..4j+3) covers columns 8j..8j+7.
+
+bool int4_linear(const cwm::Int4Args& a) {
+    const int64_t M = a.M, N = a.N, K = a.K, G = a.G;
+    const int64_t span = 2 * kBytes;  // columns per chunk
+    if (G % kBlock != 0 || (G > span && G % span != 0) || (G < span && span % G != 0) || K % span != 0) return false;
+    const int64_t chunks = K / span, blocks = K / kBlock, ng = K / G, K2 = K / 2;
+    const int per_chunk = static_cast<int>(G < span ? span / G : 1);  // groups (scales) per chunk
+    alignas(64) int32_t spread_idx[kLanes];
+    for (int j = 0; j < kLanes; ++j) spread_idx[j] = static_cast<int32_t>(8 * j / G);
+    const ivec sidx = lane_index(spread_idx);
+
+    Buffer q(M * K), lanes(M * chunks * kLanes * 4), xzb(M * (ng + kGroupLanes) * 4), blockq(K), sums(blocks * 4),
+        dx(blocks * 4);
+    int8_t* xq = q.as<int8_t>();
+    float* xl = lanes.as<float>();
+    float* xz = xzb.as<float>();
+    const int64_t zstride = ng + kGroupLanes;
+    for (int64_t m = 0; m < M; ++m) {
+        int8_t* tmp = blockq.as<int8_t>();
+        int32_t* bsum = sums.as<int32_t>();
+        float* d = dx.as<float>();
+        for (int64_t b = 0; b < blocks; ++b) d[b] = quantize_block(a.x + m * K + b * kBlock, tmp + b * kBlock, bsum + b);
+        int8_t* dst = xq + m * K;
+        for (int64_t c = 0; c < chunks; ++c)
+            for (int64_t i = 0; i < kBytes; ++i) {
+                dst[c * span + i] = tmp[c * span + 2 * i];
+                dst[c * span + kBytes + i] = tmp[c * span + 2 * i + 1];
+            }
+        for (int64_t c = 0; c < chunks; ++c)
+            for (int j = 0; j < kLanes; ++j) xl[(m * chunks + c) * kLanes + j] = d[(c * span + 8 * j) / kBlock];
+        for (int64_t g = 0; g < zstride; ++g) xz[m * zstride + g] = 0.0f;
+        for (int64_t b = 0; b < blocks; ++b) xz[m * zstride + b * kBlock / G] += d[b] * static_cast<float>(bsum[b]);
+    }
+    const int64_t gv = ng / kGroupLanes * kGroupLanes;
+    run_tiles(M, N, K, [&](auto mm, int64_t m0, int64_t n0, int64_t n1) {
+        constexpr int MM = decltype(mm)::value;
+        const ivec low4 = bytes(15);
+        fvec part[MM][kLanes];
+        for (int64_t n = n0; n < n1; ++n) {
+            const uint8_t* wr = a.w + n * K2;
+            const float* sr = a.scales + n * ng;
+            const uint8_t* zr = a.zeros + n * ng;
+            fvec acc[MM];
+            for (int i = 0; i < MM; ++i) acc[i] = zero_f();
+            for (int64_t c = 0; c < chunks; ++c) {
+                const ivec w = loadi(wr + c * kBytes);
+                const ivec lo = and_bits(w, low4), hi = high_nibbles(w);
+                const fvec sv = spread(load_first(sr + c * span / G, per_chunk), sidx);
+                for (int i = 0; i < MM; ++i) {
+                    const int8_t* xc = xq + (m0 + i) * K + c * span;
+                    const ivec d = dot2(lo, loadi(xc), hi, loadi(xc + kBytes));
+                    acc[i] = fma(to_float(d), mul(sv, loadf(xl + ((m0 + i) * chunks + c) * kLanes)), acc[i]);
+                }
+            }
+            for (int i = 0; i < MM; ++i) {
+                const float* xzr = xz + (m0 + i) * zstride;
+                fvec zacc = zero_f();
+                for (int64_t g = 0; g < gv; g += kGroupLanes) zacc = zero_terms(sr + g, zr + g, xzr + g, zacc);
+                if (gv < ng) zacc = zero_terms_tail(sr + gv, zr + gv, xzr + gv, static_cast<int>(ng - gv), zacc);
+                part[i][n - n0] = sub(acc[i], zacc);
+            }
+        }
+        finish_tile(part, n1 - n0, [&](int i, int64_t r, float total) { a.out[(m0 + i) * N + n0 + r] = total; });
+    });
+    return true;
+}
+
+}  // namespace q8
+}  // namespace
