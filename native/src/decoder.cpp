@@ -121,6 +121,7 @@ struct Linear {
     const float* scales = nullptr;
     const uint8_t* zeros = nullptr;
     int64_t N = 0, K = 0, G = 0;
+    int32_t uniform_zero = -1;
 
     void run(const float* x, int64_t M, float* out) const {
         switch (kind) {
@@ -132,7 +133,7 @@ struct Linear {
                 cwm::run_int8(cwm::Int8Args{x, static_cast<const int8_t*>(w), scales, out, M, N, K});
                 return;
             case Kind::I4:
-                cwm::run_int4(cwm::Int4Args{x, static_cast<const uint8_t*>(w), scales, zeros, out, M, N, K, G});
+                cwm::run_int4(cwm::Int4Args{x, static_cast<const uint8_t*>(w), scales, zeros, out, M, N, K, G, uniform_zero});
                 return;
             case Kind::None: return;
         }
@@ -241,6 +242,7 @@ public:
         check_shape(zeros, name + " zeros", {N, K / group_size});
         lin = Linear{Kind::I4, qweight.data(), static_cast<const float*>(scales.data()),
                      static_cast<const uint8_t*>(zeros.data()), N, K, group_size};
+        lin.uniform_zero = cwm::uniform_zero(lin.zeros, N * (K / group_size));
         keep_.push_back(qweight);
         keep_.push_back(scales);
         keep_.push_back(zeros);

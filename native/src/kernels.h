@@ -37,7 +37,16 @@ struct Int4Args {
     const uint8_t* zeros; // [N, K / G]
     float* out;           // [M, N]
     int64_t M, N, K, G;
+    int32_t uniform_zero = -1;  // >= 0: every zero point equals it (Q4_0: 8); kernels may fold it
 };
+
+// The value every zero point has, or -1 when they differ (a scan of [N, K / G] bytes).
+inline int32_t uniform_zero(const uint8_t* zeros, int64_t count) {
+    if (count <= 0) return -1;
+    for (int64_t i = 1; i < count; ++i)
+        if (zeros[i] != zeros[0]) return -1;
+    return zeros[0];
+}
 
 // Float weights (no quantization), float32 or bfloat16 in memory; arithmetic in float32.
 struct FloatArgs {

@@ -248,6 +248,7 @@ void int4_linear(Array x, Array w, Array scales, Array zeros, int64_t group_size
                     static_cast<const float*>(scales.data()), static_cast<const uint8_t*>(zeros.data()),
                     static_cast<float*>(out.data()), M, N, K, group_size};
     nb::gil_scoped_release release;
+    a.uniform_zero = cwm::uniform_zero(a.zeros, N * ng);
     cwm::run_int4(a);
 }
 

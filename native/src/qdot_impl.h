@@ -31,6 +31,7 @@ inline ivec zero_i() { return _mm512_setzero_si512(); }
 inline fvec zero_f() { return _mm512_setzero_ps(); }
 inline fvec to_float(ivec a) { return _mm512_cvtepi32_ps(a); }
 inline fvec fma(fvec a, fvec b, fvec c) { return _mm512_fmadd_ps(a, b, c); }
+inline fvec fmsub(fvec a, fvec b, fvec c) { return _mm512_fmsub_ps(a, b, c); }
 inline fvec mul(fvec a, fvec b) { return _mm512_mul_ps(a, b); }
 inline fvec sub(fvec a, fvec b) { return _mm512_sub_ps(a, b); }
 inline fvec loadf(const float* p) { return _mm512_load_ps(p); }
@@ -84,6 +85,7 @@ inline ivec zero_i() { return _mm256_setzero_si256(); }
 inline fvec zero_f() { return _mm256_setzero_ps(); }
 inline fvec to_float(ivec a) { return _mm256_cvtepi32_ps(a); }
 inline fvec fma(fvec a, fvec b, fvec c) { return _mm256_fmadd_ps(a, b, c); }
+inline fvec fmsub(fvec a, fvec b, fvec c) { return _mm256_fmsub_ps(a, b, c); }
 inline fvec mul(fvec a, fvec b) { return _mm256_mul_ps(a, b); }
 inline fvec sub(fvec a, fvec b) { return _mm256_sub_ps(a, b); }
 inline fvec loadf(const float* p) { return _mm256_load_ps(p); }
@@ -212,26 +214,34 @@ bool int8_linear(const cwm::Int8Args& a) {
             for (int j = 0; j < kLanes; ++j)
                 xl[(m * chunks + c) * kLanes + j] = dx.as<float>()[(c * kBytes + 4 * j) / kBlock];
     }
-    run_tiles(M, N, K, [&](auto mm, int64_t m0, int64_t n0, int64_t n1) {
+    const int8_t* const wbase = a.w;
+    const float* const scales = a.scales;
+    float* const out = a.out;
+    run_tiles(M, N, K, [=](auto mm, int64_t m0, int64_t n0, int64_t n1) {
         constexpr int MM = decltype(mm)::value;
+        const int8_t* xrow[MM];
+        const float* lrow[MM];
+        for (int i = 0; i < MM; ++i) {
+            xrow[i] = xq + (m0 + i) * K;
+            lrow[i] = xl + (m0 + i) * chunks * kLanes;
+        }
         fvec part[MM][kLanes];
         for (int64_t n = n0; n < n1; ++n) {
-            const int8_t* wr = a.w + n * K;
+            const int8_t* wr = wbase + n * K;
             fvec acc[MM];
             for (int i = 0; i < MM; ++i) acc[i] = zero_f();
             for (int64_t c = 0; c < chunks; ++c) {
                 const ivec w = loadi(wr + c * kBytes);
                 const ivec wa = magnitude(w);
                 for (int i = 0; i < MM; ++i) {
-                    const int64_t off = (m0 + i) * K + c * kBytes;
-                    const ivec d = dot(zero_i(), wa, signed_like(loadi(xq + off), w));
-                    acc[i] = fma(to_float(d), loadf(xl + ((m0 + i) * chunks + c) * kLanes), acc[i]);
+                    const ivec d = dot(zero_i(), wa, signed_like(loadi(xrow[i] + c * kBytes), w));
+                    acc[i] = fma(to_float(d), loadf(lrow[i] + c * kLanes), acc[i]);
                 }
             }
             for (int i = 0; i < MM; ++i) part[i][n - n0] = acc[i];
         }
         finish_tile(part, n1 - n0, [&](int i, int64_t r, float total) {
-            a.out[(m0 + i) * N + n0 + r] = total * a.scales[n0 + r];
+            out[(m0 + i) * N + n0 + r] = total * scales[n0 + r];
         });
     });
     return true;
@@ -252,6 +262,11 @@ bool int4_linear(const cwm::Int4Args& a) {
     for (int j = 0; j < kLanes; ++j) spread_idx[j] = static_cast<int32_t>(8 * j / G);
     const ivec sidx = lane_index(spread_idx);
 
+    // A uniform zero point z folds into the chunk loop: per lane, z * dx * (sum of the lane's x)
+    // is subtracted before the weight scale, so no per-row zero-point pass is needed.
+    const bool fold = a.uniform_zero >= 0;
+    Buffer corr(fold ? M * chunks * kLanes * 4 : 4);
+    float* xc = corr.as<float>();
     Buffer q(M * K), lanes(M * chunks * kLanes * 4), xzb(M * (ng + kGroupLanes) * 4), blockq(K), sums(blocks * 4),
         dx(blocks * 4);
     int8_t* xq = q.as<int8_t>();
@@ -270,30 +285,70 @@ bool int4_linear(const cwm::Int4Args& a) {
                 dst[c * span + kBytes + i] = tmp[c * span + 2 * i + 1];
             }
         for (int64_t c = 0; c < chunks; ++c)
-            for (int j = 0; j < kLanes; ++j) xl[(m * chunks + c) * kLanes + j] = d[(c * span + 8 * j) / kBlock];
+            for (int j = 0; j < kLanes; ++j) {
+                xl[(m * chunks + c) * kLanes + j] = d[(c * span + 8 * j) / kBlock];
+                if (fold) {
+                    int32_t lane_sum = 0;  // the lane's 8 columns: 4 even, 4 odd
+                    for (int t = 0; t < 4; ++t) lane_sum += dst[c * span + 4 * j + t] + dst[c * span + kBytes + 4 * j + t];
+                    xc[(m * chunks + c) * kLanes + j] = static_cast<float>(a.uniform_zero * lane_sum) * d[(c * span + 8 * j) / kBlock];
+                }
+            }
         for (int64_t g = 0; g < zstride; ++g) xz[m * zstride + g] = 0.0f;
         for (int64_t b = 0; b < blocks; ++b) xz[m * zstride + b * kBlock / G] += d[b] * static_cast<float>(bsum[b]);
     }
     const int64_t gv = ng / kGroupLanes * kGroupLanes;
-    run_tiles(M, N, K, [&](auto mm, int64_t m0, int64_t n0, int64_t n1) {
+    // Chunk c reads its scales from group c * span / G: advance `step` groups every `every` chunks.
+    const int64_t every = G > span ? G / span : 1, step = G > span ? 1 : span / G;
+    const uint8_t* const wbase = a.w;
+    const float* const sbase = a.scales;
+    const uint8_t* const zbase = a.zeros;
+    float* const out = a.out;
+    run_tiles(M, N, K, [=](auto mm, int64_t m0, int64_t n0, int64_t n1) {
         constexpr int MM = decltype(mm)::value;
         const ivec low4 = bytes(15);
+        const int8_t* xrow[MM];
+        const float* lrow[MM];
+        for (int i = 0; i < MM; ++i) {
+            xrow[i] = xq + (m0 + i) * K;
+            lrow[i] = xl + (m0 + i) * chunks * kLanes;
+        }
+        const float* crow[MM];
+        for (int i = 0; i < MM; ++i) crow[i] = fold ? xc + (m0 + i) * chunks * kLanes : nullptr;
         fvec part[MM][kLanes];
         for (int64_t n = n0; n < n1; ++n) {
-            const uint8_t* wr = a.w + n * K2;
-            const float* sr = a.scales + n * ng;
-            const uint8_t* zr = a.zeros + n * ng;
+            const uint8_t* wr = wbase + n * K2;
+            const float* sr = sbase + n * ng;
+            const uint8_t* zr = zbase + n * ng;
             fvec acc[MM];
             for (int i = 0; i < MM; ++i) acc[i] = zero_f();
+            const float* sp = sr;
+            int64_t left = every;
             for (int64_t c = 0; c < chunks; ++c) {
                 const ivec w = loadi(wr + c * kBytes);
                 const ivec lo = and_bits(w, low4), hi = high_nibbles(w);
-                const fvec sv = spread(load_first(sr + c * span / G, per_chunk), sidx);
-                for (int i = 0; i < MM; ++i) {
-                    const int8_t* xc = xq + (m0 + i) * K + c * span;
-                    const ivec d = dot2(lo, loadi(xc), hi, loadi(xc + kBytes));
-                    acc[i] = fma(to_float(d), mul(sv, loadf(xl + ((m0 + i) * chunks + c) * kLanes)), acc[i]);
+                const fvec sv = spread(load_first(sp, per_chunk), sidx);
+                if (--left == 0) {
+                    sp += step;
+                    left = every;
                 }
+                if (fold) {
+                    for (int i = 0; i < MM; ++i) {
+                        const int8_t* xp = xrow[i] + c * span;
+                        const ivec d = dot2(lo, loadi(xp), hi, loadi(xp + kBytes));
+                        const fvec t = fmsub(to_float(d), loadf(lrow[i] + c * kLanes), loadf(crow[i] + c * kLanes));
+                        acc[i] = fma(t, sv, acc[i]);
+                    }
+                } else {
+                    for (int i = 0; i < MM; ++i) {
+                        const int8_t* xp = xrow[i] + c * span;
+                        const ivec d = dot2(lo, loadi(xp), hi, loadi(xp + kBytes));
+                        acc[i] = fma(to_float(d), mul(sv, loadf(lrow[i] + c * kLanes)), acc[i]);
+                    }
+                }
+            }
+            if (fold) {
+                for (int i = 0; i < MM; ++i) part[i][n - n0] = acc[i];
+                continue;
             }
             for (int i = 0; i < MM; ++i) {
                 const float* xzr = xz + (m0 + i) * zstride;
@@ -303,7 +358,7 @@ bool int4_linear(const cwm::Int4Args& a) {
                 part[i][n - n0] = sub(acc[i], zacc);
             }
         }
-        finish_tile(part, n1 - n0, [&](int i, int64_t r, float total) { a.out[(m0 + i) * N + n0 + r] = total; });
+        finish_tile(part, n1 - n0, [&](int i, int64_t r, float total) { out[(m0 + i) * N + n0 + r] = total; });
     });
     return true;
 }

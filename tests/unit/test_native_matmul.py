@@ -162,14 +162,21 @@ INT4_SHAPES = [
 ]
 
 
+@pytest.mark.parametrize("uniform", [False, True], ids=["zeros-vary", "zeros-all-8"])
 @pytest.mark.parametrize("shape", INT4_SHAPES, ids=lambda s: "M{}-N{}-K{}-G{}".format(*s))
-def test_int4_linear(path: str, exact: bool, shape: tuple[int, int, int, int]) -> None:
+def test_int4_linear(
+    path: str, exact: bool, shape: tuple[int, int, int, int], uniform: bool
+) -> None:
+    """Zero points that vary, and Q4_0's single zero point 8 (which the kernels fold into the
+    dot-product loop instead of a per-row pass)."""
     m, n, k, group = shape
     gen = torch.Generator().manual_seed(m * 7919 + n * 31 + k + group)
     x = torch.randn(m, k, generator=gen)
     qweight = torch.randint(0, 256, (n, k // 2), dtype=torch.uint8, generator=gen)
     scales = torch.rand(n, k // group, generator=gen) * 0.02 + 1e-4
     zeros = torch.randint(0, 16, (n, k // group), dtype=torch.uint8, generator=gen)
+    if uniform:
+        zeros = torch.full_like(zeros, 8)
     if path == "pytorch":
         got = ops.int4_linear_reference(x, qweight, scales, zeros, group)
     else:
