@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <type_traits>
 
 #include "kernels.h"
@@ -178,6 +179,8 @@ inline void finish_tile(fvec (&part)[MM][kLanes], int64_t rows, Emit emit) {
 
 inline bool worth_threads(double macs) { return macs >= double(1 << 21); }
 
+// Runs rows<MM>(m0, n0, n1) over tiles of kRowTile weight rows (one task each) and blocks of up
+// to 4 rows of x.
 template <class Rows>
 void run_tiles(int64_t M, int64_t N, int64_t K, Rows rows) {
     const int64_t tiles = (N + kRowTile - 1) / kRowTile;
@@ -195,54 +198,64 @@ void run_tiles(int64_t M, int64_t N, int64_t K, Rows rows) {
     }
 }
 
+// Activations are packed per block of x rows (4, the last block fewer) and chunk: for each chunk,
+// each row of the block has a record of its quantized values, then per-lane float vectors. One
+// pointer walks a block's records in order, so the hot loop keeps everything in registers.
+inline int64_t block_offset(int64_t m0, int64_t chunks, int64_t record) { return m0 * chunks * record; }
+
 // ---------------------------------------------------------------------------------------------
 // int8 weights, one scale per output row. Chunks of kBytes columns; lane j covers columns
 // 4j..4j+3, so block (j * 4) / 32 of the chunk. Products as |w| (unsigned) x sign(w) x: -128
 // weights stay exact, and vpmaddubsw's int16 pair sums (<= 2 * 128 * 127) cannot saturate.
+// Record: kBytes quantized x, then the lanes' block scales (kLanes floats).
+constexpr int64_t kInt8Record = 2 * kBytes;
+
+template <int MM>
+void int8_rows(const int8_t* w, const float* scales, float* out, const uint8_t* packed, int64_t N, int64_t K,
+               int64_t chunks, int64_t m0, int64_t n0, int64_t n1) {
+    fvec part[MM][kLanes];
+    for (int64_t n = n0; n < n1; ++n) {
+        const int8_t* wr = w + n * K;
+        const uint8_t* rec = packed;
+        fvec acc[MM];
+        for (int i = 0; i < MM; ++i) acc[i] = zero_f();
+        for (int64_t c = 0; c < chunks; ++c, wr += kBytes) {
+            const ivec wv = loadi(wr);
+            const ivec wa = magnitude(wv);
+            for (int i = 0; i < MM; ++i, rec += kInt8Record) {
+                const ivec d = dot(zero_i(), wa, signed_like(loadi(rec), wv));
+                acc[i] = fma(to_float(d), loadf(reinterpret_cast<const float*>(rec + kBytes)), acc[i]);
+            }
+        }
+        for (int i = 0; i < MM; ++i) part[i][n - n0] = acc[i];
+    }
+    finish_tile(part, n1 - n0, [&](int i, int64_t r, float total) { out[(m0 + i) * N + n0 + r] = total * scales[n0 + r]; });
+}
 
 bool int8_linear(const cwm::Int8Args& a) {
     const int64_t M = a.M, N = a.N, K = a.K;
     if (K % kBytes != 0) return false;
     const int64_t chunks = K / kBytes, blocks = K / kBlock;
-    Buffer q(M * K), lanes(M * chunks * kLanes * 4), sums(blocks * 4), dx(blocks * 4);
+    Buffer packed_buf(M * chunks * kInt8Record), q(K), sums(blocks * 4), dx(blocks * 4);
+    uint8_t* packed = packed_buf.as<uint8_t>();
     int8_t* xq = q.as<int8_t>();
-    float* xl = lanes.as<float>();
+    float* d = dx.as<float>();
     for (int64_t m = 0; m < M; ++m) {
-        for (int64_t b = 0; b < blocks; ++b)
-            dx.as<float>()[b] = quantize_block(a.x + m * K + b * kBlock, xq + m * K + b * kBlock, sums.as<int32_t>() + b);
-        for (int64_t c = 0; c < chunks; ++c)
-            for (int j = 0; j < kLanes; ++j)
-                xl[(m * chunks + c) * kLanes + j] = dx.as<float>()[(c * kBytes + 4 * j) / kBlock];
+        const int64_t rows = m / 4 * 4 + 4 <= M ? 4 : M % 4;
+        for (int64_t b = 0; b < blocks; ++b) d[b] = quantize_block(a.x + m * K + b * kBlock, xq + b * kBlock, sums.as<int32_t>() + b);
+        for (int64_t c = 0; c < chunks; ++c) {
+            uint8_t* rec = packed + ((m / 4 * 4) * chunks + c * rows + m % 4) * kInt8Record;
+            std::memcpy(rec, xq + c * kBytes, kBytes);
+            float* lanes = reinterpret_cast<float*>(rec + kBytes);
+            for (int j = 0; j < kLanes; ++j) lanes[j] = d[(c * kBytes + 4 * j) / kBlock];
+        }
     }
-    const int8_t* const wbase = a.w;
-    const float* const scales = a.scales;
-    float* const out = a.out;
+    const int8_t* w = a.w;
+    const float* scales = a.scales;
+    float* out = a.out;
     run_tiles(M, N, K, [=](auto mm, int64_t m0, int64_t n0, int64_t n1) {
         constexpr int MM = decltype(mm)::value;
-        const int8_t* xrow[MM];
-        const float* lrow[MM];
-        for (int i = 0; i < MM; ++i) {
-            xrow[i] = xq + (m0 + i) * K;
-            lrow[i] = xl + (m0 + i) * chunks * kLanes;
-        }
-        fvec part[MM][kLanes];
-        for (int64_t n = n0; n < n1; ++n) {
-            const int8_t* wr = wbase + n * K;
-            fvec acc[MM];
-            for (int i = 0; i < MM; ++i) acc[i] = zero_f();
-            for (int64_t c = 0; c < chunks; ++c) {
-                const ivec w = loadi(wr + c * kBytes);
-                const ivec wa = magnitude(w);
-                for (int i = 0; i < MM; ++i) {
-                    const ivec d = dot(zero_i(), wa, signed_like(loadi(xrow[i] + c * kBytes), w));
-                    acc[i] = fma(to_float(d), loadf(lrow[i] + c * kLanes), acc[i]);
-                }
-            }
-            for (int i = 0; i < MM; ++i) part[i][n - n0] = acc[i];
-        }
-        finish_tile(part, n1 - n0, [&](int i, int64_t r, float total) {
-            out[(m0 + i) * N + n0 + r] = total * scales[n0 + r];
-        });
+        int8_rows<MM>(w, scales, out, packed + block_offset(m0, chunks, kInt8Record), N, K, chunks, m0, n0, n1);
     });
     return true;
 }
@@ -251,114 +264,127 @@ bool int8_linear(const cwm::Int8Args& a) {
 // int4 weights (low nibble = even column), a scale and a zero point per group of G columns.
 // A chunk is kBytes weight bytes = 2 * kBytes columns; x is stored per chunk as its kBytes even
 // columns then its kBytes odd ones, so lane j (weight bytes 4j..4j+3) covers columns 8j..8j+7.
+// Record: those 2 * kBytes quantized values, the lanes' block scales, and (uniform zero point z
+// only) per lane z * scale * (sum of the lane's 8 quantized values), subtracted before the
+// weight scale so that no per-row zero-point pass is needed.
+constexpr int64_t kInt4Record = 4 * kBytes;
+
+struct Int4Plan {
+    const uint8_t* w;
+    const float* scales;
+    const uint8_t* zeros;
+    float* out;
+    const uint8_t* packed;
+    const float* xz;  // varying zero points: [M, zstride] sums of scale * x over each group
+    int64_t N, K, G, ng, zstride, chunks;
+    int per_chunk;       // scales (groups) per chunk
+    int64_t every, step;  // chunk c reads group c * span / G: advance `step` every `every` chunks
+};
+
+template <int MM, bool Fold>
+void int4_rows(const Int4Plan& p, const ivec sidx, int64_t m0, int64_t n0, int64_t n1) {
+    const ivec low4 = bytes(15);
+    const uint8_t* const packed = p.packed + block_offset(m0, p.chunks, kInt4Record);
+    const int64_t K2 = p.K / 2, ng = p.ng, chunks = p.chunks, every = p.every, step = p.step;
+    const int per_chunk = p.per_chunk;
+    fvec part[MM][kLanes];
+    for (int64_t n = n0; n < n1; ++n) {
+        const uint8_t* wr = p.w + n * K2;
+        const float* sr = p.scales + n * ng;
+        const float* sp = sr;
+        const uint8_t* rec = packed;
+        int64_t left = every;
+        fvec acc[MM];
+        for (int i = 0; i < MM; ++i) acc[i] = zero_f();
+        for (int64_t c = 0; c < chunks; ++c, wr += kBytes) {
+            const ivec wv = loadi(wr);
+            const ivec lo = and_bits(wv, low4), hi = high_nibbles(wv);
+            const fvec sv = spread(load_first(sp, per_chunk), sidx);
+            if (--left == 0) {
+                sp += step;
+                left = every;
+            }
+            for (int i = 0; i < MM; ++i, rec += kInt4Record) {
+                const ivec d = dot2(lo, loadi(rec), hi, loadi(rec + kBytes));
+                const fvec lanes = loadf(reinterpret_cast<const float*>(rec + 2 * kBytes));
+                if (Fold) {
+                    const fvec t = fmsub(to_float(d), lanes, loadf(reinterpret_cast<const float*>(rec + 3 * kBytes)));
+                    acc[i] = fma(t, sv, acc[i]);
+                } else {
+                    acc[i] = fma(to_float(d), mul(sv, lanes), acc[i]);
+                }
+            }
+        }
+        if (Fold) {
+            for (int i = 0; i < MM; ++i) part[i][n - n0] = acc[i];
+            continue;
+        }
+        const uint8_t* zr = p.zeros + n * ng;
+        const int64_t gv = ng / kGroupLanes * kGroupLanes;
+        for (int i = 0; i < MM; ++i) {
+            const float* xzr = p.xz + (m0 + i) * p.zstride;
+            fvec zacc = zero_f();
+            for (int64_t g = 0; g < gv; g += kGroupLanes) zacc = zero_terms(sr + g, zr + g, xzr + g, zacc);
+            if (gv < ng) zacc = zero_terms_tail(sr + gv, zr + gv, xzr + gv, static_cast<int>(ng - gv), zacc);
+            part[i][n - n0] = sub(acc[i], zacc);
+        }
+    }
+    float* out = p.out;
+    const int64_t N = p.N;
+    finish_tile(part, n1 - n0, [&](int i, int64_t r, float total) { out[(m0 + i) * N + n0 + r] = total; });
+}
 
 bool int4_linear(const cwm::Int4Args& a) {
     const int64_t M = a.M, N = a.N, K = a.K, G = a.G;
     const int64_t span = 2 * kBytes;  // columns per chunk
     if (G % kBlock != 0 || (G > span && G % span != 0) || (G < span && span % G != 0) || K % span != 0) return false;
-    const int64_t chunks = K / span, blocks = K / kBlock, ng = K / G, K2 = K / 2;
-    const int per_chunk = static_cast<int>(G < span ? span / G : 1);  // groups (scales) per chunk
+    const int64_t chunks = K / span, blocks = K / kBlock, ng = K / G;
+    const bool fold = a.uniform_zero >= 0;
     alignas(64) int32_t spread_idx[kLanes];
     for (int j = 0; j < kLanes; ++j) spread_idx[j] = static_cast<int32_t>(8 * j / G);
     const ivec sidx = lane_index(spread_idx);
 
-    // A uniform zero point z folds into the chunk loop: per lane, z * dx * (sum of the lane's x)
-    // is subtracted before the weight scale, so no per-row zero-point pass is needed.
-    const bool fold = a.uniform_zero >= 0;
-    Buffer corr(fold ? M * chunks * kLanes * 4 : 4);
-    float* xc = corr.as<float>();
-    Buffer q(M * K), lanes(M * chunks * kLanes * 4), xzb(M * (ng + kGroupLanes) * 4), blockq(K), sums(blocks * 4),
-        dx(blocks * 4);
-    int8_t* xq = q.as<int8_t>();
-    float* xl = lanes.as<float>();
-    float* xz = xzb.as<float>();
     const int64_t zstride = ng + kGroupLanes;
+    Buffer packed_buf(M * chunks * kInt4Record), xzb(fold ? 4 : M * zstride * 4), blockq(K), sums(blocks * 4), dx(blocks * 4);
+    uint8_t* packed = packed_buf.as<uint8_t>();
+    float* xz = xzb.as<float>();
+    int8_t* tmp = blockq.as<int8_t>();
+    int32_t* bsum = sums.as<int32_t>();
+    float* d = dx.as<float>();
     for (int64_t m = 0; m < M; ++m) {
-        int8_t* tmp = blockq.as<int8_t>();
-        int32_t* bsum = sums.as<int32_t>();
-        float* d = dx.as<float>();
+        const int64_t rows = m / 4 * 4 + 4 <= M ? 4 : M % 4;
         for (int64_t b = 0; b < blocks; ++b) d[b] = quantize_block(a.x + m * K + b * kBlock, tmp + b * kBlock, bsum + b);
-        int8_t* dst = xq + m * K;
-        for (int64_t c = 0; c < chunks; ++c)
+        for (int64_t c = 0; c < chunks; ++c) {
+            uint8_t* rec = packed + ((m / 4 * 4) * chunks + c * rows + m % 4) * kInt4Record;
+            int8_t* even = reinterpret_cast<int8_t*>(rec);
+            int8_t* odd = even + kBytes;
             for (int64_t i = 0; i < kBytes; ++i) {
-                dst[c * span + i] = tmp[c * span + 2 * i];
-                dst[c * span + kBytes + i] = tmp[c * span + 2 * i + 1];
+                even[i] = tmp[c * span + 2 * i];
+                odd[i] = tmp[c * span + 2 * i + 1];
             }
-        for (int64_t c = 0; c < chunks; ++c)
+            float* lanes = reinterpret_cast<float*>(rec + 2 * kBytes);
+            float* corr = reinterpret_cast<float*>(rec + 3 * kBytes);
             for (int j = 0; j < kLanes; ++j) {
-                xl[(m * chunks + c) * kLanes + j] = d[(c * span + 8 * j) / kBlock];
+                const float scale = d[(c * span + 8 * j) / kBlock];
+                lanes[j] = scale;
                 if (fold) {
                     int32_t lane_sum = 0;  // the lane's 8 columns: 4 even, 4 odd
-                    for (int t = 0; t < 4; ++t) lane_sum += dst[c * span + 4 * j + t] + dst[c * span + kBytes + 4 * j + t];
-                    xc[(m * chunks + c) * kLanes + j] = static_cast<float>(a.uniform_zero * lane_sum) * d[(c * span + 8 * j) / kBlock];
+                    for (int t = 0; t < 4; ++t) lane_sum += even[4 * j + t] + odd[4 * j + t];
+                    corr[j] = static_cast<float>(a.uniform_zero * lane_sum) * scale;
                 }
             }
-        for (int64_t g = 0; g < zstride; ++g) xz[m * zstride + g] = 0.0f;
-        for (int64_t b = 0; b < blocks; ++b) xz[m * zstride + b * kBlock / G] += d[b] * static_cast<float>(bsum[b]);
+        }
+        if (!fold) {
+            for (int64_t g = 0; g < zstride; ++g) xz[m * zstride + g] = 0.0f;
+            for (int64_t b = 0; b < blocks; ++b) xz[m * zstride + b * kBlock / G] += d[b] * static_cast<float>(bsum[b]);
+        }
     }
-    const int64_t gv = ng / kGroupLanes * kGroupLanes;
-    // Chunk c reads its scales from group c * span / G: advance `step` groups every `every` chunks.
-    const int64_t every = G > span ? G / span : 1, step = G > span ? 1 : span / G;
-    const uint8_t* const wbase = a.w;
-    const float* const sbase = a.scales;
-    const uint8_t* const zbase = a.zeros;
-    float* const out = a.out;
-    run_tiles(M, N, K, [=](auto mm, int64_t m0, int64_t n0, int64_t n1) {
+    const Int4Plan plan{a.w, a.scales, a.zeros, a.out, packed, xz, N, K, G, ng, zstride, chunks,
+                        static_cast<int>(G < span ? span / G : 1), G > span ? G / span : 1, G > span ? 1 : span / G};
+    run_tiles(M, N, K, [&plan, sidx, fold](auto mm, int64_t m0, int64_t n0, int64_t n1) {
         constexpr int MM = decltype(mm)::value;
-        const ivec low4 = bytes(15);
-        const int8_t* xrow[MM];
-        const float* lrow[MM];
-        for (int i = 0; i < MM; ++i) {
-            xrow[i] = xq + (m0 + i) * K;
-            lrow[i] = xl + (m0 + i) * chunks * kLanes;
-        }
-        const float* crow[MM];
-        for (int i = 0; i < MM; ++i) crow[i] = fold ? xc + (m0 + i) * chunks * kLanes : nullptr;
-        fvec part[MM][kLanes];
-        for (int64_t n = n0; n < n1; ++n) {
-            const uint8_t* wr = wbase + n * K2;
-            const float* sr = sbase + n * ng;
-            const uint8_t* zr = zbase + n * ng;
-            fvec acc[MM];
-            for (int i = 0; i < MM; ++i) acc[i] = zero_f();
-            const float* sp = sr;
-            int64_t left = every;
-            for (int64_t c = 0; c < chunks; ++c) {
-                const ivec w = loadi(wr + c * kBytes);
-                const ivec lo = and_bits(w, low4), hi = high_nibbles(w);
-                const fvec sv = spread(load_first(sp, per_chunk), sidx);
-                if (--left == 0) {
-                    sp += step;
-                    left = every;
-                }
-                if (fold) {
-                    for (int i = 0; i < MM; ++i) {
-                        const int8_t* xp = xrow[i] + c * span;
-                        const ivec d = dot2(lo, loadi(xp), hi, loadi(xp + kBytes));
-                        const fvec t = fmsub(to_float(d), loadf(lrow[i] + c * kLanes), loadf(crow[i] + c * kLanes));
-                        acc[i] = fma(t, sv, acc[i]);
-                    }
-                } else {
-                    for (int i = 0; i < MM; ++i) {
-                        const int8_t* xp = xrow[i] + c * span;
-                        const ivec d = dot2(lo, loadi(xp), hi, loadi(xp + kBytes));
-                        acc[i] = fma(to_float(d), mul(sv, loadf(lrow[i] + c * kLanes)), acc[i]);
-                    }
-                }
-            }
-            if (fold) {
-                for (int i = 0; i < MM; ++i) part[i][n - n0] = acc[i];
-                continue;
-            }
-            for (int i = 0; i < MM; ++i) {
-                const float* xzr = xz + (m0 + i) * zstride;
-                fvec zacc = zero_f();
-                for (int64_t g = 0; g < gv; g += kGroupLanes) zacc = zero_terms(sr + g, zr + g, xzr + g, zacc);
-                if (gv < ng) zacc = zero_terms_tail(sr + gv, zr + gv, xzr + gv, static_cast<int>(ng - gv), zacc);
-                part[i][n - n0] = sub(acc[i], zacc);
-            }
-        }
-        finish_tile(part, n1 - n0, [&](int i, int64_t r, float total) { out[(m0 + i) * N + n0 + r] = total; });
+        if (fold) int4_rows<MM, true>(plan, sidx, m0, n0, n1);
+        else int4_rows<MM, false>(plan, sidx, m0, n0, n1);
     });
     return true;
 }
