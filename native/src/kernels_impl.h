@@ -802,23 +802,94 @@ inline void float_rows(const FloatArgs& a, const WT* w, int64_t m0, int64_t n0) 
         }
 }
 
-template <typename WT, int MM>
-void float_gemv(const FloatArgs& a, int64_t m0) {
+// bf16 weights: R rows against MM rows of x, with x split into its even and odd columns (xe, xo:
+// [M, K / 2]) so that one load and two bit operations widen 2 W weights (no shuffles). Each
+// output is one thread's sum in a fixed order (even and odd chains, then the odd-K tail).
+template <int MM, int R>
+inline void bf16_rows(const FloatArgs& a, const uint16_t* w, const float* xe, const float* xo, int64_t m0,
+                      int64_t n0) {
+    const int64_t K = a.K, K2 = K / 2, kv = K2 / W * W;
+    const uint16_t* wr[R];
+    for (int r = 0; r < R; ++r) wr[r] = w + (n0 + r) * K;
+    const uint16_t* pf = n0 + 2 * R <= a.N ? w + (n0 + R) * K : nullptr;  // next rows, same columns
+    constexpr int C = MM == 1 ? 2 : 1;  // chains per output: even and odd apart for one row of x
+    reg acc[MM][R][C];
+    for (int m = 0; m < MM; ++m)
+        for (int r = 0; r < R; ++r)
+            for (int c = 0; c < C; ++c) acc[m][r][c] = Vec::zero();
+    for (int64_t k = 0; k < kv; k += W) {
+        if (pf != nullptr && (2 * k) % 32 == 0)
+            for (int r = 0; r < R; ++r) __builtin_prefetch(pf + r * K + 2 * k, 0, 1);
+        reg ev[MM], od[MM];
+        for (int m = 0; m < MM; ++m) {
+            ev[m] = Vec::load(xe + (m0 + m) * K2 + k);
+            od[m] = Vec::load(xo + (m0 + m) * K2 + k);
+        }
+        for (int r = 0; r < R; ++r) {
+            reg we, wo;
+            Vec::load_bf16_pairs(wr[r] + 2 * k, &we, &wo);
+            for (int m = 0; m < MM; ++m) {
+                acc[m][r][0] = Vec::fma(we, ev[m], acc[m][r][0]);
+                acc[m][r][C - 1] = Vec::fma(wo, od[m], acc[m][r][C - 1]);
+            }
+        }
+    }
+    for (int m = 0; m < MM; ++m)
+        for (int r = 0; r < R; ++r) {
+            float sum = Vec::reduce_add(C == 2 ? Vec::add(acc[m][r][0], acc[m][r][C - 1]) : acc[m][r][0]);
+            for (int64_t kk = 2 * kv; kk < K; ++kk) sum += a.x[(m0 + m) * K + kk] * bf16_to_float(wr[r][kk]);
+            a.out[(m0 + m) * a.N + n0 + r] = sum;
+        }
+}
+
+template <int R>
+inline void bf16_rows_all(const FloatArgs& a, const uint16_t* w, const float* xe, const float* xo, int64_t n0) {
+    int64_t m = 0;
+    for (; m + 4 <= a.M; m += 4) bf16_rows<4, R>(a, w, xe, xo, m, n0);
+    for (; m + 2 <= a.M; m += 2) bf16_rows<2, R>(a, w, xe, xo, m, n0);
+    for (; m < a.M; ++m) bf16_rows<1, R>(a, w, xe, xo, m, n0);
+}
+
+void bf16_gemv(const FloatArgs& a) {
+    const uint16_t* w = static_cast<const uint16_t*>(a.w);
+    const int64_t N = a.N, K2 = a.K / 2, nquads = N / 4;
+    Scratch xe(a.M * K2), xo(a.M * K2);
+    for (int64_t m = 0; m < a.M; ++m)
+        for (int64_t i = 0; i < K2; ++i) {
+            xe.p[m * K2 + i] = a.x[m * a.K + 2 * i];
+            xo.p[m * K2 + i] = a.x[m * a.K + 2 * i + 1];
+        }
+#pragma omp parallel for schedule(static) if (worth_parallel(double(a.M) * N * a.K))
+    for (int64_t nq = 0; nq < nquads; ++nq) bf16_rows_all<4>(a, w, xe.p, xo.p, nq * 4);
+    for (int64_t n = nquads * 4; n < N; ++n) bf16_rows_all<1>(a, w, xe.p, xo.p, n);
+}
+
+// R weight rows against every row of x, in blocks of 4, 2 and 1 rows of x: the weight rows are
+// read from memory once and from cache for the other blocks (a drafted chunk of 16 tokens used
+// to stream all the weights four times).
+template <typename WT, int R>
+inline void float_rows_all(const FloatArgs& a, const WT* w, int64_t n0) {
+    int64_t m = 0;
+    for (; m + 4 <= a.M; m += 4) float_rows<WT, 4, R>(a, w, m, n0);
+    for (; m + 2 <= a.M; m += 2) float_rows<WT, 2, R>(a, w, m, n0);
+    for (; m < a.M; ++m) float_rows<WT, 1, R>(a, w, m, n0);
+}
+
+template <typename WT>
+void float_gemv(const FloatArgs& a) {
     const WT* w = static_cast<const WT*>(a.w);
     const int64_t N = a.N;
     const int64_t nquads = N / 4;
-#pragma omp parallel for schedule(static) if (worth_parallel(double(MM) * N * a.K))
-    for (int64_t nq = 0; nq < nquads; ++nq) float_rows<WT, MM, 4>(a, w, m0, nq * 4);
-    for (int64_t n = nquads * 4; n < N; ++n) float_rows<WT, MM, 1>(a, w, m0, n);
+#pragma omp parallel for schedule(static) if (worth_parallel(double(a.M) * N * a.K))
+    for (int64_t nq = 0; nq < nquads; ++nq) float_rows_all<WT, 4>(a, w, nq * 4);
+    for (int64_t n = nquads * 4; n < N; ++n) float_rows_all<WT, 1>(a, w, n);
 }
 
 template <typename WT>
 void float_linear(const FloatArgs& a) {
     if (a.M <= kGemvRows) {
-        int64_t m = 0;
-        for (; m + 4 <= a.M; m += 4) float_gemv<WT, 4>(a, m);
-        for (; m + 2 <= a.M; m += 2) float_gemv<WT, 2>(a, m);
-        for (; m < a.M; ++m) float_gemv<WT, 1>(a, m);
+        if constexpr (sizeof(WT) == 2) bf16_gemv(a);
+        else float_gemv<WT>(a);
         return;
     }
     const WT* w = static_cast<const WT*>(a.w);

@@ -31,6 +31,11 @@ struct Vec {
     static reg load(const float* p) { return *p; }
     static void store(float* p, reg v) { *p = v; }
     static reg load_bf16(const uint16_t* p) { return bf16_to_float(*p); }
+    // 2 W bf16 values -> the even-indexed and the odd-indexed ones, W each.
+    static void load_bf16_pairs(const uint16_t* p, reg* even, reg* odd) {
+        *even = bf16_to_float(p[0]);
+        *odd = bf16_to_float(p[1]);
+    }
     static reg load_i8(const int8_t* p) { return static_cast<float>(*p); }
     static reg fma(reg a, reg b, reg c) { return a * b + c; }
     static reg add(reg a, reg b) { return a + b; }
@@ -73,6 +78,12 @@ struct Vec512 {
     static reg load_bf16(const uint16_t* p) {
         __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
         return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    }
+    // 2 W bf16 values -> the even-indexed and the odd-indexed ones: no shuffle, one load.
+    static void load_bf16_pairs(const uint16_t* p, reg* even, reg* odd) {
+        const __m512i u = _mm512_loadu_si512(p);
+        *even = _mm512_castsi512_ps(_mm512_slli_epi32(u, 16));
+        *odd = _mm512_castsi512_ps(_mm512_and_si512(u, _mm512_set1_epi32(static_cast<int>(0xFFFF0000u))));
     }
     static reg load_i8(const int8_t* p) {
         __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
@@ -137,6 +148,11 @@ struct Vec256 {
     static reg load_bf16(const uint16_t* p) {
         __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
         return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    }
+    static void load_bf16_pairs(const uint16_t* p, reg* even, reg* odd) {
+        const __m256i u = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+        *even = _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
+        *odd = _mm256_castsi256_ps(_mm256_and_si256(u, _mm256_set1_epi32(static_cast<int>(0xFFFF0000u))));
     }
     static reg load_i8(const int8_t* p) {
         __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
