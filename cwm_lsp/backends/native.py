@@ -19,7 +19,6 @@ names the line the scope is on. The values stay the model's own. ``follow_flow=F
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -41,6 +40,7 @@ from cwm_lsp.backends.decoding import TraceDecoder, TraceIds, step_over_depth
 from cwm_lsp.backends.line_constraint import flow_constraint
 from cwm_lsp.backends.options import DEFAULT_MAX_FRAMES
 from cwm_lsp.budget import Deadline, TokenBudget
+from cwm_lsp.cpu_share import prediction_threads
 from cwm_lsp.runtime import DEMO_MODEL_LABEL, ConfigError, CwmConfig
 from cwm_lsp.runtime.checkpoint_files import WeightsError, read_quantization
 from cwm_lsp.runtime.generate import Sampler, Sampling, Session
@@ -187,10 +187,11 @@ class NativePredictor:
             raise BackendError(f"cannot load model: {err}") from err
 
     def _decoder_threads(self) -> int:
-        """Threads per forward pass of the torch-free model (see SINGLE_THREAD_HIDDEN_SIZE)."""
+        """Threads per forward pass of the torch-free model (see SINGLE_THREAD_HIDDEN_SIZE):
+        every usable core less one per sandboxed run executing beside it (cpu_share)."""
         if self.config.hidden_size <= SINGLE_THREAD_HIDDEN_SIZE:
             return 1
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        return prediction_threads()
 
     @staticmethod
     def _warm_up(tokenizer: Tokenizer, session: Session) -> None:

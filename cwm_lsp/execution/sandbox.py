@@ -37,6 +37,7 @@ from typing import Any
 
 import cwm_lsp
 from cwm_lsp.cancel import CancelToken
+from cwm_lsp.cpu_share import child_running
 from cwm_lsp.execution import landlock, seccomp
 from cwm_lsp.execution.limits import (
     CANCELLED_MESSAGE,
@@ -428,7 +429,8 @@ class _Run:
                 proc.stdin.write(json.dumps(request).encode("utf-8"))
             with contextlib.suppress(BrokenPipeError):
                 proc.stdin.close()
-            self._collect(proc, result_read, start + self.limits.wall_seconds)
+            with child_running():
+                self._collect(proc, result_read, start + self.limits.wall_seconds)
         finally:
             if proc is not None:
                 _kill_tree(proc)

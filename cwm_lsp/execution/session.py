@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cwm_lsp.cancel import CancelToken
+from cwm_lsp.cpu_share import child_running
 from cwm_lsp.execution.limits import CANCELLED_MESSAGE, SandboxLimits, time_limit_message
 from cwm_lsp.execution.recorder import NoRunnableEntry, context_lines, find_entry
 from cwm_lsp.execution.sandbox import (
@@ -190,7 +191,8 @@ class FileSession:
         run.scratch = self.scratch
         status: int | None = None
         if self._send({"context": context, "limits": limits.to_json()}):
-            status = self._collect(run, started + limits.wall_seconds)
+            with child_running():
+                status = self._collect(run, started + limits.wall_seconds)
         if status is None:  # the server is gone or must go (limit, cancel): never reused
             proc = self.proc
             self._drain(run)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from cwm_lsp.cpu_share import prediction_threads
 from cwm_lsp.runtime import quant
 from cwm_lsp.runtime.checkpoint_files import LINEAR_NAMES
 from cwm_lsp.runtime.native_decoder import (
@@ -141,6 +142,11 @@ def build(model: Transformer) -> NativeDecoder | str:
         model.config,
         weights,
         new_logits=_new_logits,
-        threads=torch.get_num_threads,
+        threads=_threads,
         max_chunk=BF16_GEMM_CHUNK if stores_bf16 and fast_bf16_gemm else None,
     )
+
+
+def _threads() -> int:
+    """torch's thread count, less one per sandboxed run executing beside the prediction."""
+    return prediction_threads(torch.get_num_threads())

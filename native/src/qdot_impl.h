@@ -177,7 +177,7 @@ inline void finish_tile(fvec (&part)[MM][kLanes], int64_t rows, Emit emit) {
     }
 }
 
-inline bool worth_threads(double macs) { return macs >= double(1 << 21); }
+inline bool worth_threads(double macs) { return macs >= double(1 << 19); }
 
 // Runs rows<MM>(m0, n0, n1) over tiles of kRowTile weight rows (one task each) and blocks of up
 // to 4 rows of x.
