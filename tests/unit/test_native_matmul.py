@@ -10,6 +10,9 @@ activations switched on, every path meets the tight tolerance against the unroun
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -239,3 +242,29 @@ def test_empty_inner_dimension_gives_zeros() -> None:
             got = native.int8_linear(x, torch.zeros(5, 0, dtype=torch.int8), torch.ones(5))
             assert torch.equal(got, torch.zeros(rows, 5)), name
     native.set_path("auto")
+
+
+@pytest.mark.skipif(not native.built(), reason="native extension not built")
+def test_active_paths_name_the_activation_rounding() -> None:
+    """What doctor prints: int8 activations by default on SIMD paths, float32 when asked."""
+    if native.get_path() == "scalar":
+        pytest.skip("the scalar path has no integer dot products")
+    assert "int8 activations in blocks of 32" in native.active_paths()["int4_linear"]
+    native.set_exact_activations(True)
+    try:
+        assert "float32 activations" in native.active_paths()["int8_linear"]
+        assert native.exact_activations()
+    finally:
+        native.set_exact_activations(False)
+    assert not native.exact_activations()
+
+
+@pytest.mark.skipif(not native.built(), reason="native extension not built")
+def test_exact_activations_from_the_environment() -> None:
+    code = "from cwm_lsp.runtime import native; print(native.exact_activations())"
+    for value, expected in (("1", "True"), ("", "False")):
+        env = {**os.environ, "CWM_LSP_EXACT_ACTIVATIONS": value}
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        assert done.stdout.strip() == expected, done.stderr
