@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy
+
 from cwm_lsp.cancel import Cancellable
 from cwm_lsp.runtime.config import CwmConfig
 from cwm_lsp.runtime.kvcache import (
@@ -209,9 +211,7 @@ def _rows(chunks: list[Any]) -> Any:
     """The chunks' logits [T_i, vocab] as one [T, vocab] array of the same kind."""
     if len(chunks) == 1:
         return chunks[0]
-    if type(chunks[0]).__module__.startswith("numpy"):
-        import numpy
-
+    if isinstance(chunks[0], numpy.ndarray):
         return numpy.concatenate(chunks)
     import torch
 
