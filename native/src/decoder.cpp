@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "arrays.h"
 #include "dispatch.h"
 #include "kernels.h"
 
@@ -29,37 +30,15 @@ namespace nb = nanobind;
 
 namespace {
 
-using Array = nb::ndarray<nb::device::cpu>;
-
-[[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
-
-nb::dlpack::dtype bf16_dtype() {
-    nb::dlpack::dtype d;
-    d.code = static_cast<uint8_t>(nb::dlpack::dtype_code::Bfloat);
-    d.bits = 16;
-    d.lanes = 1;
-    return d;
-}
-
-nb::dlpack::dtype f16_dtype() {
-    nb::dlpack::dtype d;
-    d.code = static_cast<uint8_t>(nb::dlpack::dtype_code::Float);
-    d.bits = 16;
-    d.lanes = 1;
-    return d;
-}
+using cwm_arrays::Array;
+using cwm_arrays::bf16_dtype;
+using cwm_arrays::check_contiguous;
+using cwm_arrays::f16_dtype;
+using cwm_arrays::fail;
 
 // bfloat16 weights: a bfloat16 array, or uint16 holding bfloat16 bit patterns (numpy has no
 // bfloat16, and the torch-free path reads bf16 checkpoints as uint16).
 bool holds_bf16(const Array& a) { return a.dtype() == bf16_dtype() || a.dtype() == nb::dtype<uint16_t>(); }
-
-void check_contiguous(const Array& a, const std::string& name) {
-    int64_t expected = 1;
-    for (size_t i = a.ndim(); i-- > 0;) {
-        if (a.shape(i) != 1 && a.stride(i) != expected) fail(name + " must be C-contiguous");
-        expected *= static_cast<int64_t>(a.shape(i));
-    }
-}
 
 void check_shape(const Array& a, const std::string& name, std::initializer_list<int64_t> shape) {
     std::string want = "[";

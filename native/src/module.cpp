@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "arrays.h"
 #include "decoder.h"
 #include "dispatch.h"
 #include "kernels.h"
@@ -143,19 +144,10 @@ nb::dict cpu_features() {
 
 // ---- validation -------------------------------------------------------------------------------
 
-using Array = nb::ndarray<nb::device::cpu>;
-
-[[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
-
-void check_contiguous(const Array& a, const char* name) {
-    for (size_t i = 0; i < a.ndim(); ++i)
-        if (a.shape(i) == 0) return;  // no elements: any strides will do (PyTorch calls it contiguous)
-    int64_t expected = 1;
-    for (size_t i = a.ndim(); i-- > 0;) {
-        if (a.shape(i) != 1 && a.stride(i) != expected) fail(std::string(name) + " must be C-contiguous");
-        expected *= static_cast<int64_t>(a.shape(i));
-    }
-}
+using cwm_arrays::Array;
+using cwm_arrays::bf16_dtype;
+using cwm_arrays::check_contiguous;
+using cwm_arrays::fail;
 
 void check(const Array& a, const char* name, size_t ndim, nb::dlpack::dtype dt, const char* dtname) {
     if (a.ndim() != ndim) fail(std::string(name) + " must have " + std::to_string(ndim) + " dimensions");
@@ -164,14 +156,6 @@ void check(const Array& a, const char* name, size_t ndim, nb::dlpack::dtype dt, 
 }
 
 int64_t dim(const Array& a, size_t i) { return static_cast<int64_t>(a.shape(i)); }
-
-nb::dlpack::dtype bf16_dtype() {
-    nb::dlpack::dtype d;
-    d.code = static_cast<uint8_t>(nb::dlpack::dtype_code::Bfloat);
-    d.bits = 16;
-    d.lanes = 1;
-    return d;
-}
 
 // ---- operations --------------------------------------------------------------------------------
 
