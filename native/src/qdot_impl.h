@@ -210,25 +210,44 @@ inline int64_t block_offset(int64_t m0, int64_t chunks, int64_t record) { return
 // Record: kBytes quantized x, then the lanes' block scales (kLanes floats).
 constexpr int64_t kInt8Record = 2 * kBytes;
 
+// Activation records up to this size stay in L1 beside the streaming weights; past it (rows of
+// 8192 columns and more) each record is read for several weight rows at once instead of once per
+// row (measured: one row at a time fell from ~20 to ~8 GB/s at K >= 8192).
+constexpr int64_t kL1Records = 12 * 1024;
+
+// R weight rows (from n) against the MM rows of x of one block.
+template <int MM, int R>
+inline void int8_block(const int8_t* w, const uint8_t* packed, int64_t K, int64_t chunks, int64_t n, int64_t n0,
+                       fvec (&part)[MM][kLanes]) {
+    const int8_t* wr = w + n * K;
+    const uint8_t* rec = packed;
+    fvec acc[R][MM];
+    for (int r = 0; r < R; ++r)
+        for (int i = 0; i < MM; ++i) acc[r][i] = zero_f();
+    for (int64_t c = 0; c < chunks; ++c, wr += kBytes) {
+        ivec wv[R], wa[R];
+        for (int r = 0; r < R; ++r) {
+            wv[r] = loadi(wr + r * K);
+            wa[r] = magnitude(wv[r]);
+        }
+        for (int i = 0; i < MM; ++i, rec += kInt8Record) {
+            const ivec xv = loadi(rec);
+            const fvec lanes = loadf(reinterpret_cast<const float*>(rec + kBytes));
+            for (int r = 0; r < R; ++r) acc[r][i] = fma(to_float(dot(zero_i(), wa[r], signed_like(xv, wv[r]))), lanes, acc[r][i]);
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int i = 0; i < MM; ++i) part[i][n + r - n0] = acc[r][i];
+}
+
 template <int MM>
 void int8_rows(const int8_t* w, const float* scales, float* out, const uint8_t* packed, int64_t N, int64_t K,
                int64_t chunks, int64_t m0, int64_t n0, int64_t n1) {
     fvec part[MM][kLanes];
-    for (int64_t n = n0; n < n1; ++n) {
-        const int8_t* wr = w + n * K;
-        const uint8_t* rec = packed;
-        fvec acc[MM];
-        for (int i = 0; i < MM; ++i) acc[i] = zero_f();
-        for (int64_t c = 0; c < chunks; ++c, wr += kBytes) {
-            const ivec wv = loadi(wr);
-            const ivec wa = magnitude(wv);
-            for (int i = 0; i < MM; ++i, rec += kInt8Record) {
-                const ivec d = dot(zero_i(), wa, signed_like(loadi(rec), wv));
-                acc[i] = fma(to_float(d), loadf(reinterpret_cast<const float*>(rec + kBytes)), acc[i]);
-            }
-        }
-        for (int i = 0; i < MM; ++i) part[i][n - n0] = acc[i];
-    }
+    int64_t n = n0;
+    if (MM > 1 || chunks * kInt8Record > kL1Records)
+        for (; n + 4 <= n1; n += 4) int8_block<MM, 4>(w, packed, K, chunks, n, n0, part);
+    for (; n < n1; ++n) int8_block<MM, 1>(w, packed, K, chunks, n, n0, part);
     finish_tile(part, n1 - n0, [&](int i, int64_t r, float total) { out[(m0 + i) * N + n0 + r] = total * scales[n0 + r]; });
 }
 
@@ -344,10 +363,10 @@ template <int MM, bool Fold>
 void int4_rows(const Int4Plan& p, const ivec sidx, int64_t m0, int64_t n0, int64_t n1) {
     const uint8_t* const packed = p.packed + block_offset(m0, p.chunks, kInt4Record);
     fvec part[MM][kLanes];
-    // Pairs of weight rows halve the activation loads once several rows of x share them; with
-    // one row of x (decode) a single weight stream is faster (measured: ~25% on one core).
+    // Pairs of weight rows halve the activation loads once several rows of x share them or the
+    // records outgrow L1; otherwise (decode, K < ~6k) one weight stream is faster (~25%).
     int64_t n = n0;
-    if (MM > 1)
+    if (MM > 1 || p.chunks * kInt4Record > kL1Records)
         for (; n + 2 <= n1; n += 2) int4_block<MM, 2, Fold>(p, sidx, packed, m0, n, n0, part);
     for (; n < n1; ++n) int4_block<MM, 1, Fold>(p, sidx, packed, m0, n, n0, part);
     float* out = p.out;

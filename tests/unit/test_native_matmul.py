@@ -120,6 +120,8 @@ INT8_SHAPES = [
     (7, 17, 512),
     (1, 1031, 1024),
     (30, 40, 192),
+    (1, 7, 8448),  # records past L1: four weight rows per activation load, then a tail of 3
+    (3, 10, 8448),
 ]
 
 
@@ -162,6 +164,8 @@ INT4_SHAPES = [
     (2, 9, 384, 128),
     (1, 1030, 1024, 32),
     (27, 40, 256, 32),
+    (1, 7, 8448, 32),  # records past L1: pairs of weight rows, then a tail of 1
+    (2, 5, 8448, 256),
 ]
 
 
