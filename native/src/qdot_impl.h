@@ -366,7 +366,9 @@ void int4_rows(const Int4Plan& p, const ivec sidx, int64_t m0, int64_t n0, int64
     // Pairs of weight rows halve the activation loads once several rows of x share them or the
     // records outgrow L1; otherwise (decode, K < ~6k) one weight stream is faster (~25%).
     int64_t n = n0;
-    if (MM > 1 || p.chunks * kInt4Record > kL1Records)
+    if (MM == 1 && p.chunks * kInt4Record > kL1Records)
+        for (; n + 4 <= n1; n += 4) int4_block<MM, 4, Fold>(p, sidx, packed, m0, n, n0, part);
+    if (MM > 1)
         for (; n + 2 <= n1; n += 2) int4_block<MM, 2, Fold>(p, sidx, packed, m0, n, n0, part);
     for (; n < n1; ++n) int4_block<MM, 1, Fold>(p, sidx, packed, m0, n, n0, part);
     float* out = p.out;

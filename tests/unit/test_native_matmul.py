@@ -164,7 +164,7 @@ INT4_SHAPES = [
     (2, 9, 384, 128),
     (1, 1030, 1024, 32),
     (27, 40, 256, 32),
-    (1, 7, 8448, 32),  # records past L1: pairs of weight rows, then a tail of 1
+    (1, 7, 8448, 32),  # records past L1: four weight rows at a time, then a tail of 3
     (2, 5, 8448, 256),
 ]
 
