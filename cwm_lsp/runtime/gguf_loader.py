@@ -379,16 +379,17 @@ def _float(tensor: Any) -> torch.Tensor:
 
 
 def _blocks(tensor: Any, block_bytes: int) -> tuple[torch.Tensor, torch.Tensor, int, int]:
-    """Raw Q8_0/Q4_0 blocks: fp16 scales [N, K/32] as float32 and the payload bytes."""
+    """Raw Q8_0/Q4_0 blocks: the fp16 scales [N, K/32] (float16) and the payload bytes."""
     rows, cols = (int(x) for x in reversed(tensor.shape.tolist()))
     raw = torch.from_numpy(np.ascontiguousarray(tensor.data).view(np.uint8).copy())
     raw = raw.view(rows, cols // 32, block_bytes)
-    scales = raw[..., :2].contiguous().view(torch.float16).squeeze(-1).float()
+    scales = raw[..., :2].contiguous().view(torch.float16).squeeze(-1)
     return scales, raw[..., 2:], rows, cols
 
 
 def q4_0_to_int4(tensor: Any) -> dict[str, torch.Tensor]:
-    """Exact: Q4_0 (d, 16 bytes: low nibbles = elements 0..15, high = 16..31) -> our int4."""
+    """Exact: Q4_0 (d, 16 bytes: low nibbles = elements 0..15, high = 16..31) -> our int4,
+    keeping the float16 scales (18 bytes per 32 weights, as in the file)."""
     scales, payload, rows, cols = _blocks(tensor, 18)
     q = torch.cat((payload & 0x0F, payload >> 4), dim=-1).reshape(rows, cols)
     packed = (q[:, 0::2] | (q[:, 1::2] << 4)).contiguous()
@@ -399,7 +400,7 @@ def q4_0_to_int4(tensor: Any) -> dict[str, torch.Tensor]:
 def q8_0_to_float(tensor: Any) -> torch.Tensor:
     scales, payload, rows, cols = _blocks(tensor, 34)
     q = payload.contiguous().view(torch.int8).float()
-    return (q * scales[..., None]).reshape(rows, cols)
+    return (q * scales.float()[..., None]).reshape(rows, cols)
 
 
 def q4_0_to_float(tensor: Any) -> torch.Tensor:

@@ -287,14 +287,17 @@ def int4_linear(
     group_size: int,
 ) -> torch.Tensor:
     """``x`` [..., K] @ dequantized int4 weight [N, K].T -> [..., N] float32, where
-    w[n, k] = scales[n, k // G] * (nibble(n, k) - zeros[n, k // G])."""
+    w[n, k] = scales[n, k // G] * (nibble(n, k) - zeros[n, k // G]); scales float32 or float16."""
     import torch
 
     module = _require()
     x2, lead = _matmul_input(x)
     w = _weight(qweight, "qweight", torch.uint8)
     z = _weight(zeros, "zeros", torch.uint8)
-    s = _float_input(scales, "scales")
+    if scales.dtype == torch.float16:  # read as they are (GGUF Q4_0's own scales)
+        s = _weight(scales, "scales", torch.float16)
+    else:
+        s = _float_input(scales, "scales")
     out = torch.empty((x2.shape[0], w.shape[0]), dtype=torch.float32)
     module.int4_linear(x2, w, s, z, int(group_size), out)
     return out.reshape(*lead, w.shape[0])

@@ -118,10 +118,11 @@ def unpack_int4(qweight: torch.Tensor) -> torch.Tensor:
 def dequantize_int4(
     qweight: torch.Tensor, scales: torch.Tensor, zeros: torch.Tensor, group_size: int
 ) -> torch.Tensor:
-    q = unpack_int4(qweight).to(scales.dtype)
+    dtype = torch.float32 if scales.dtype == torch.float16 else scales.dtype
+    q = unpack_int4(qweight).to(dtype)
     n, k = q.shape
-    grouped = q.view(n, k // group_size, group_size) - zeros.to(scales.dtype).unsqueeze(-1)
-    return (grouped * scales.unsqueeze(-1)).view(n, k)
+    grouped = q.view(n, k // group_size, group_size) - zeros.to(dtype).unsqueeze(-1)
+    return (grouped * scales.to(dtype).unsqueeze(-1)).view(n, k)
 
 
 def int4_linear_reference(

@@ -114,6 +114,14 @@ class Int8Linear(nn.Module):
         return cls(*quantize_int8(weight), native=native)
 
 
+def _scales(scales: torch.Tensor, zeros: torch.Tensor) -> torch.Tensor:
+    """float32, or float16 as given when every zero point is the same (GGUF's Q4_0): the native
+    kernels then read 18 bytes per 32 weights instead of 20 and fold the zero point."""
+    if scales.dtype == torch.float16 and zeros.numel() and bool((zeros == zeros.view(-1)[0]).all()):
+        return scales.contiguous()
+    return scales.float()
+
+
 class Int4Linear(nn.Module):
     """``native``: the kernels module to run on the CPU (None: PyTorch), fixed when built."""
 
@@ -135,7 +143,7 @@ class Int4Linear(nn.Module):
         self.in_features = qweight.shape[1] * 2
         self.group_size = self.in_features // scales.shape[1]
         self.register_buffer("qweight", qweight)
-        self.register_buffer("scales", scales.float())
+        self.register_buffer("scales", _scales(scales, zeros))
         self.register_buffer("zeros", zeros)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

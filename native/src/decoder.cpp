@@ -35,6 +35,7 @@ using cwm_arrays::bf16_dtype;
 using cwm_arrays::check_contiguous;
 using cwm_arrays::f16_dtype;
 using cwm_arrays::fail;
+using cwm::f16_to_f32;
 
 // bfloat16 weights: a bfloat16 array, or uint16 holding bfloat16 bit patterns (numpy has no
 // bfloat16, and the torch-free path reads bf16 checkpoints as uint16).
@@ -59,30 +60,6 @@ float bf16_to_f32(uint16_t h) {
 }
 
 // IEEE half -> float, exact (GGUF files store token embeddings as float16).
-float f16_to_f32(uint16_t h) {
-    const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-    uint32_t exponent = (h >> 10) & 0x1Fu;
-    uint32_t mantissa = h & 0x3FFu;
-    uint32_t bits;
-    if (exponent == 0x1Fu) {
-        bits = sign | 0x7F800000u | (mantissa << 13);  // inf, NaN
-    } else if (exponent != 0) {
-        bits = sign | ((exponent + 112u) << 23) | (mantissa << 13);
-    } else if (mantissa == 0) {
-        bits = sign;  // +-0
-    } else {  // subnormal: normalise
-        exponent = 113u;
-        while ((mantissa & 0x400u) == 0) {
-            mantissa <<= 1;
-            --exponent;
-        }
-        bits = sign | (exponent << 23) | ((mantissa & 0x3FFu) << 13);
-    }
-    float out;
-    std::memcpy(&out, &bits, sizeof out);
-    return out;
-}
-
 // Round to nearest even, as torch's float32 -> bfloat16 conversion (NaN stays NaN).
 uint16_t f32_to_bf16(float f) {
     uint32_t u;
@@ -101,6 +78,7 @@ struct Linear {
     const uint8_t* zeros = nullptr;
     int64_t N = 0, K = 0, G = 0;
     int32_t uniform_zero = -1;
+    const uint16_t* scales_f16 = nullptr;  // int4 only: float16 scales instead of `scales`
 
     void run(const float* x, int64_t M, float* out) const {
         switch (kind) {
@@ -112,7 +90,8 @@ struct Linear {
                 cwm::run_int8(cwm::Int8Args{x, static_cast<const int8_t*>(w), scales, out, M, N, K});
                 return;
             case Kind::I4:
-                cwm::run_int4(cwm::Int4Args{x, static_cast<const uint8_t*>(w), scales, zeros, out, M, N, K, G, uniform_zero});
+                cwm::run_int4(cwm::Int4Args{x, static_cast<const uint8_t*>(w), scales, zeros, out, M, N, K, G,
+                                            uniform_zero, scales_f16});
                 return;
             case Kind::None: return;
         }
@@ -214,13 +193,15 @@ public:
         const std::string name = slot_name(slot);
         if (K % 2 != 0 || group_size <= 0 || K % group_size != 0) fail(name + ": group_size must divide an even K");
         if (qweight.dtype() != nb::dtype<uint8_t>()) fail(name + " qweight must be uint8");
-        if (scales.dtype() != nb::dtype<float>()) fail(name + " scales must be float32");
+        const bool half = scales.dtype() == f16_dtype();
+        if (!half && scales.dtype() != nb::dtype<float>()) fail(name + " scales must be float32 or float16");
         if (zeros.dtype() != nb::dtype<uint8_t>()) fail(name + " zeros must be uint8");
         check_shape(qweight, name + " qweight", {N, K / 2});
         check_shape(scales, name + " scales", {N, K / group_size});
         check_shape(zeros, name + " zeros", {N, K / group_size});
-        lin = Linear{Kind::I4, qweight.data(), static_cast<const float*>(scales.data()),
+        lin = Linear{Kind::I4, qweight.data(), half ? nullptr : static_cast<const float*>(scales.data()),
                      static_cast<const uint8_t*>(zeros.data()), N, K, group_size};
+        if (half) lin.scales_f16 = static_cast<const uint16_t*>(scales.data());
         lin.uniform_zero = cwm::uniform_zero(lin.zeros, N * (K / group_size));
         keep_.push_back(qweight);
         keep_.push_back(scales);

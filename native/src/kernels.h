@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 namespace cwm {
 
@@ -38,7 +39,35 @@ struct Int4Args {
     float* out;           // [M, N]
     int64_t M, N, K, G;
     int32_t uniform_zero = -1;  // >= 0: every zero point equals it (Q4_0: 8); kernels may fold it
+    // Scales as float16 bits instead of `scales` (GGUF Q4_0 keeps its own): read by the
+    // int8-activation kernels with a uniform zero point; run_int4 widens them for the others.
+    const uint16_t* scales_f16 = nullptr;
 };
+
+// IEEE float16 bits -> float (exact; no F16C needed).
+inline float f16_to_f32(uint16_t h) {
+    const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+    uint32_t exponent = (h >> 10) & 0x1Fu;
+    uint32_t mantissa = h & 0x3FFu;
+    uint32_t bits;
+    if (exponent == 0x1Fu) {
+        bits = sign | 0x7F800000u | (mantissa << 13);  // inf, NaN
+    } else if (exponent != 0) {
+        bits = sign | ((exponent + 112u) << 23) | (mantissa << 13);
+    } else if (mantissa == 0) {
+        bits = sign;  // +-0
+    } else {  // subnormal: normalise
+        exponent = 113u;
+        while ((mantissa & 0x400u) == 0) {
+            mantissa <<= 1;
+            --exponent;
+        }
+        bits = sign | (exponent << 23) | ((mantissa & 0x3FFu) << 13);
+    }
+    float out;
+    std::memcpy(&out, &bits, sizeof out);
+    return out;
+}
 
 // The value every zero point has, or -1 when they differ (a scan of [N, K / G] bytes).
 inline int32_t uniform_zero(const uint8_t* zeros, int64_t count) {

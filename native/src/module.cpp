@@ -216,7 +216,8 @@ void int8_linear(Array x, Array w, Array scales, Array out) {
 void int4_linear(Array x, Array w, Array scales, Array zeros, int64_t group_size, Array out) {
     check(x, "x", 2, nb::dtype<float>(), "float32");
     check(w, "qweight", 2, nb::dtype<uint8_t>(), "uint8");
-    check(scales, "scales", 2, nb::dtype<float>(), "float32");
+    const bool half = scales.dtype() == cwm_arrays::f16_dtype();
+    check(scales, "scales", 2, half ? scales.dtype() : nb::dtype<float>(), "float32 or float16");
     check(zeros, "zeros", 2, nb::dtype<uint8_t>(), "uint8");
     check(out, "out", 2, nb::dtype<float>(), "float32");
     const int64_t M = dim(x, 0), K = dim(x, 1), N = dim(w, 0);
@@ -229,10 +230,11 @@ void int4_linear(Array x, Array w, Array scales, Array zeros, int64_t group_size
     if (dim(out, 0) != M || dim(out, 1) != N) fail("out must be [M, N]");
     if (M == 0 || N == 0 || empty_sum(out, M, N, K)) return;
     cwm::Int4Args a{static_cast<const float*>(x.data()), static_cast<const uint8_t*>(w.data()),
-                    static_cast<const float*>(scales.data()), static_cast<const uint8_t*>(zeros.data()),
+                    half ? nullptr : static_cast<const float*>(scales.data()), static_cast<const uint8_t*>(zeros.data()),
                     static_cast<float*>(out.data()), M, N, K, group_size};
     nb::gil_scoped_release release;
     a.uniform_zero = cwm::uniform_zero(a.zeros, N * ng);
+    if (half) a.scales_f16 = static_cast<const uint16_t*>(scales.data());
     cwm::run_int4(a);
 }
 
@@ -283,6 +285,16 @@ void run_int4(const Int4Args& a) {
 #endif
         const auto q8 = table_for(path).int4_linear_q8;
         if (q8 != nullptr && q8(a)) return;
+    }
+    if (a.scales_f16 != nullptr) {  // the float32-activation kernels read float scales
+        const int64_t count = a.N * (a.K / a.G);
+        std::vector<float> wide(static_cast<size_t>(count));
+        for (int64_t i = 0; i < count; ++i) wide[static_cast<size_t>(i)] = cwm::f16_to_f32(a.scales_f16[i]);
+        Int4Args b = a;
+        b.scales = wide.data();
+        b.scales_f16 = nullptr;
+        if (!table_for(path).int4_linear(b)) cwm_scalar::table().int4_linear(b);
+        return;
     }
     if (!table_for(path).int4_linear(a)) cwm_scalar::table().int4_linear(a);
 }

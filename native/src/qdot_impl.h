@@ -39,6 +39,9 @@ inline fvec loadf(const float* p) { return _mm512_load_ps(p); }
 inline void storef(float* p, fvec v) { _mm512_store_ps(p, v); }
 inline float sum(fvec v) { return _mm512_reduce_add_ps(v); }
 inline fvec load_first(const float* p, int n) { return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p); }
+inline fvec load_first(const uint16_t* p, int n) {  // float16
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(static_cast<__mmask16>((1u << n) - 1), p));
+}
 inline fvec spread(fvec v, ivec idx) { return _mm512_permutexvar_ps(idx, v); }
 inline ivec lane_index(const int32_t* idx) { return _mm512_loadu_si512(idx); }
 // |w| as unsigned bytes (-128 -> 128) and x with the sign of w: |w| * sign(w) x = w x, and
@@ -100,6 +103,11 @@ inline float sum(fvec v) {
 inline fvec load_first(const float* p, int n) {
     const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     return _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lanes));
+}
+inline fvec load_first(const uint16_t* p, int n) {  // float16; n <= 4 here
+    alignas(16) uint16_t h[8] = {};
+    for (int i = 0; i < n; ++i) h[i] = p[i];
+    return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
 }
 inline fvec spread(fvec v, ivec idx) { return _mm256_permutevar8x32_ps(v, idx); }
 inline ivec lane_index(const int32_t* idx) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx)); }
@@ -288,9 +296,10 @@ bool int8_linear(const cwm::Int8Args& a) {
 // weight scale so that no per-row zero-point pass is needed.
 constexpr int64_t kInt4Record = 4 * kBytes;
 
+template <typename Scale>
 struct Int4Plan {
     const uint8_t* w;
-    const float* scales;
+    const Scale* scales;  // float, or float16 bits (uniform zero point only)
     const uint8_t* zeros;
     float* out;
     const uint8_t* packed;
@@ -302,14 +311,14 @@ struct Int4Plan {
 
 // R weight rows (from n) against the MM rows of x of one block: each activation load serves R
 // rows, each unpacked weight vector MM rows of x. Writes part[i][n - n0 + r].
-template <int MM, int R, bool Fold>
-inline void int4_block(const Int4Plan& p, const ivec sidx, const uint8_t* packed, int64_t m0, int64_t n, int64_t n0,
+template <int MM, int R, bool Fold, typename Scale>
+inline void int4_block(const Int4Plan<Scale>& p, const ivec sidx, const uint8_t* packed, int64_t m0, int64_t n, int64_t n0,
                        fvec (&part)[MM][kLanes]) {
     const ivec low4 = bytes(15);
     const int64_t K2 = p.K / 2, ng = p.ng, chunks = p.chunks, every = p.every, step = p.step;
     const int per_chunk = p.per_chunk;
     const uint8_t* wr = p.w + n * K2;
-    const float* sp = p.scales + n * ng;
+    const Scale* sp = p.scales + n * ng;
     const uint8_t* rec = packed;
     int64_t left = every;
     fvec acc[R][MM];
@@ -342,25 +351,25 @@ inline void int4_block(const Int4Plan& p, const ivec sidx, const uint8_t* packed
         }
     }
     for (int r = 0; r < R; ++r) {
-        if (Fold) {
+        if constexpr (Fold || !std::is_same_v<Scale, float>) {  // float16 scales come with Fold
             for (int i = 0; i < MM; ++i) part[i][n + r - n0] = acc[r][i];
-            continue;
-        }
-        const float* sr = p.scales + (n + r) * ng;
-        const uint8_t* zr = p.zeros + (n + r) * ng;
-        const int64_t gv = ng / kGroupLanes * kGroupLanes;
-        for (int i = 0; i < MM; ++i) {
-            const float* xzr = p.xz + (m0 + i) * p.zstride;
-            fvec zacc = zero_f();
-            for (int64_t g = 0; g < gv; g += kGroupLanes) zacc = zero_terms(sr + g, zr + g, xzr + g, zacc);
-            if (gv < ng) zacc = zero_terms_tail(sr + gv, zr + gv, xzr + gv, static_cast<int>(ng - gv), zacc);
-            part[i][n + r - n0] = sub(acc[r][i], zacc);
+        } else {
+            const float* sr = p.scales + (n + r) * ng;
+            const uint8_t* zr = p.zeros + (n + r) * ng;
+            const int64_t gv = ng / kGroupLanes * kGroupLanes;
+            for (int i = 0; i < MM; ++i) {
+                const float* xzr = p.xz + (m0 + i) * p.zstride;
+                fvec zacc = zero_f();
+                for (int64_t g = 0; g < gv; g += kGroupLanes) zacc = zero_terms(sr + g, zr + g, xzr + g, zacc);
+                if (gv < ng) zacc = zero_terms_tail(sr + gv, zr + gv, xzr + gv, static_cast<int>(ng - gv), zacc);
+                part[i][n + r - n0] = sub(acc[r][i], zacc);
+            }
         }
     }
 }
 
-template <int MM, bool Fold>
-void int4_rows(const Int4Plan& p, const ivec sidx, int64_t m0, int64_t n0, int64_t n1) {
+template <int MM, bool Fold, typename Scale>
+void int4_rows(const Int4Plan<Scale>& p, const ivec sidx, int64_t m0, int64_t n0, int64_t n1) {
     const uint8_t* const packed = p.packed + block_offset(m0, p.chunks, kInt4Record);
     fvec part[MM][kLanes];
     // Pairs of weight rows halve the activation loads once several rows of x share them or the
@@ -382,6 +391,7 @@ bool int4_linear(const cwm::Int4Args& a) {
     if (G % kBlock != 0 || (G > span && G % span != 0) || (G < span && span % G != 0) || K % span != 0) return false;
     const int64_t chunks = K / span, blocks = K / kBlock, ng = K / G;
     const bool fold = a.uniform_zero >= 0;
+    if (a.scales_f16 != nullptr && !fold) return false;  // the caller widens them first
     alignas(64) int32_t spread_idx[kLanes];
     for (int j = 0; j < kLanes; ++j) spread_idx[j] = static_cast<int32_t>(8 * j / G);
     const ivec sidx = lane_index(spread_idx);
@@ -421,8 +431,18 @@ bool int4_linear(const cwm::Int4Args& a) {
             for (int64_t b = 0; b < blocks; ++b) xz[m * zstride + b * kBlock / G] += d[b] * static_cast<float>(bsum[b]);
         }
     }
-    const Int4Plan plan{a.w, a.scales, a.zeros, a.out, packed, xz, N, K, G, ng, zstride, chunks,
-                        static_cast<int>(G < span ? span / G : 1), G > span ? G / span : 1, G > span ? 1 : span / G};
+    const int per_chunk = static_cast<int>(G < span ? span / G : 1);
+    const int64_t every = G > span ? G / span : 1, step = G > span ? 1 : span / G;
+    if (a.scales_f16 != nullptr) {
+        const Int4Plan<uint16_t> plan{a.w, a.scales_f16, a.zeros, a.out, packed, xz, N, K, G, ng, zstride, chunks,
+                                      per_chunk, every, step};
+        run_tiles(M, N, K, [&plan, sidx](auto mm, int64_t m0, int64_t n0, int64_t n1) {
+            int4_rows<decltype(mm)::value, true>(plan, sidx, m0, n0, n1);
+        });
+        return true;
+    }
+    const Int4Plan<float> plan{a.w, a.scales, a.zeros, a.out, packed, xz, N, K, G, ng, zstride, chunks,
+                               per_chunk, every, step};
     run_tiles(M, N, K, [&plan, sidx, fold](auto mm, int64_t m0, int64_t n0, int64_t n1) {
         constexpr int MM = decltype(mm)::value;
         if (fold) int4_rows<MM, true>(plan, sidx, m0, n0, n1);

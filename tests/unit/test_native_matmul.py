@@ -169,13 +169,16 @@ INT4_SHAPES = [
 ]
 
 
-@pytest.mark.parametrize("uniform", [False, True], ids=["zeros-vary", "zeros-all-8"])
+@pytest.mark.parametrize(
+    "uniform", [False, True, "half"], ids=["zeros-vary", "zeros-all-8", "zeros-8-float16-scales"]
+)
 @pytest.mark.parametrize("shape", INT4_SHAPES, ids=lambda s: "M{}-N{}-K{}-G{}".format(*s))
 def test_int4_linear(
-    path: str, exact: bool, shape: tuple[int, int, int, int], uniform: bool
+    path: str, exact: bool, shape: tuple[int, int, int, int], uniform: bool | str
 ) -> None:
-    """Zero points that vary, and Q4_0's single zero point 8 (which the kernels fold into the
-    dot-product loop instead of a per-row pass)."""
+    """Zero points that vary, Q4_0's single zero point 8 (which the kernels fold into the
+    dot-product loop instead of a per-row pass), and that with float16 scales as GGUF stores
+    them (read as they are, or widened for the float32-activation kernels)."""
     m, n, k, group = shape
     gen = torch.Generator().manual_seed(m * 7919 + n * 31 + k + group)
     x = torch.randn(m, k, generator=gen)
@@ -184,6 +187,8 @@ def test_int4_linear(
     zeros = torch.randint(0, 16, (n, k // group), dtype=torch.uint8, generator=gen)
     if uniform:
         zeros = torch.full_like(zeros, 8)
+    if uniform == "half":
+        scales = scales.half()
     if path == "pytorch":
         got = ops.int4_linear_reference(x, qweight, scales, zeros, group)
     else:
