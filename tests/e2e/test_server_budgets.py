@@ -31,7 +31,9 @@ pytestmark = [
     pytest.mark.skipif(demo_model_path() is None, reason="the demo model is not installed"),
 ]
 
-BUDGET = 0.5  # seconds: well under what the demo model takes for SWAP (1.5 s quiet, 10 s at load 10)
+BUDGET = (
+    0.5  # seconds: well under what the demo model takes for SWAP (1.5 s quiet, 10 s at load 10)
+)
 
 # The demo model writes a long trace for this call (39 frames: a generator expression).
 SWAP = """\
