@@ -7,7 +7,8 @@ for its pair-wise RoPE; we undo that permutation), so the loaded model is the or
 Tensor types:
   * F32 / F16 / BF16: float weights (``quantize="int8"|"int4"`` quantizes them while loading);
   * Q4_0: blocks of 32 with one fp16 scale ``d`` and ``w = d * (q - 8)``; mapped **exactly** to
-    our int4 layout with group size 32, ``scales = d``, ``zeros = 8``;
+    our int4 layout with group size 32, ``scales = d`` (kept in float16, 18 bytes per 32
+    weights as in the file), ``zeros = 8``;
   * Q8_0: blocks of 32 with one fp16 scale and ``w = d * q``. Our int8 layout has one scale per
     output row and int4 cannot hold 8 bits, so there is no exact mapping. By default Q8_0 is
     dequantized and requantized per row to our int8 (same memory as Q8_0; cost: one extra
