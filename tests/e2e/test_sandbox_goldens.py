@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any
 
 import goldens
 import pytest
+from goldens import harness, load, py311
 
 from cwm_lsp.backends.base import BackendError, CancelToken, PredictionCancelled, PredictionRequest
 from cwm_lsp.backends.run import RunPredictor
@@ -34,18 +33,6 @@ SANDBOXES = [
     ),
     AUDIT_HOOK,
 ]
-py311 = pytest.mark.skipif(
-    sys.version_info[:2] != (3, 11), reason="golden traces were recorded on CPython 3.11"
-)
-
-
-def load(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return data
-
-
-def harness(source: str, call: str) -> str:
-    return f"{source}\ndef main():  # << START_OF_TRACE\n    return {call}\n"
 
 
 @py311

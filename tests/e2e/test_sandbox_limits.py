@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from goldens import harness
 
 from cwm_lsp.execution import (
     AUDIT_HOOK,
@@ -39,10 +40,6 @@ SANDBOXES = [
     AUDIT_HOOK,
 ]
 QUICK = SandboxLimits(wall_seconds=2.5)
-
-
-def harness(source: str, call: str = "f()") -> str:
-    return f"{source}\ndef main():  # << START_OF_TRACE\n    return {call}\n"
 
 
 def live_descendants() -> list[psutil.Process]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import goldens
 import pytest
+from goldens import harness, load, py311
 
 from cwm_lsp.execution.recorder import (
     NoRunnableEntry,
@@ -22,18 +21,6 @@ from cwm_lsp.trace.frames import Event, Frame
 
 GOLDEN_DIR = goldens.GOLDEN_DIR
 GOLDEN_FILES = sorted(GOLDEN_DIR.glob("*.json"))
-py311 = pytest.mark.skipif(
-    sys.version_info[:2] != (3, 11), reason="golden traces were recorded on CPython 3.11"
-)
-
-
-def load(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return data
-
-
-def harness(source: str, call: str) -> str:
-    return f"{source}\ndef main():  # << START_OF_TRACE\n    return {call}\n"
 
 
 @py311

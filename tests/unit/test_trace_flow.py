@@ -13,6 +13,7 @@ from pathlib import Path
 
 import goldens
 import pytest
+from goldens import harness
 
 from cwm_lsp.execution.recorder import record_in_process
 from cwm_lsp.trace.flow import SourceFlow
@@ -388,10 +389,6 @@ def shrink(d):
         'shrink({"a": 1, "b": 2})',
     ),
 }
-
-
-def harness(source: str, call: str) -> str:
-    return f"{source}\ndef main():  # << START_OF_TRACE\n    return {call}\n"
 
 
 def violations(context: str, frames: list[Frame]) -> list[str]:
