@@ -66,16 +66,18 @@ def bench_shape(name: str, n: int, k: int, ms_list: list[int], copy_bw: float) -
 def _native_times(x: torch.Tensor, w: dict[str, torch.Tensor], budget: float) -> dict[str, float]:
     t: dict[str, float] = {}
     for exact in (True, False):
-        native.set_exact_activations(exact)
         tag = "exact" if exact else "q8"
-        t[f"int8 {tag}"] = timeit(lambda: native.int8_linear(x, w["q8"], w["s8"]), budget_s=budget)
-        t[f"int4 {tag}"] = timeit(
-            lambda: native.int4_linear(x, w["q4"], w["s4"], w["z4"], GROUP), budget_s=budget
+        with native.activations(exact=exact):
+            t[f"int8 {tag}"] = timeit(
+                lambda: native.int8_linear(x, w["q8"], w["s8"]), budget_s=budget
+            )
+            t[f"int4 {tag}"] = timeit(
+                lambda: native.int4_linear(x, w["q4"], w["s4"], w["z4"], GROUP), budget_s=budget
+            )
+    with native.activations(exact=False):
+        t["q4_0"] = timeit(
+            lambda: native.int4_linear(x, w["q4"], w["s40"], w["z40"], 32), budget_s=budget
         )
-    t["q4_0"] = timeit(
-        lambda: native.int4_linear(x, w["q4"], w["s40"], w["z40"], 32), budget_s=budget
-    )
-    native.set_exact_activations(False)
     return t
 
 

@@ -30,10 +30,12 @@ activations, as does :func:`set_exact_activations`.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 import os
 import re
+from collections.abc import Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -155,6 +157,21 @@ def set_exact_activations(on: bool) -> None:
 
 def exact_activations() -> bool:
     return bool(_require().get_exact_activations())
+
+
+@contextlib.contextmanager
+def activations(*, exact: bool) -> Iterator[None]:
+    """Runs the block with float32 (``exact=True``) or int8 activations, then restores the
+    previous setting; does nothing when the extension is not built."""
+    if _module is None:
+        yield
+        return
+    before = exact_activations()
+    set_exact_activations(exact)
+    try:
+        yield
+    finally:
+        set_exact_activations(before)
 
 
 def decoder_type() -> Any | None:

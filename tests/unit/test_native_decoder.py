@@ -46,9 +46,8 @@ TOL_Q8 = 0.15
 @pytest.fixture(autouse=True)
 def exact_activations() -> Iterator[None]:
     """The paths are compared with float32 activations (see test_int8_activations_...)."""
-    native.set_exact_activations(True)
-    yield
-    native.set_exact_activations(False)
+    with native.activations(exact=True):
+        yield
 
 
 def _ids(length: int = SEQ, seed: int = 0) -> list[int]:
@@ -133,12 +132,14 @@ def test_decoder_matches_the_per_operation_path(
 def test_int8_activations_agree_up_to_rounding_flips(
     checkpoint: Path, kernel_path: str, quantize: str
 ) -> None:
-    native.set_exact_activations(False)
     model = load_model(checkpoint, quantize=quantize).transformer
     chunks = _chunks(_ids())
-    _assert_close(
-        _decoded(model, chunks, torch.float32), _per_op(model, chunks, torch.float32), TOL_Q8
-    )
+    with native.activations(exact=False):
+        decoded, per_op = (
+            _decoded(model, chunks, torch.float32),
+            _per_op(model, chunks, torch.float32),
+        )
+    _assert_close(decoded, per_op, TOL_Q8)
 
 
 def test_bfloat16_weights_compute_in_float32(bf16_checkpoint: Path, kernel_path: str) -> None:

@@ -57,11 +57,8 @@ def path(request: pytest.FixtureRequest) -> Iterator[str]:
 @pytest.fixture(params=[False, True], ids=["q8-activations", "exact-activations"])
 def exact(request: pytest.FixtureRequest) -> Iterator[bool]:
     on: bool = request.param
-    if native.built():
-        native.set_exact_activations(on)
-    yield on
-    if native.built():
-        native.set_exact_activations(False)
+    with native.activations(exact=on):
+        yield on
 
 
 def quantize_blocks(x: torch.Tensor) -> torch.Tensor:
@@ -259,12 +256,9 @@ def test_active_paths_name_the_activation_rounding() -> None:
     if native.get_path() == "scalar":
         pytest.skip("the scalar path has no integer dot products")
     assert "int8 activations in blocks of 32" in native.active_paths()["int4_linear"]
-    native.set_exact_activations(True)
-    try:
+    with native.activations(exact=True):
         assert "float32 activations" in native.active_paths()["int8_linear"]
         assert native.exact_activations()
-    finally:
-        native.set_exact_activations(False)
     assert not native.exact_activations()
 
 

@@ -63,11 +63,8 @@ def test_int4_group_size_falls_back_to_a_divisor() -> None:
 @pytest.fixture
 def exact_activations() -> Iterator[None]:
     """Native int8/int4 matmuls with float32 activations (the default rounds them to int8)."""
-    if native.built():
-        native.set_exact_activations(True)
-    yield
-    if native.built():
-        native.set_exact_activations(False)
+    with native.activations(exact=True):
+        yield
 
 
 @pytest.mark.usefixtures("exact_activations")
@@ -147,11 +144,8 @@ def test_int8_activations_stay_close_to_float32_activations(
     ids = _ids()
     model = load_model(directory, quantize=method, group_size=group_size)
     rounded = model.logits(ids)
-    native.set_exact_activations(True)
-    try:
+    with native.activations(exact=True):
         exact = model.logits(ids)
-    finally:
-        native.set_exact_activations(False)
     relative = float((rounded - exact).norm() / exact.norm())
     top1 = float((rounded.argmax(-1) == exact.argmax(-1)).float().mean())
     assert 0 < relative < 0.03 and top1 >= 0.9, (relative, top1)
