@@ -198,12 +198,10 @@ def active_paths() -> dict[str, str]:
         query = "rounded to bf16" if round_query() else "split hi+lo"
         attention = f"avx512-bf16 (bf16 K/V, head_dim % 32 == 0; query {query}), avx512 otherwise"
     matmul = "avx512" if path.startswith("avx512") else path
-    if path != "scalar" and not exact_activations():
-        dots = "vpmaddubsw"
-        if path == "avx512-vnni" or (path == "avx512-bf16" and cpu_features().get("avx512_vnni")):
-            dots = "vnni"
+    dots = str(_require().q8_dot_products())
+    if dots and not exact_activations():
         matmul += f" (int8 activations in blocks of 32, {dots} dot products)"
-    elif path != "scalar":
+    elif dots:
         matmul += " (float32 activations: CWM_LSP_EXACT_ACTIVATIONS)"
     step = (
         "native decoder, one call per step (float32/bf16/int8/int4 weights; PyTorch ops otherwise)"

@@ -88,6 +88,13 @@ Path best_path() {
 // Forced "avx512" keeps vpmaddubsw dot products even on a VNNI CPU (so both can be tested).
 bool uses_vnni(Path p) { return p == Path::Avx512Vnni || (p == Path::Avx512Bf16 && features().avx512vnni); }
 
+// The integer dot products the int8-activation matmuls take on this path ("" on the scalar path,
+// which keeps float32 activations).
+const char* q8_dot_products(Path p) {
+    if (p == Path::Scalar) return "";
+    return uses_vnni(p) ? "vnni" : "vpmaddubsw";
+}
+
 std::atomic<Path> g_path{best_path()};  // read by kernels running without the GIL
 std::atomic<bool> g_round_query{true};   // avx512-bf16 attention: bf16 query (see kernels.h)
 // Quantized matmuls: float32 activations (true) or int8 activations in blocks of 32 (qdot_impl.h).
@@ -328,6 +335,8 @@ NB_MODULE(_native, m) {
           "int8/int4 matmuls: float32 activations (True) or int8 activations in blocks of 32 (False, "
           "default; not on the scalar path)");
     m.def("get_exact_activations", []() { return g_exact_activations.load(); });
+    m.def("q8_dot_products", []() { return std::string(q8_dot_products(g_path.load())); },
+          "integer dot products of the int8-activation matmuls on the current path ('' for none)");
     m.def("attention", &attention, nb::arg("q"), nb::arg("k_cache"), nb::arg("v_cache"), nb::arg("out"),
           nb::arg("start_pos"), nb::arg("window"));
     m.def("int8_linear", &int8_linear, nb::arg("x"), nb::arg("qweight"), nb::arg("scales"), nb::arg("out"));

@@ -210,6 +210,12 @@ void run_tiles(int64_t M, int64_t N, int64_t K, Rows rows) {
 // each row of the block has a record of its quantized values, then per-lane float vectors. One
 // pointer walks a block's records in order, so the hot loop keeps everything in registers.
 inline int64_t block_offset(int64_t m0, int64_t chunks, int64_t record) { return m0 * chunks * record; }
+// Where row m's record for chunk c goes: its block (rows m0..m0+3, the last block fewer), then
+// chunk-major within the block.
+inline int64_t record_offset(int64_t m, int64_t c, int64_t M, int64_t chunks, int64_t record) {
+    const int64_t m0 = m / 4 * 4, rows = m0 + 4 <= M ? 4 : M - m0;
+    return block_offset(m0, chunks, record) + (c * rows + (m - m0)) * record;
+}
 
 // ---------------------------------------------------------------------------------------------
 // int8 weights, one scale per output row. Chunks of kBytes columns; lane j covers columns
@@ -268,10 +274,9 @@ bool int8_linear(const cwm::Int8Args& a) {
     int8_t* xq = q.as<int8_t>();
     float* d = dx.as<float>();
     for (int64_t m = 0; m < M; ++m) {
-        const int64_t rows = m / 4 * 4 + 4 <= M ? 4 : M % 4;
         for (int64_t b = 0; b < blocks; ++b) d[b] = quantize_block(a.x + m * K + b * kBlock, xq + b * kBlock, sums.as<int32_t>() + b);
         for (int64_t c = 0; c < chunks; ++c) {
-            uint8_t* rec = packed + ((m / 4 * 4) * chunks + c * rows + m % 4) * kInt8Record;
+            uint8_t* rec = packed + record_offset(m, c, M, chunks, kInt8Record);
             std::memcpy(rec, xq + c * kBytes, kBytes);
             float* lanes = reinterpret_cast<float*>(rec + kBytes);
             for (int j = 0; j < kLanes; ++j) lanes[j] = d[(c * kBytes + 4 * j) / kBlock];
@@ -404,10 +409,9 @@ bool int4_linear(const cwm::Int4Args& a) {
     int32_t* bsum = sums.as<int32_t>();
     float* d = dx.as<float>();
     for (int64_t m = 0; m < M; ++m) {
-        const int64_t rows = m / 4 * 4 + 4 <= M ? 4 : M % 4;
         for (int64_t b = 0; b < blocks; ++b) d[b] = quantize_block(a.x + m * K + b * kBlock, tmp + b * kBlock, bsum + b);
         for (int64_t c = 0; c < chunks; ++c) {
-            uint8_t* rec = packed + ((m / 4 * 4) * chunks + c * rows + m % 4) * kInt4Record;
+            uint8_t* rec = packed + record_offset(m, c, M, chunks, kInt4Record);
             int8_t* even = reinterpret_cast<int8_t*>(rec);
             int8_t* odd = even + kBytes;
             for (int64_t i = 0; i < kBytes; ++i) {
